@@ -1,0 +1,5 @@
+"""Allow `python -m kubelab`."""
+
+from kubelab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,205 @@
+"""The `kubelab` command line.
+
+Every user-fixable problem is a `KubelabError`, printed as one line with exit code 2. A bug in
+kubelab prints one line too, and the traceback goes to a log file instead of the learner's screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import traceback
+from typing import NoReturn
+
+from kubelab import __version__, paths, procs, tools
+from kubelab.cluster import BACKENDS, backend_for, default_cluster_name, recorded, state
+from kubelab.cluster.base import DEFAULT_NODES, Backend, ClusterStatus
+from kubelab.cluster.sim import SimBackend
+from kubelab.errors import KubelabError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the error on one line and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser for every subcommand."""
+    p = _Parser(prog="kubelab", description="Kubernetes from zero to production, by doing.")
+    p.add_argument("--version", action="version", version=f"kubelab {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    start = sub.add_parser("start", help="start a cluster and open the course in JupyterLab")
+    _add_up_args(start)
+    start.add_argument("--port", type=_port, default=8888, help="JupyterLab port (default 8888)")
+    start.add_argument("--no-browser", action="store_true", help="do not open a browser")
+
+    cluster = sub.add_parser("cluster", help="start, stop and inspect the course cluster")
+    cluster.add_argument("--name", default=default_cluster_name(), help="cluster name")
+    csub = cluster.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    _add_up_args(csub.add_parser("up", help="start the cluster (reuses a running one)"))
+    csub.add_parser("down", help="stop the cluster and free its ports")
+    csub.add_parser("status", help="show whether the cluster runs")
+    csub.add_parser("kubeconfig", help="print the kubeconfig path")
+    csub.add_parser("env", help="print an `export KUBECONFIG=...` line for your shell")
+    return p
+
+
+def _add_up_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="sim (no Docker), kind (Docker), or auto (kind if Docker answers)",
+    )
+    p.add_argument("--nodes", type=_positive, default=DEFAULT_NODES, help="node count (default 3)")
+    p.add_argument("--api-port", type=_port, default=None, help="fixed API server port (sim)")
+
+
+def _current(cluster: str) -> Backend:
+    backend = recorded(cluster)
+    if backend is None and SimBackend(cluster).exists():
+        backend = SimBackend(cluster)
+    if backend is None:
+        raise KubelabError(f"no cluster {cluster!r} is up; start one with `kubelab cluster up`")
+    return backend
+
+
+def _print_status(s: ClusterStatus) -> None:
+    rows = [
+        ("cluster", f"{s.name} ({s.backend})"),
+        ("state", "running" if s.running else f"not running: {s.detail}"),
+    ]
+    if s.server:
+        rows.append(("server", s.server))
+    if s.running:
+        rows.append(("nodes", f"{s.nodes_ready}/{s.nodes_total} Ready"))
+    if s.kubeconfig:
+        rows.append(("kubeconfig", str(s.kubeconfig)))
+    for name, what in s.components.items():
+        rows.append((name, what))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key.ljust(width)}  {value}")
+
+
+def _up(cluster: str, args: argparse.Namespace) -> ClusterStatus:
+    backend = backend_for(cluster, args.backend)
+    status = backend.up(nodes=args.nodes, api_port=args.api_port)
+    state.record(cluster, backend.name)
+    return status
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """Run `kubelab cluster ACTION`."""
+    cluster: str = args.name
+    if args.action == "up":
+        status = _up(cluster, args)
+        _print_status(status)
+        print(f"\nexport KUBECONFIG={status.kubeconfig}")
+        return 0
+    backend = _current(cluster)
+    if args.action == "down":
+        try:
+            backend.down()
+        finally:
+            if not backend.exists():
+                state.forget(cluster)
+        print(f"cluster {cluster!r} ({backend.name}) is down")
+        return 0
+    if args.action == "status":
+        status = backend.status()
+        _print_status(status)
+        return 0 if status.running else 1
+    if args.action == "kubeconfig":
+        print(backend.kubeconfig_path())
+        return 0
+    if args.action == "env":
+        print(f"export KUBECONFIG={backend.kubeconfig_path()}")
+        return 0
+    raise AssertionError(args.action)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    """Start the cluster, then JupyterLab on the course folder."""
+    jupyter = tools.require("jupyter", "to open the course")
+    if not procs.port_free(args.port):
+        raise KubelabError(f"port {args.port} is already in use; pass --port with a free one")
+    status = _up(default_cluster_name(), args)
+    _print_status(status)
+    env = dict(os.environ, KUBECONFIG=str(status.kubeconfig))
+    argv = [
+        str(jupyter),
+        "lab",
+        f"--ServerApp.root_dir={paths.REPO_ROOT}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={args.port}",
+        "--ServerApp.port_retries=0",
+    ]
+    if args.no_browser:
+        argv.append("--no-browser")
+    print(
+        f"\nOpening JupyterLab on http://127.0.0.1:{args.port}/lab (Ctrl-C to stop it;"
+        " the cluster keeps running until `kubelab cluster down`)",
+        flush=True,
+    )
+    try:
+        return subprocess.call(argv, env=env, cwd=paths.REPO_ROOT)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _log_crash() -> str:
+    log = paths.cache_home() / "logs" / "kubelab-error.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as fh:
+        fh.write(traceback.format_exc() + "\n")
+    return str(log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `kubelab` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "cluster":
+            return cmd_cluster(args)
+        if args.command == "start":
+            return cmd_start(args)
+        raise AssertionError(args.command)
+    except KubelabError as err:
+        print(f"kubelab: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("kubelab: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        log = _log_crash()
+        print(
+            f"kubelab: internal error ({err.__class__.__name__}: {err}); "
+            f"this is a kubelab bug, not yours. Details: {log}",
+            file=sys.stderr,
+        )
+        return 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""Cluster backends and how one is chosen.
+
+``sim`` runs a real control plane with simulated nodes (no Docker); ``kind`` runs real
+containers in Docker. ``auto`` picks kind when a Docker daemon answers and kind is installed,
+else sim. Which backend runs a named cluster is recorded, so later commands need no flag.
+"""
+
+from __future__ import annotations
+
+import os
+
+from kubelab import tools
+from kubelab.cluster import state
+from kubelab.cluster.base import Backend, ClusterStatus
+from kubelab.cluster.kind import KindBackend, docker_available
+from kubelab.cluster.sim import SimBackend
+from kubelab.errors import KubelabError
+
+BACKENDS = ("auto", "sim", "kind")
+__all__ = ["BACKENDS", "Backend", "ClusterStatus", "backend_for", "default_cluster_name"]
+
+
+def default_cluster_name() -> str:
+    """Return the cluster name: $KUBELAB_CLUSTER or ``kubelab``."""
+    return os.environ.get("KUBELAB_CLUSTER", "kubelab")
+
+
+def _make(name: str, cluster: str) -> Backend:
+    return SimBackend(cluster) if name == "sim" else KindBackend(cluster)
+
+
+def backend_for(cluster: str, requested: str = "auto") -> Backend:
+    """Return the backend to use for `cluster`, honouring what is already running."""
+    if requested not in BACKENDS:
+        raise KubelabError(f"unknown backend {requested!r}; choose one of {', '.join(BACKENDS)}")
+    recorded = state.recorded_backend(cluster)
+    if recorded and requested not in ("auto", recorded):
+        raise KubelabError(
+            f"cluster {cluster!r} already runs on {recorded}; "
+            f"run `kubelab cluster down` before starting it on {requested}"
+        )
+    if recorded:
+        return _make(recorded, cluster)
+    if requested == "auto":
+        use_kind = tools.find("kind") is not None and docker_available()
+        return _make("kind" if use_kind else "sim", cluster)
+    return _make(requested, cluster)
+
+
+def recorded(cluster: str) -> Backend | None:
+    """Return the backend recorded for `cluster`, or None if nothing is up."""
+    name = state.recorded_backend(cluster)
+    return _make(name, cluster) if name else None

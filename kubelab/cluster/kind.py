@@ -1,0 +1,221 @@
+"""The kind cluster, for learners with Docker: real containers, real traffic.
+
+Kept thin on purpose: kind creates the cluster; kubelab adds metrics-server (with
+``--kubelet-insecure-tls``, since kind's kubelet certificates have no IP SANs), the same Gateway
+API CRDs as the sim cluster, Envoy Gateway as the GatewayClass ``kubelab``, and the ``fast-ssd``
+StorageClass. Every command is built by a method that tests can inspect without Docker.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from kubelab import kube, paths, procs, progress, tools
+from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
+from kubelab.errors import KubelabError
+
+KIND_CONFIG = paths.MANIFESTS_DIR / "kind" / "kind-config.yaml"
+GATEWAY_CRDS = paths.MANIFESTS_DIR / "gateway-api" / "standard-install.yaml"
+ADDONS = paths.MANIFESTS_DIR / "cluster" / "kind"
+METRICS_SERVER_URL = (
+    "https://github.com/kubernetes-sigs/metrics-server/releases/download/v0.8.0/components.yaml"
+)
+ENVOY_GATEWAY_URL = "https://github.com/envoyproxy/gateway/releases/download/v1.9.1/install.yaml"
+
+
+def docker_available() -> bool:
+    """Tell whether a Docker daemon answers (not just whether the client is installed)."""
+    docker = tools.find("docker")
+    if docker is None:
+        return False
+    try:
+        proc = tools.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"], timeout=10, check=False
+        )
+    except KubelabError:
+        return False
+    return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
+def kind_config_host_ports(config: Path = KIND_CONFIG) -> list[int]:
+    """Return the host ports the kind config maps, which must be free before `up`."""
+    doc = yaml.safe_load(config.read_text())
+    return [
+        int(m["hostPort"])
+        for node in doc.get("nodes", [])
+        for m in node.get("extraPortMappings", []) or []
+    ]
+
+
+class KindBackend:
+    """Run the course cluster in Docker with kind."""
+
+    name = "kind"
+
+    def __init__(self, cluster: str = "kubelab") -> None:
+        self.cluster = cluster
+
+    def kubeconfig_path(self) -> Path:
+        """Return the kubeconfig kubelab keeps for this kind cluster (not ~/.kube/config)."""
+        return paths.cache_home() / "kind" / f"{self.cluster}.kubeconfig"
+
+    def _kind(self) -> Path:
+        return tools.require("kind", "for --backend kind")
+
+    def _check_docker(self) -> None:
+        self._kind()
+        if not docker_available():
+            raise KubelabError(
+                "--backend kind needs a running Docker daemon, and none answered; "
+                "start Docker or use --backend sim"
+            )
+
+    def exists(self) -> bool:
+        """Tell whether kind has a cluster of this name."""
+        kind = tools.find("kind")
+        if kind is None:
+            return False
+        proc = tools.run([kind, "get", "clusters"], timeout=30, check=False)
+        return self.cluster in proc.stdout.split()
+
+    def create_argv(self, nodes: int) -> list[str]:
+        """Return the `kind create cluster` command line."""
+        argv = [
+            str(self._kind()),
+            "create",
+            "cluster",
+            "--name",
+            self.cluster,
+            "--config",
+            str(self._config_for(nodes)),
+            "--kubeconfig",
+            str(self.kubeconfig_path()),
+            "--wait",
+            "180s",
+        ]
+        return argv
+
+    def _config_for(self, nodes: int) -> Path:
+        """Write a kind config with `nodes - 1` workers (the shipped one has 2)."""
+        if nodes == DEFAULT_NODES:
+            return KIND_CONFIG
+        doc = yaml.safe_load(KIND_CONFIG.read_text())
+        control = [n for n in doc["nodes"] if n["role"] == "control-plane"]
+        doc["nodes"] = control + [{"role": "worker"} for _ in range(max(nodes - 1, 0))]
+        out = paths.cache_home() / "kind" / f"{self.cluster}-config.yaml"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return out
+
+    def addon_steps(self) -> list[tuple[str, list[str]]]:
+        """Return (label, kubectl argv) for every add-on, in the order they must be applied."""
+        k = [str(tools.require("kubectl", "to install add-ons")), "--kubeconfig"]
+        k.append(str(self.kubeconfig_path()))
+        patch = (ADDONS / "metrics-server-patch.json").read_text()
+        return [
+            ("Gateway API CRDs", [*k, "apply", "--server-side", "-f", str(GATEWAY_CRDS)]),
+            # Envoy Gateway's bundle carries its own copy of the Gateway API CRDs; re-applying ours
+            # afterwards keeps the same CRD version as the sim cluster.
+            ("Envoy Gateway", [*k, "apply", "--server-side", "-f", ENVOY_GATEWAY_URL]),
+            (
+                "Gateway API CRDs (pin)",
+                [*k, "apply", "--server-side", "--force-conflicts", "-f", str(GATEWAY_CRDS)],
+            ),
+            (
+                "Envoy Gateway ready",
+                [
+                    *k,
+                    "-n",
+                    "envoy-gateway-system",
+                    "wait",
+                    "--for=condition=Available",
+                    "--timeout=300s",
+                    "deployment/envoy-gateway",
+                ],
+            ),
+            ("metrics-server", [*k, "apply", "-f", METRICS_SERVER_URL]),
+            (
+                "metrics-server --kubelet-insecure-tls",
+                [
+                    *k,
+                    "-n",
+                    "kube-system",
+                    "patch",
+                    "deployment",
+                    "metrics-server",
+                    "--type=json",
+                    "-p",
+                    json.dumps(json.loads(patch)),
+                ],
+            ),
+            (
+                "StorageClass fast-ssd, GatewayClass kubelab",
+                [*k, "apply", "--server-side", "-k", str(ADDONS)],
+            ),
+        ]
+
+    def up(self, *, nodes: int = DEFAULT_NODES, api_port: int | None = None) -> ClusterStatus:
+        """Create the kind cluster and its add-ons, or reuse a running one."""
+        self._check_docker()
+        if api_port:
+            raise KubelabError("--api-port is only supported with --backend sim")
+        if not self.exists():
+            busy = [p for p in kind_config_host_ports() if not procs.port_free(p)]
+            if busy:
+                raise KubelabError(
+                    f"port {busy[0]} is already in use; kind maps it to the Gateway. Free it first"
+                )
+            self.kubeconfig_path().parent.mkdir(parents=True, exist_ok=True)
+            with progress.status(f"Creating kind cluster {self.cluster!r} (pulls images once)"):
+                tools.run(self.create_argv(nodes), timeout=900, what="kind create cluster")
+        else:
+            tools.run(
+                [
+                    self._kind(),
+                    "export",
+                    "kubeconfig",
+                    "--name",
+                    self.cluster,
+                    "--kubeconfig",
+                    str(self.kubeconfig_path()),
+                ],
+                what="kind export kubeconfig",
+            )
+        for label, argv in self.addon_steps():
+            with progress.status(f"Installing {label}"):
+                tools.run(argv, timeout=600, what=label)
+        return self.status()
+
+    def down(self) -> None:
+        """Delete the kind cluster."""
+        if not self.exists():
+            raise KubelabError(f"no kind cluster named {self.cluster!r} is up")
+        with progress.status(f"Deleting kind cluster {self.cluster!r}"):
+            tools.run([self._kind(), "delete", "cluster", "--name", self.cluster], timeout=300)
+        self.kubeconfig_path().unlink(missing_ok=True)
+
+    def status(self) -> ClusterStatus:
+        """Report whether the kind cluster runs and how many nodes are Ready."""
+        if not (tools.find("kind") and docker_available() and self.exists()):
+            return ClusterStatus(self.name, self.cluster, running=False, detail="not created")
+        try:
+            ready, total = kube.ready_nodes(kube.api_client(self.kubeconfig_path()))
+        except Exception as err:
+            return ClusterStatus(
+                self.name,
+                self.cluster,
+                running=False,
+                kubeconfig=self.kubeconfig_path(),
+                detail=f"API server not reachable ({err.__class__.__name__})",
+            )
+        return ClusterStatus(
+            self.name,
+            self.cluster,
+            running=True,
+            kubeconfig=self.kubeconfig_path(),
+            nodes_ready=ready,
+            nodes_total=total,
+        )

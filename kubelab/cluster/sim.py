@@ -1,0 +1,305 @@
+"""The simulated cluster: a real control plane with KWOK nodes, supervised by kwokctl.
+
+kube-apiserver, kube-controller-manager, kube-scheduler, etcd and metrics-server are real
+programs built from pinned sources (see `sim_build`); KWOK fakes the nodes and the pods' status.
+kwokctl's binary runtime starts and stops the processes; kubelab adds nodes, storage classes and
+the Gateway API CRDs, and never downloads anything at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubelab import kube, paths, procs, progress, tools
+from kubelab.cluster import sim_build
+from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
+from kubelab.errors import KubelabError
+
+KWOKCTL_CONFIG = paths.SIM_DIR / "kwokctl.yaml"
+GATEWAY_CRDS = paths.MANIFESTS_DIR / "gateway-api" / "standard-install.yaml"
+ADDONS = paths.MANIFESTS_DIR / "cluster" / "sim"
+
+# Fake nodes look like a modest real node, so requests vs allocatable means something in labs.
+# No node IPs: kwok then gives each node the address `localhost` (type Hostname), which is where
+# metrics-server can reach kwok's simulated kubelet metrics; the template's default 192.0.2.x
+# addresses route nowhere on a laptop.
+NODE_PARAMS = (
+    '.allocatable.cpu = "8"',
+    '.allocatable.memory = "32Gi"',
+    ".allocatable.pods = 110",
+    ".nodeIPs = []",
+)
+PORT_OPTIONS = (
+    "kubeApiserverPort",
+    "etcdPort",
+    "etcdPeerPort",
+    "kwokControllerPort",
+    "kubeControllerManagerPort",
+    "kubeSchedulerPort",
+    "metricsServerPort",
+)
+
+
+class SimBackend:
+    """Run the course cluster with kwokctl's binary runtime."""
+
+    name = "sim"
+
+    def __init__(self, cluster: str = "kubelab", workdir: Path | None = None) -> None:
+        self.cluster = cluster
+        self.workdir = workdir or paths.cache_home() / "kwok"
+
+    # --- files kwokctl keeps -------------------------------------------------------------------
+
+    @property
+    def cluster_dir(self) -> Path:
+        """kwokctl's folder for this cluster."""
+        return self.workdir / "clusters" / self.cluster
+
+    def kubeconfig_path(self) -> Path:
+        """Return the admin kubeconfig kwokctl wrote for this cluster."""
+        return self.cluster_dir / "kubeconfig.yaml"
+
+    def exists(self) -> bool:
+        """Tell whether kwokctl has a cluster of this name."""
+        return (self.cluster_dir / "kwok.yaml").is_file()
+
+    def pids(self) -> dict[str, int]:
+        """Return component name -> pid for every process kwokctl recorded."""
+        result: dict[str, int] = {}
+        pid_dir = self.cluster_dir / "pids"
+        if pid_dir.is_dir():
+            for f in sorted(pid_dir.glob("*.pid")):
+                try:
+                    result[f.stem] = int(f.read_text().strip())
+                except ValueError:
+                    continue
+        return result
+
+    def saved_config(self) -> dict[str, Any]:
+        """Return the options kwokctl saved for this cluster (ports, binaries, flags)."""
+        try:
+            for doc in yaml.safe_load_all((self.cluster_dir / "kwok.yaml").read_text()):
+                if isinstance(doc, dict) and doc.get("kind") == "KwokctlConfiguration":
+                    options = doc.get("options") or {}
+                    return options if isinstance(options, dict) else {}
+        except (OSError, yaml.YAMLError):
+            pass
+        return {}
+
+    def ports(self) -> dict[str, int]:
+        """Return option name -> TCP port for every port the cluster was given."""
+        options = self.saved_config()
+        return {k: int(options[k]) for k in PORT_OPTIONS if options.get(k)}
+
+    # --- running kwokctl -----------------------------------------------------------------------
+
+    def _env(self, bin_dir: Path) -> dict[str, str]:
+        kubectl = tools.require("kubectl", "by kwokctl to talk to the cluster")
+        env = dict(os.environ)
+        env["KWOK_WORKDIR"] = str(self.workdir)
+        env["KWOK_KUBECTL_BINARY"] = str(kubectl)
+        env["PATH"] = os.pathsep.join([str(bin_dir), str(kubectl.parent), env.get("PATH", "")])
+        return env
+
+    def kwokctl(
+        self, *args: str, bin_dir: Path | None = None, timeout: float = 180, check: bool = True
+    ) -> str:
+        """Run kwokctl for this cluster and return its output."""
+        bin_dir = bin_dir or sim_build.ensure_built()
+        argv = [str(bin_dir / "kwokctl"), "--name", self.cluster, *args]
+        verb = " ".join(a for a in args[:4] if not a.startswith("-") and "/" not in a)
+        proc = tools.run(
+            argv, env=self._env(bin_dir), timeout=timeout, check=check, what=f"kwokctl {verb}"
+        )
+        return proc.stdout
+
+    def write_config(self, bin_dir: Path) -> Path:
+        """Write the kwokctl config: sim/kwokctl.yaml plus the paths of the cached binaries.
+
+        Every artifact kwokctl would otherwise download (binaries, the metrics-server manifest)
+        is given as a local path, so creating a cluster never touches the network.
+        """
+        doc = yaml.safe_load(KWOKCTL_CONFIG.read_text())
+        options = doc.setdefault("options", {})
+        options.update(
+            {
+                "kubeApiserverBinary": str(bin_dir / "kube-apiserver"),
+                "kubeControllerManagerBinary": str(bin_dir / "kube-controller-manager"),
+                "kubeSchedulerBinary": str(bin_dir / "kube-scheduler"),
+                "kwokControllerBinary": str(bin_dir / "kwok"),
+                "etcdBinary": str(bin_dir / "etcd"),
+                "metricsServerBinary": str(bin_dir / "metrics-server"),
+                "kubectlBinary": str(tools.require("kubectl", "by kwokctl")),
+                # Only used with --prometheus-port, which kubelab never passes. A local path that
+                # does not exist makes enabling it fail here instead of downloading from GitHub.
+                "prometheusBinary": str(bin_dir / "prometheus-not-provided"),
+                # a kustomize dir: kwokctl renders it with kubectl instead of fetching GitHub's
+                "metricsServerManifests": [
+                    str(bin_dir.parent / "assets" / "metrics-server-manifests")
+                ],
+            }
+        )
+        out = self.workdir / "configs" / f"{self.cluster}.yaml"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return out
+
+    def _create_args(self, bin_dir: Path, api_port: int | None) -> list[str]:
+        args = [
+            "-c",
+            str(self.write_config(bin_dir)),
+            "create",
+            "cluster",
+            "--runtime",
+            "binary",
+            "--enable-metrics-server",
+            "--kube-authorization=true",
+            "--kube-admission=true",
+            "--kubeconfig=",
+            "--wait",
+            "90s",
+        ]
+        if api_port:
+            args += ["--kube-apiserver-port", str(api_port)]
+        return args
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def healthy(self) -> bool:
+        """Tell whether every process runs and the API server answers."""
+        pids = self.pids()
+        if not pids or not all(procs.alive(p) for p in pids.values()):
+            return False
+        try:
+            kubectl = tools.require("kubectl", "to reach the cluster")
+            out = tools.run(
+                [kubectl, "--kubeconfig", self.kubeconfig_path(), "get", "--raw", "/readyz"],
+                timeout=10,
+                check=False,
+            )
+        except KubelabError:
+            return False
+        return out.returncode == 0 and out.stdout.strip() == "ok"
+
+    def up(self, *, nodes: int = DEFAULT_NODES, api_port: int | None = None) -> ClusterStatus:
+        """Start the cluster (building binaries first if needed), or reuse a running one."""
+        if nodes < 1:
+            raise KubelabError("--nodes must be at least 1")
+        bin_dir = sim_build.ensure_built()
+        if self.exists() and not self.healthy():
+            with progress.status(f"Restarting sim cluster {self.cluster!r}"):
+                self.kwokctl("start", "cluster", bin_dir=bin_dir, check=False)
+            if not self.healthy():
+                with progress.status(f"Removing broken sim cluster {self.cluster!r}"):
+                    self.kwokctl("delete", "cluster", bin_dir=bin_dir, check=False)
+        if not self.exists():
+            if api_port and not procs.port_free(api_port):
+                raise KubelabError(
+                    f"port {api_port} is already in use; free it or choose another --api-port"
+                )
+            with progress.status(f"Starting sim cluster {self.cluster!r}") as st:
+                st.update("etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics")
+                self.kwokctl(*self._create_args(bin_dir, api_port), bin_dir=bin_dir)
+        self._ensure_nodes(nodes, bin_dir)
+        self._ensure_addons()
+        self._check_components()
+        return self.status()
+
+    def _check_components(self) -> None:
+        """Fail with the component's own last log line if any process has exited."""
+        for name, pid in self.pids().items():
+            if not procs.alive(pid):
+                log = self.cluster_dir / "logs" / f"{name}.log"
+                reason = tools.last_line(log.read_text()) if log.is_file() else "no log"
+                raise KubelabError(f"{name} exited after start: {reason[:200]} (log: {log})")
+
+    def _ensure_nodes(self, nodes: int, bin_dir: Path) -> None:
+        api = kube.api_client(self.kubeconfig_path())
+        ready, total = kube.ready_nodes(api)
+        if total != nodes:
+            params = [a for p in NODE_PARAMS for a in ("--param", p)]
+            self.kwokctl("scale", "node", "--replicas", str(nodes), *params, bin_dir=bin_dir)
+        deadline = time.monotonic() + 60
+        with progress.status(f"Waiting for {nodes} Ready nodes") as st:
+            while True:
+                ready, total = kube.ready_nodes(api)
+                st.update(f"{ready}/{nodes} Ready")
+                if ready == nodes == total:
+                    return
+                if time.monotonic() > deadline:
+                    raise KubelabError(f"only {ready} of {nodes} nodes became Ready within 60s")
+                time.sleep(0.2)
+
+    def _ensure_addons(self) -> None:
+        kubectl = tools.require("kubectl", "to install the cluster add-ons")
+        kc = ["--kubeconfig", str(self.kubeconfig_path())]
+        with progress.status("Installing Gateway API CRDs, storage classes, GatewayClass"):
+            tools.run(
+                [kubectl, *kc, "apply", "--server-side", "--force-conflicts", "-f", GATEWAY_CRDS],
+                what="applying the Gateway API CRDs",
+            )
+            crds = [
+                f"crd/{d['metadata']['name']}"
+                for d in yaml.safe_load_all(GATEWAY_CRDS.read_text())
+                if d and d.get("kind") == "CustomResourceDefinition"
+            ]
+            tools.run(
+                [kubectl, *kc, "wait", "--for=condition=Established", "--timeout=60s", *crds],
+                what="waiting for the Gateway API CRDs",
+            )
+            tools.run(
+                [kubectl, *kc, "apply", "--server-side", "--force-conflicts", "-k", ADDONS],
+                what="applying the cluster add-ons",
+            )
+
+    def down(self) -> None:
+        """Stop every component process and delete the cluster's files."""
+        if not self.exists():
+            raise KubelabError(f"no sim cluster named {self.cluster!r} is up")
+        pids = self.pids()
+        with progress.status(f"Stopping sim cluster {self.cluster!r}"):
+            self.kwokctl("delete", "cluster", check=False)
+            deadline = time.monotonic() + 15
+            while any(procs.alive(p) for p in pids.values()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        left = [f"{name} (pid {p})" for name, p in pids.items() if procs.alive(p)]
+        if left:
+            raise KubelabError(f"these processes did not stop: {', '.join(left)}")
+
+    def status(self) -> ClusterStatus:
+        """Report the processes, the API server and the nodes."""
+        if not self.exists():
+            return ClusterStatus(self.name, self.cluster, running=False, detail="not created")
+        components = {
+            name: (f"running (pid {pid})" if procs.alive(pid) else f"stopped (pid {pid})")
+            for name, pid in self.pids().items()
+        }
+        port = self.ports().get("kubeApiserverPort")
+        server = f"https://127.0.0.1:{port}" if port else None
+        if not self.healthy():
+            return ClusterStatus(
+                self.name,
+                self.cluster,
+                running=False,
+                kubeconfig=self.kubeconfig_path(),
+                server=server,
+                components=components,
+                detail="processes stopped or API not ready",
+            )
+        ready, total = kube.ready_nodes(kube.api_client(self.kubeconfig_path()))
+        return ClusterStatus(
+            self.name,
+            self.cluster,
+            running=True,
+            kubeconfig=self.kubeconfig_path(),
+            server=server,
+            nodes_ready=ready,
+            nodes_total=total,
+            components=components,
+        )

@@ -1,0 +1,322 @@
+"""Build the simulated cluster's binaries from pinned Go modules, once per pin set.
+
+Each upstream project is built from its own small wrapper module under ``sim/modules/<name>/``
+(its ``go.mod`` pins the version, its ``go.sum`` the checksums), so projects never raise each
+other's dependencies. Only the Go module proxy is contacted. The binaries go to
+``<cache>/sim/<key>/bin`` where ``key`` hashes the wrapper modules, the build recipe and the Go
+version: a changed pin gives a new key and a rebuild, an unchanged one is reused at once.
+
+Run ``scripts/repin-sim`` after editing `COMPONENTS` to regenerate the wrapper modules.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubelab import paths, progress, tools
+from kubelab.errors import KubelabError
+
+MODULES_DIR = paths.SIM_DIR / "modules"
+RECIPE_VERSION = "2"  # bump to force a rebuild when the recipe below changes meaning
+
+
+def _k8s_ldflags(version: str) -> tuple[str, ...]:
+    # kwokctl parses `<binary> --version` to choose flags; an unstamped v0.0.0 misleads it.
+    minor = version.split(".")[1]
+    flags = []
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion={version}",
+            f"-X {pkg}.gitMajor=1",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+        ]
+    return tuple(flags)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One upstream Go project and the binaries kubelab builds from it."""
+
+    name: str  # folder under sim/modules
+    module: str  # upstream module path
+    version: str
+    binaries: dict[str, str]  # binary name -> main package
+    ldflags: tuple[str, ...] = ()
+    staging_replaces: bool = False  # k8s.io/kubernetes: map ./staging replaces to published tags
+    build: bool = True
+    # folders copied from the module into <build>/assets/<name>, e.g. manifests kwokctl needs
+    assets: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def module_dir(self) -> Path:
+        """The wrapper module's folder."""
+        return MODULES_DIR / self.name
+
+
+K8S_VERSION = "v1.36.3"
+
+COMPONENTS: tuple[Component, ...] = (
+    Component(
+        name="kubernetes",
+        module="k8s.io/kubernetes",
+        version=K8S_VERSION,
+        binaries={
+            "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
+            "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+            "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+        },
+        ldflags=_k8s_ldflags(K8S_VERSION),
+        staging_replaces=True,
+    ),
+    Component(
+        name="etcd",
+        module="go.etcd.io/etcd/server/v3",
+        version="v3.6.16",
+        binaries={"etcd": "go.etcd.io/etcd/server/v3"},
+    ),
+    Component(
+        name="kwok",
+        module="sigs.k8s.io/kwok",
+        version="v0.8.0",
+        binaries={"kwok": "sigs.k8s.io/kwok/cmd/kwok", "kwokctl": "sigs.k8s.io/kwok/cmd/kwokctl"},
+        ldflags=(
+            "-X sigs.k8s.io/kwok/pkg/consts.Version=0.8.0",
+            f"-X sigs.k8s.io/kwok/pkg/consts.KubeVersion={K8S_VERSION.lstrip('v')}",
+        ),
+    ),
+    Component(
+        name="metrics-server",
+        module="sigs.k8s.io/metrics-server",
+        version="v0.8.0",
+        binaries={"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"},
+        ldflags=("-X k8s.io/client-go/pkg/version.gitVersion=v0.8.0",),
+        # kwokctl installs metrics-server's APIService/RBAC from this kustomize base; without it
+        # kwokctl would fetch components.yaml from GitHub.
+        assets=(("manifests/base", "metrics-server-manifests"),),
+    ),
+    # Not built: pinned so the vendored CRDs in manifests/gateway-api/ can be checked against it.
+    Component(
+        name="gateway-api",
+        module="sigs.k8s.io/gateway-api",
+        version="v1.6.3",
+        binaries={},
+        build=False,
+    ),
+)
+
+
+def go_env() -> dict[str, str]:
+    """Return the environment for every go command: local toolchain, static binaries."""
+    env = dict(os.environ)
+    env.update({"GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"})
+    return env
+
+
+def _go(*args: str, cwd: Path, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
+    go = tools.require("go", "to build the simulated cluster's binaries (once, ~15 min)")
+    return tools.run([go, *args], env=go_env(), cwd=cwd, timeout=timeout, what=f"go {args[0]}")
+
+
+def go_version() -> str:
+    """Return the local Go version, e.g. ``go1.26.8``."""
+    return _go("env", "GOVERSION", cwd=paths.REPO_ROOT).stdout.strip()
+
+
+def build_key() -> str:
+    """Hash everything that decides the binaries' contents."""
+    h = hashlib.sha256()
+    h.update(f"recipe={RECIPE_VERSION};{go_version()}".encode())
+    for c in COMPONENTS:
+        if not c.build:
+            continue
+        h.update(json.dumps([c.name, c.binaries, c.ldflags, c.assets]).encode())
+        for f in ("go.mod", "go.sum"):
+            path = c.module_dir / f
+            if not path.is_file():
+                raise KubelabError(f"{path} is missing: the sim pins are incomplete")
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def binaries_needed() -> list[str]:
+    """Names of all binaries the sim cluster needs."""
+    return [b for c in COMPONENTS for b in c.binaries]
+
+
+def assets_needed() -> list[str]:
+    """Names of all asset folders the sim cluster needs."""
+    return [name for c in COMPONENTS for _, name in c.assets]
+
+
+def cached_bin_dir() -> Path | None:
+    """Return the bin dir of an existing build for the current pins, without needing Go."""
+    root = paths.cache_home() / "sim"
+    current = root / "current"
+    if current.is_file():
+        bin_dir = Path(current.read_text().strip())
+        stamp = bin_dir.parent / "versions.json"
+        complete = all((bin_dir / b).is_file() for b in binaries_needed()) and all(
+            (bin_dir.parent / "assets" / a).is_dir() for a in assets_needed()
+        )
+        if stamp.is_file() and complete:
+            recorded = json.loads(stamp.read_text())
+            if recorded.get("pins") == _pins_digest():
+                return bin_dir
+    return None
+
+
+def _pins_digest() -> str:
+    h = hashlib.sha256(RECIPE_VERSION.encode())
+    for c in COMPONENTS:
+        if c.build:
+            for f in ("go.mod", "go.sum"):
+                h.update((c.module_dir / f).read_bytes())
+    return h.hexdigest()[:16]
+
+
+@contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure_built() -> Path:
+    """Return the directory holding the sim binaries, building them first if the pins changed."""
+    cached = cached_bin_dir()
+    if cached is not None:
+        return cached
+    root = paths.cache_home() / "sim"
+    with _lock(root / "build.lock"):
+        key = build_key()
+        out = root / key
+        bin_dir = out / "bin"
+        if not (out / "versions.json").is_file():
+            _build_all(out)
+        (root / "current").write_text(str(bin_dir))
+        return bin_dir
+
+
+def _build_all(out: Path) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=out.parent))
+    try:
+        bin_dir = tmp / "bin"
+        bin_dir.mkdir()
+        todo = [(c, b, p) for c in COMPONENTS if c.build for b, p in c.binaries.items()]
+        started = time.monotonic()
+        for i, (comp, binary, package) in enumerate(todo, 1):
+            label = f"Building {binary} {comp.version} ({i}/{len(todo)})"
+            with progress.status(label) as st:
+                _build_one(comp, package, bin_dir / binary, st)
+        for comp in COMPONENTS:
+            for source, name in comp.assets:
+                shutil.copytree(_module_dir(comp) / source, tmp / "assets" / name)
+        versions = {c.name: c.version for c in COMPONENTS if c.build}
+        stamp = {
+            "pins": _pins_digest(),
+            "go": go_version(),
+            "versions": versions,
+            "build_seconds": round(time.monotonic() - started, 1),
+        }
+        (tmp / "versions.json").write_text(json.dumps(stamp, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _module_dir(comp: Component) -> Path:
+    """Return the extracted, checksum-verified source of `comp` in the module cache."""
+    proc = _go("mod", "download", "-json", f"{comp.module}@{comp.version}", cwd=comp.module_dir)
+    return Path(json.loads(proc.stdout)["Dir"])
+
+
+def _build_one(comp: Component, package: str, target: Path, st: progress.Status) -> None:
+    go = tools.require("go", "to build the simulated cluster's binaries (once, ~15 min)")
+    ldflags = " ".join(("-s", "-w", *comp.ldflags))
+    argv = [str(go), "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(target), package]
+    proc = subprocess.Popen(
+        argv,
+        cwd=comp.module_dir,
+        env=go_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stderr is not None
+    compiled = 0
+    tail: deque[str] = deque(maxlen=20)
+    for line in proc.stderr:
+        tail.append(line.rstrip())
+        if line and not line.startswith(("go:", "#", " ")):
+            compiled += 1
+            st.update(f"{compiled} packages compiled")
+    if proc.wait() != 0:
+        errors = [t for t in tail if t.strip()]
+        log = paths.cache_home() / "sim" / "build-error.log"
+        log.write_text("\n".join(tail) + "\n")
+        raise KubelabError(
+            f"building {target.name} failed: {errors[-1] if errors else 'no output'} (log: {log})"
+        )
+
+
+# --- maintainers: regenerate the wrapper modules from COMPONENTS ---------------------------------
+
+
+def repin() -> None:
+    """Rewrite every wrapper module's go.mod/go.sum from `COMPONENTS` (needs the module proxy)."""
+    go_bin = tools.require("go", "to re-pin the sim modules")
+    env = go_env() | {"GOFLAGS": "-mod=mod"}
+    for c in COMPONENTS:
+        _repin_one(c, go_bin, env)
+
+
+def _repin_one(c: Component, go_bin: Path, env: dict[str, str]) -> None:
+    """Regenerate one wrapper module."""
+    d = c.module_dir
+    d.mkdir(parents=True, exist_ok=True)
+    for f in ("go.mod", "go.sum"):
+        (d / f).unlink(missing_ok=True)
+
+    def go(*args: str) -> str:
+        return tools.run([go_bin, *args], env=env, cwd=d, timeout=1800).stdout
+
+    go("mod", "init", f"kubelab.invalid/sim/{c.name}")
+    info = json.loads(go("mod", "download", "-json", f"{c.module}@{c.version}"))
+    upstream = json.loads(go("mod", "edit", "-json", info["GoMod"]))
+    # Require no newer Go than upstream does, not whatever Go the maintainer happens to run.
+    edits = [f"-go={upstream['Go']}"]
+    if c.staging_replaces:
+        edits += [f"-godebug={g['Key']}={g['Value']}" for g in upstream.get("Godebug") or []]
+        staging = "v0." + c.version.split(".", 1)[1]
+        for r in upstream.get("Replace") or []:
+            if r["New"]["Path"].startswith("./staging/"):
+                p = r["Old"]["Path"]
+                edits.append(f"-replace={p}={p}@{staging}")
+    go("mod", "edit", *edits)
+    if c.binaries:
+        go("get", "-tool", *(f"{p}@{c.version}" for p in c.binaries.values()))
+        go("mod", "tidy")
+    else:  # nothing imports it, so tidy would drop it: keep go get's require and sums
+        go("get", f"{c.module}@{c.version}")
+    print(f"pinned {c.module}@{c.version} in {d}")

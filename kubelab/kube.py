@@ -1,0 +1,28 @@
+"""The one place kubelab loads a kubeconfig and builds Kubernetes API clients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kubernetes import client, config
+
+REQUEST_TIMEOUT = 10  # seconds for every API call kubelab makes
+
+
+def api_client(kubeconfig: Path) -> client.ApiClient:
+    """Return an API client for the cluster in `kubeconfig` (no global state touched)."""
+    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig)
+    )
+    return api
+
+
+def ready_nodes(api: client.ApiClient) -> tuple[int, int]:
+    """Return (ready, total) node counts."""
+    nodes = client.CoreV1Api(api).list_node(_request_timeout=REQUEST_TIMEOUT).items
+    ready = 0
+    for node in nodes:
+        conditions = (node.status.conditions if node.status else None) or []
+        if any(c.type == "Ready" and c.status == "True" for c in conditions):
+            ready += 1
+    return ready, len(nodes)

@@ -1,0 +1,36 @@
+"""Waiting with a deadline: poll a condition until it holds, never a bare sleep."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class Timeout(Exception):
+    """The condition did not hold before the deadline; `last` is the last value seen."""
+
+    def __init__(self, message: str, last: object) -> None:
+        super().__init__(message)
+        self.last = last
+
+
+def until(
+    probe: Callable[[], T],
+    done: Callable[[T], bool],
+    *,
+    timeout: float,
+    interval: float = 0.5,
+    what: str = "condition",
+) -> T:
+    """Call `probe` until `done(value)` is true and return that value, or raise Timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if done(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise Timeout(f"{what} not reached within {timeout:.0f}s (last: {value!r})", value)
+        time.sleep(min(interval, max(deadline - time.monotonic(), 0)))

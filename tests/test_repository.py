@@ -1,0 +1,63 @@
+"""Repository invariants: pins agree, vendored files match the pins, no build output committed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from kubelab import paths
+from kubelab.cluster import gateway_crds
+from kubelab.cluster.sim_build import COMPONENTS, go_env
+
+
+@pytest.mark.parametrize("component", COMPONENTS, ids=lambda c: c.name)
+def test_wrapper_module_requires_the_pinned_version(component) -> None:  # type: ignore[no-untyped-def]
+    gomod = (component.module_dir / "go.mod").read_text()
+    assert re.search(
+        rf"^\s*(require\s+)?{re.escape(component.module)} {component.version}\b", gomod, re.M
+    ), f"{component.module} {component.version} not required"
+    assert (component.module_dir / "go.sum").read_text().strip(), "go.sum is empty"
+    for binary, package in component.binaries.items():
+        assert re.search(rf"^\s*(tool\s+)?{re.escape(package)}$", gomod, re.M), binary
+
+
+def test_wrapper_modules_are_tidy_and_verified() -> None:
+    # `go mod verify` checks the downloaded modules against go.sum; -mod=readonly (in go_env)
+    # makes any go.mod drift an error instead of a silent edit.
+    for c in COMPONENTS:
+        proc = subprocess.run(
+            ["go", "list", "-m", c.module],
+            cwd=c.module_dir,
+            env=go_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == [c.module, c.version]
+
+
+def test_vendored_gateway_crds_match_the_pinned_module() -> None:
+    assert gateway_crds.VENDORED.read_text(encoding="utf-8") == gateway_crds.render()
+
+
+def test_no_binary_or_build_output_is_tracked() -> None:
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=paths.REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    too_big = [f for f in files if (paths.REPO_ROOT / f).stat().st_size > 2 * 1024 * 1024]
+    assert too_big == []
+    for f in files:
+        head = (paths.REPO_ROOT / f).read_bytes()[:4]
+        assert head != b"\x7fELF", f"{f} is a compiled binary"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (paths.REPO_ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"^(\./[\w-]+)", quick_start, re.M)
+    assert len(commands) == 2, commands
+    ci = (paths.REPO_ROOT / ".ci" / "run").read_text()
+    assert commands[1] in ci
