@@ -91,7 +91,11 @@ def main() -> int:
         "(target <= 20 s, goal 10 s)"
     )
     print(f"down, median:                       {statistics.median(downs):5.1f} s")
-    print(f"total RSS of cluster processes, max: {max(rss) / 2**20:6.1f} MiB (target <= 800 MB)")
+    peak = max(rss)
+    print(
+        f"total RSS of cluster processes, max: {peak / 1e6:6.1f} MB = {peak / 2**20:.1f} MiB "
+        "(target <= 800 MB)"
+    )
     return 0
 
 
