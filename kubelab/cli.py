@@ -157,6 +157,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     ]
     if args.no_browser:
         argv.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--allow-root")  # containers and CI often run as root; Jupyter refuses it
     print(
         f"\nOpening JupyterLab on http://127.0.0.1:{args.port}/lab (Ctrl-C to stop it;"
         " the cluster keeps running until `kubelab cluster down`)",

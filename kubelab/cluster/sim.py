@@ -193,11 +193,7 @@ class SimBackend:
             raise KubelabError("--nodes must be at least 1")
         bin_dir = sim_build.ensure_built()
         if self.exists() and not self.healthy():
-            with progress.status(f"Restarting sim cluster {self.cluster!r}"):
-                self.kwokctl("start", "cluster", bin_dir=bin_dir, check=False)
-            if not self.healthy():
-                with progress.status(f"Removing broken sim cluster {self.cluster!r}"):
-                    self.kwokctl("delete", "cluster", bin_dir=bin_dir, check=False)
+            self._restart(bin_dir)
         if not self.exists():
             if api_port and not procs.port_free(api_port):
                 raise KubelabError(
@@ -218,6 +214,26 @@ class SimBackend:
                 log = self.cluster_dir / "logs" / f"{name}.log"
                 reason = tools.last_line(log.read_text()) if log.is_file() else "no log"
                 raise KubelabError(f"{name} exited after start: {reason[:200]} (log: {log})")
+
+    def _restart(self, bin_dir: Path) -> None:
+        """Start the stopped processes of an existing cluster (after a reboot), keeping its data."""
+        # kwokctl treats a pid file whose process is gone but not yet reaped (a zombie) as running
+        # and would not restart it; drop the files of processes that are not really alive.
+        for name, pid in self.pids().items():
+            if not procs.alive(pid):
+                (self.cluster_dir / "pids" / f"{name}.pid").unlink(missing_ok=True)
+        with progress.status(f"Restarting sim cluster {self.cluster!r}") as st:
+            self.kwokctl("start", "cluster", bin_dir=bin_dir, check=False)
+            st.update("waiting for the API server to be ready")
+            deadline = time.monotonic() + 60
+            while not self.healthy() and time.monotonic() < deadline:
+                time.sleep(0.5)
+        if not self.healthy():
+            # Never delete a learner's cluster state silently: say how to start afresh instead.
+            raise KubelabError(
+                f"sim cluster {self.cluster!r} exists but would not restart (logs: "
+                f"{self.cluster_dir / 'logs'}); `kubelab cluster down` then `up` starts a new one"
+            )
 
     def _ensure_nodes(self, nodes: int, bin_dir: Path) -> None:
         api = kube.api_client(self.kubeconfig_path())

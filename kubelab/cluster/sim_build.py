@@ -210,8 +210,17 @@ def ensure_built() -> Path:
         bin_dir = out / "bin"
         if not (out / "versions.json").is_file():
             _build_all(out)
+            _prune(root, keep=out)
         (root / "current").write_text(str(bin_dir))
         return bin_dir
+
+
+def _prune(root: Path, *, keep: Path, spare: int = 1) -> None:
+    """Delete old builds (about 500 MB each), keeping `keep` and the `spare` newest others."""
+    builds = [d for d in root.iterdir() if d.is_dir() and (d / "versions.json").is_file()]
+    older = sorted((d for d in builds if d != keep), key=lambda d: d.stat().st_mtime, reverse=True)
+    for stale in older[spare:]:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _build_all(out: Path) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +17,7 @@ import pytest
 from kubelab import procs
 from kubelab.cluster import sim_build
 from kubelab.cluster.sim import SimBackend
+from kubelab.wait import until
 from tests.conftest import Kubectl
 
 EXPECTED_VERSIONS = {
@@ -74,11 +77,28 @@ def test_second_up_reuses_the_running_cluster(sim: SimBackend) -> None:
     assert sim.pids() == before
 
 
-def test_down_stops_every_process_and_frees_every_port() -> None:
-    other = SimBackend("kubelab-test-down")
+def test_lifecycle_restart_keeps_state_and_down_frees_everything() -> None:
+    """After a reboot `up` restarts the processes with the data intact; `down` cleans up."""
+    other = SimBackend("kubelab-test-lifecycle")
     if other.exists():
         other.down()
     other.up(nodes=1)
+    kubectl = Kubectl(other.kubeconfig_path())
+    kubectl("create", "configmap", "survivor", "--from-literal=k=v")
+
+    for pid in other.pids().values():
+        os.kill(pid, signal.SIGKILL)
+    until(
+        lambda: [p for p in other.pids().values() if procs.alive(p)],
+        lambda left: not left,
+        timeout=10,
+        what="killed processes gone",
+    )
+    assert not other.healthy()
+    status = other.up(nodes=1)
+    assert status.running and status.nodes_ready == 1
+    assert kubectl("get", "configmap", "survivor", "-o", "jsonpath={.data.k}").stdout == "v"
+
     pids = other.pids()
     ports = set(other.ports().values())
     assert pids and ports and all(procs.alive(p) for p in pids.values())
