@@ -8,6 +8,7 @@ the Gateway API CRDs, and never downloads anything at run time.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -252,7 +253,22 @@ class SimBackend:
                     raise KubelabError(f"only {ready} of {nodes} nodes became Ready within 60s")
                 time.sleep(0.2)
 
+    def _addons_digest(self) -> str:
+        h = hashlib.sha256(GATEWAY_CRDS.read_bytes())
+        for f in sorted(ADDONS.iterdir()):
+            h.update(f.name.encode() + f.read_bytes())
+        return h.hexdigest()
+
     def _ensure_addons(self) -> None:
+        """Apply the add-ons unless this cluster already has exactly these (saves ~3 s on reuse)."""
+        stamp = self.cluster_dir / "kubelab-addons.sha256"
+        digest = self._addons_digest()
+        if stamp.is_file() and stamp.read_text() == digest:
+            return
+        self._apply_addons()
+        stamp.write_text(digest)
+
+    def _apply_addons(self) -> None:
         kubectl = tools.require("kubectl", "to install the cluster add-ons")
         kc = ["--kubeconfig", str(self.kubeconfig_path())]
         with progress.status("Installing Gateway API CRDs, storage classes, GatewayClass"):
