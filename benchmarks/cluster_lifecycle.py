@@ -64,8 +64,8 @@ def main() -> int:
     bin_dir = sim_build.ensure_built()
     stamp = json.loads((bin_dir.parent / "versions.json").read_text())
     print(
-        f"recorded build of current bins: {stamp.get('build_seconds', 'n/a')} s "
-        f"({stamp['go']}, {bin_dir})"
+        f"last build of the current binaries: {stamp.get('build_seconds', 'n/a')} s "
+        f"({stamp['go']}; a warm Go cache makes it far shorter than --cold)"
     )
 
     backend = SimBackend(CLUSTER)

@@ -103,10 +103,7 @@ def _print_status(s: ClusterStatus) -> None:
 
 
 def _up(cluster: str, args: argparse.Namespace) -> ClusterStatus:
-    backend = backend_for(cluster, args.backend)
-    status = backend.up(nodes=args.nodes, api_port=args.api_port)
-    state.record(cluster, backend.name)
-    return status
+    return backend_for(cluster, args.backend).up(nodes=args.nodes, api_port=args.api_port)
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -119,11 +116,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         return 0
     backend = _current(cluster)
     if args.action == "down":
-        try:
-            backend.down()
-        finally:
-            if not backend.exists():
-                state.forget(cluster)
+        if not backend.exists():
+            state.forget(cluster)  # a record of a cluster deleted behind kubelab's back
+        backend.down()
         print(f"cluster {cluster!r} ({backend.name}) is down")
         return 0
     if args.action == "status":

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from kubelab import kube, paths, procs, progress, tools
+from kubelab.cluster import state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.errors import KubelabError
 
@@ -187,6 +188,7 @@ class KindBackend:
         for label, argv in self.addon_steps():
             with progress.status(f"Installing {label}"):
                 tools.run(argv, timeout=600, what=label)
+        state.record(self.cluster, self.name)
         return self.status()
 
     def down(self) -> None:
@@ -196,6 +198,7 @@ class KindBackend:
         with progress.status(f"Deleting kind cluster {self.cluster!r}"):
             tools.run([self._kind(), "delete", "cluster", "--name", self.cluster], timeout=300)
         self.kubeconfig_path().unlink(missing_ok=True)
+        state.forget(self.cluster)
 
     def status(self) -> ClusterStatus:
         """Report whether the kind cluster runs and how many nodes are Ready."""

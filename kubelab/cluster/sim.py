@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from kubelab import kube, paths, procs, progress, tools
-from kubelab.cluster import sim_build
+from kubelab.cluster import sim_build, state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.errors import KubelabError
 
@@ -205,16 +205,24 @@ class SimBackend:
                 self.kwokctl(*self._create_args(bin_dir, api_port), bin_dir=bin_dir)
         self._ensure_nodes(nodes, bin_dir)
         self._ensure_addons()
-        self._check_components()
+        self._check_components(bin_dir)
+        state.record(self.cluster, self.name)
         return self.status()
 
-    def _check_components(self) -> None:
-        """Fail with the component's own last log line if any process has exited."""
+    def _check_components(self, bin_dir: Path) -> None:
+        """Revive any process that exited early, or fail with the line of its log that says why.
+
+        metrics-server reads its client CA from the API server as it starts, and gives up if the
+        API server is slow to come up (a loaded machine): one restart is all it needs.
+        """
+        dead = [name for name, pid in self.pids().items() if not procs.alive(pid)]
+        if dead:
+            self._restart(bin_dir)
         for name, pid in self.pids().items():
             if not procs.alive(pid):
                 log = self.cluster_dir / "logs" / f"{name}.log"
-                reason = tools.last_line(log.read_text()) if log.is_file() else "no log"
-                raise KubelabError(f"{name} exited after start: {reason[:200]} (log: {log})")
+                reason = _exit_reason(log.read_text()) if log.is_file() else "no log"
+                raise KubelabError(f"{name} exited after start: {reason[:300]} (log: {log})")
 
     def _restart(self, bin_dir: Path) -> None:
         """Start the stopped processes of an existing cluster (after a reboot), keeping its data."""
@@ -300,6 +308,7 @@ class SimBackend:
             deadline = time.monotonic() + 15
             while any(procs.alive(p) for p in pids.values()) and time.monotonic() < deadline:
                 time.sleep(0.1)
+        state.forget(self.cluster)
         left = [f"{name} (pid {p})" for name, p in pids.items() if procs.alive(p)]
         if left:
             raise KubelabError(f"these processes did not stop: {', '.join(left)}")
@@ -335,3 +344,11 @@ class SimBackend:
             nodes_total=total,
             components=components,
         )
+
+
+def _exit_reason(log: str) -> str:
+    """Pick the line of a component's log that says why it exited (Go panics end in a stack)."""
+    for line in log.splitlines():
+        if line.startswith(("panic:", "Error:", "F")) and not line.startswith("Flag"):
+            return line.strip()
+    return tools.last_line(log)
