@@ -24,13 +24,19 @@ def until(
     timeout: float,
     interval: float = 0.5,
     what: str = "condition",
+    raise_on_timeout: bool = True,
 ) -> T:
-    """Call `probe` until `done(value)` is true and return that value, or raise Timeout."""
+    """Call `probe` until `done(value)` is true and return that value.
+
+    At the deadline raise Timeout, or with ``raise_on_timeout=False`` return the last value.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
         if done(value):
             return value
         if time.monotonic() >= deadline:
+            if not raise_on_timeout:
+                return value
             raise Timeout(f"{what} not reached within {timeout:.0f}s (last: {value!r})", value)
         time.sleep(min(interval, max(deadline - time.monotonic(), 0)))

@@ -9,14 +9,14 @@ the Gateway API CRDs, and never downloads anything at run time.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from kubelab import kube, paths, procs, progress, tools
+from kubelab import kube, paths, procs, progress, tools, wait
 from kubelab.cluster import sim_build, state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.errors import KubelabError
@@ -116,8 +116,10 @@ class SimBackend:
         argv = [str(bin_dir / "kwokctl"), "--name", self.cluster, *args]
         verb = " ".join(a for a in args[:4] if not a.startswith("-") and "/" not in a)
         proc = tools.run(
-            argv, env=self._env(bin_dir), timeout=timeout, check=check, what=f"kwokctl {verb}"
+            argv, env=self._env(bin_dir), timeout=timeout, check=False, what=f"kwokctl {verb}"
         )
+        if check and proc.returncode != 0:
+            raise KubelabError(f"kwokctl {verb} failed: {_kwokctl_error(proc.stderr)}")
         return proc.stdout
 
     def write_config(self, bin_dir: Path) -> Path:
@@ -234,10 +236,8 @@ class SimBackend:
         with progress.status(f"Restarting sim cluster {self.cluster!r}") as st:
             self.kwokctl("start", "cluster", bin_dir=bin_dir, check=False)
             st.update("waiting for the API server to be ready")
-            deadline = time.monotonic() + 60
-            while not self.healthy() and time.monotonic() < deadline:
-                time.sleep(0.5)
-        if not self.healthy():
+            healthy = wait.until(self.healthy, bool, timeout=60, raise_on_timeout=False)
+        if not healthy:
             # Never delete a learner's cluster state silently: say how to start afresh instead.
             raise KubelabError(
                 f"sim cluster {self.cluster!r} exists but would not restart (logs: "
@@ -250,16 +250,18 @@ class SimBackend:
         if total != nodes:
             params = [a for p in NODE_PARAMS for a in ("--param", p)]
             self.kwokctl("scale", "node", "--replicas", str(nodes), *params, bin_dir=bin_dir)
-        deadline = time.monotonic() + 60
         with progress.status(f"Waiting for {nodes} Ready nodes") as st:
-            while True:
+
+            def count() -> tuple[int, int]:
                 ready, total = kube.ready_nodes(api)
                 st.update(f"{ready}/{nodes} Ready")
-                if ready == nodes == total:
-                    return
-                if time.monotonic() > deadline:
-                    raise KubelabError(f"only {ready} of {nodes} nodes became Ready within 60s")
-                time.sleep(0.2)
+                return ready, total
+
+            ready, total = wait.until(
+                count, lambda rt: rt == (nodes, nodes), timeout=60, raise_on_timeout=False
+            )
+        if (ready, total) != (nodes, nodes):
+            raise KubelabError(f"only {ready} of {nodes} nodes became Ready within 60s")
 
     def _addons_digest(self) -> str:
         h = hashlib.sha256(GATEWAY_CRDS.read_bytes())
@@ -305,9 +307,13 @@ class SimBackend:
         pids = self.pids()
         with progress.status(f"Stopping sim cluster {self.cluster!r}"):
             self.kwokctl("delete", "cluster", check=False)
-            deadline = time.monotonic() + 15
-            while any(procs.alive(p) for p in pids.values()) and time.monotonic() < deadline:
-                time.sleep(0.1)
+            wait.until(
+                lambda: [p for p in pids.values() if procs.alive(p)],
+                lambda alive: not alive,
+                timeout=15,
+                interval=0.1,
+                raise_on_timeout=False,
+            )
         state.forget(self.cluster)
         left = [f"{name} (pid {p})" for name, p in pids.items() if procs.alive(p)]
         if left:
@@ -352,3 +358,13 @@ def _exit_reason(log: str) -> str:
         if line.startswith(("panic:", "Error:", "F")) and not line.startswith("Flag"):
             return line.strip()
     return tools.last_line(log)
+
+
+def _kwokctl_error(stderr: str) -> str:
+    """Return the `err` of kwokctl's last JSON log line, or its last line as it is."""
+    line = tools.last_line(stderr)
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    return str(record.get("err") or record.get("msg") or line) if isinstance(record, dict) else line

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -105,10 +104,11 @@ def test_lifecycle_restart_keeps_state_and_down_frees_everything() -> None:
     assert ports <= procs.listening_ports()
     other.down()
     assert [n for n, p in pids.items() if procs.alive(p)] == []
-    deadline = time.monotonic() + 10  # the kernel may take a moment to drop closed listeners
-    while ports & procs.listening_ports() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert ports & procs.listening_ports() == set()
+    # the kernel may take a moment to drop closed listeners
+    still = until(
+        lambda: ports & procs.listening_ports(), lambda p: not p, timeout=10, raise_on_timeout=False
+    )
+    assert still == set()
     assert not other.exists()
 
 
