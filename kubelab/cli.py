@@ -141,7 +141,10 @@ def cmd_start(args: argparse.Namespace) -> int:
         raise KubelabError(f"port {args.port} is already in use; pass --port with a free one")
     status = _up(default_cluster_name(), args)
     _print_status(status)
+    # Notebooks and JupyterLab terminals inherit this: kubectl (from the wheel) and kubelab are on
+    # PATH and point at the course cluster with no set-up.
     env = dict(os.environ, KUBECONFIG=str(status.kubeconfig))
+    env["PATH"] = os.pathsep.join([str(jupyter.parent), env.get("PATH", "")])
     argv = [
         str(jupyter),
         "lab",
