@@ -16,10 +16,11 @@ import yaml
 from kubelab import kube, paths, procs, progress, tools
 from kubelab.cluster import state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
+from kubelab.cluster.gateway_crds import VENDORED
 from kubelab.errors import KubelabError
 
 KIND_CONFIG = paths.MANIFESTS_DIR / "kind" / "kind-config.yaml"
-GATEWAY_CRDS = paths.MANIFESTS_DIR / "gateway-api" / "standard-install.yaml"
+GATEWAY_CRDS = VENDORED
 ADDONS = paths.MANIFESTS_DIR / "cluster" / "kind"
 METRICS_SERVER_URL = (
     "https://github.com/kubernetes-sigs/metrics-server/releases/download/v0.8.0/components.yaml"

@@ -19,10 +19,11 @@ import yaml
 from kubelab import kube, paths, procs, progress, tools, wait
 from kubelab.cluster import sim_build, state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
+from kubelab.cluster.gateway_crds import VENDORED
 from kubelab.errors import KubelabError
 
 KWOKCTL_CONFIG = paths.SIM_DIR / "kwokctl.yaml"
-GATEWAY_CRDS = paths.MANIFESTS_DIR / "gateway-api" / "standard-install.yaml"
+GATEWAY_CRDS = VENDORED
 ADDONS = paths.MANIFESTS_DIR / "cluster" / "sim"
 
 # Fake nodes look like a modest real node, so requests vs allocatable means something in labs.
@@ -104,7 +105,6 @@ class SimBackend:
         kubectl = tools.require("kubectl", "by kwokctl to talk to the cluster")
         env = dict(os.environ)
         env["KWOK_WORKDIR"] = str(self.workdir)
-        env["KWOK_KUBECTL_BINARY"] = str(kubectl)
         env["PATH"] = os.pathsep.join([str(bin_dir), str(kubectl.parent), env.get("PATH", "")])
         return env
 

@@ -126,7 +126,7 @@ def go_env() -> dict[str, str]:
 
 
 def _go(*args: str, cwd: Path, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
-    go = tools.require("go", "to build the simulated cluster's binaries (once, ~15 min)")
+    go = tools.require("go", "to build the simulated cluster's binaries (once, about 10 min)")
     return tools.run([go, *args], env=go_env(), cwd=cwd, timeout=timeout, what=f"go {args[0]}")
 
 
@@ -136,9 +136,11 @@ def go_version() -> str:
 
 
 def build_key() -> str:
-    """Hash everything that decides the binaries' contents."""
-    h = hashlib.sha256()
-    h.update(f"recipe={RECIPE_VERSION};{go_version()}".encode())
+    """Hash everything that decides the binaries: the recipe, the pins and their checksums.
+
+    It needs no Go, so a cached build is found on a machine that cannot build.
+    """
+    h = hashlib.sha256(f"recipe={RECIPE_VERSION}".encode())
     for c in COMPONENTS:
         if not c.build:
             continue
@@ -156,35 +158,13 @@ def binaries_needed() -> list[str]:
     return [b for c in COMPONENTS for b in c.binaries]
 
 
-def assets_needed() -> list[str]:
-    """Names of all asset folders the sim cluster needs."""
-    return [name for c in COMPONENTS for _, name in c.assets]
-
-
-def cached_bin_dir() -> Path | None:
-    """Return the bin dir of an existing build for the current pins, without needing Go."""
-    root = paths.cache_home() / "sim"
-    current = root / "current"
-    if current.is_file():
-        bin_dir = Path(current.read_text().strip())
-        stamp = bin_dir.parent / "versions.json"
-        complete = all((bin_dir / b).is_file() for b in binaries_needed()) and all(
-            (bin_dir.parent / "assets" / a).is_dir() for a in assets_needed()
-        )
-        if stamp.is_file() and complete:
-            recorded = json.loads(stamp.read_text())
-            if recorded.get("pins") == _pins_digest():
-                return bin_dir
-    return None
-
-
-def _pins_digest() -> str:
-    h = hashlib.sha256(RECIPE_VERSION.encode())
-    for c in COMPONENTS:
-        if c.build:
-            for f in ("go.mod", "go.sum"):
-                h.update((c.module_dir / f).read_bytes())
-    return h.hexdigest()[:16]
+def _complete(out: Path) -> bool:
+    """Tell whether `out` holds a finished build (stamp, every binary, every asset)."""
+    return (
+        (out / "versions.json").is_file()
+        and all((out / "bin" / b).is_file() for b in binaries_needed())
+        and all((out / "assets" / name).is_dir() for c in COMPONENTS for _, name in c.assets)
+    )
 
 
 @contextmanager
@@ -200,19 +180,15 @@ def _lock(path: Path) -> Iterator[None]:
 
 def ensure_built() -> Path:
     """Return the directory holding the sim binaries, building them first if the pins changed."""
-    cached = cached_bin_dir()
-    if cached is not None:
-        return cached
     root = paths.cache_home() / "sim"
-    with _lock(root / "build.lock"):
-        key = build_key()
-        out = root / key
-        bin_dir = out / "bin"
-        if not (out / "versions.json").is_file():
-            _build_all(out)
-            _prune(root, keep=out)
-        (root / "current").write_text(str(bin_dir))
-        return bin_dir
+    out = root / build_key()
+    if not _complete(out):
+        tools.require("go", "to build the simulated cluster's binaries (once, about 10 min)")
+        with _lock(root / "build.lock"):
+            if not _complete(out):  # another process may have built it while we waited
+                _build_all(out)
+                _prune(root, keep=out)
+    return out / "bin"
 
 
 def _prune(root: Path, *, keep: Path, spare: int = 1) -> None:
@@ -239,7 +215,7 @@ def _build_all(out: Path) -> None:
                 shutil.copytree(_module_dir(comp) / source, tmp / "assets" / name)
         versions = {c.name: c.version for c in COMPONENTS if c.build}
         stamp = {
-            "pins": _pins_digest(),
+            "key": out.name,
             "go": go_version(),
             "versions": versions,
             "build_seconds": round(time.monotonic() - started, 1),
@@ -260,7 +236,7 @@ def _module_dir(comp: Component) -> Path:
 
 
 def _build_one(comp: Component, package: str, target: Path, st: progress.Status) -> None:
-    go = tools.require("go", "to build the simulated cluster's binaries (once, ~15 min)")
+    go = tools.require("go", "to build the simulated cluster's binaries (once, about 10 min)")
     ldflags = " ".join(("-s", "-w", *comp.ldflags))
     argv = [str(go), "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(target), package]
     proc = subprocess.Popen(
