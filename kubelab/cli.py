@@ -61,7 +61,54 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("status", help="show whether the cluster runs")
     csub.add_parser("kubeconfig", help="print the kubeconfig path")
     csub.add_parser("env", help="print an `export KUBECONFIG=...` line for your shell")
+
+    sub.add_parser("labs", help="list the labs and your progress in each")
+
+    check = sub.add_parser("check", help="grade a lab against the cluster's state")
+    check.add_argument("lab", help="lab id or number, e.g. 02-deployment or 02")
+    _add_namespace_arg(check)
+    check.add_argument("--task", action="append", metavar="ID", help="only this task (repeatable)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=60.0,
+        help="seconds to wait for the cluster to converge (default 60)",
+    )
+
+    reset = sub.add_parser(
+        "reset", help="return a lab's namespace to its start state (your files are kept)"
+    )
+    reset.add_argument("lab", help="lab id or number")
+    _add_namespace_arg(reset)
+
+    apply = sub.add_parser(
+        "apply", help="validate, then apply manifests (file, folder or Kustomize folder)"
+    )
+    apply.add_argument("path", help="a manifest file, a folder of them, or a Kustomize folder")
+    where = apply.add_mutually_exclusive_group(required=True)
+    where.add_argument("--lab", help="apply into this lab's namespace")
+    where.add_argument("-n", "--namespace", help="apply into this namespace")
     return p
+
+
+def _add_namespace_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-n",
+        "--namespace",
+        default=None,
+        help="namespace to use (default: $KUBELAB_NAMESPACE, else the lab's own)",
+    )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {value:g}")
+    return value
 
 
 def _add_up_args(p: argparse.ArgumentParser) -> None:
@@ -168,9 +215,73 @@ def cmd_start(args: argparse.Namespace) -> int:
         return 0
 
 
+def _namespace(args: argparse.Namespace, default: str) -> str:
+    chosen: str = args.namespace or os.environ.get("KUBELAB_NAMESPACE") or default
+    return chosen
+
+
+def cmd_labs(args: argparse.Namespace) -> int:
+    """List every lab with the learner's saved progress."""
+    from kubelab import labs
+    from kubelab.grading import saved_progress
+
+    rows = []
+    for lab in labs.all_labs():
+        p = saved_progress.of(lab)
+        filled = round(10 * p.score / p.max_score) if p.max_score else 0
+        bar = "█" * filled + "░" * (10 - filled)
+        when = p.checked_at[:16].replace("T", " ") if p.checked_at else "not checked yet"
+        rows.append((lab.id, lab.title, f"{p.score:g}/{p.max_score:g}", bar, when))
+    if not rows:
+        print("no labs found")
+        return 0
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[4])
+    print("\nCheck one with `kubelab check <lab>`; progress is kept in", paths.data_home())
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Grade a lab; exit 0 when every check passes, 1 when any fails."""
+    from kubelab import labs
+    from kubelab.grading import render, runner, saved_progress
+
+    lab = labs.find(args.lab)
+    report = runner.run(
+        lab, namespace=_namespace(args, lab.namespace), only=args.task, timeout=args.timeout
+    )
+    saved_progress.record(report)
+    if args.json:
+        print(report.to_json())
+    else:
+        print(render.text(report, color=sys.stdout.isatty()))
+    return 0 if report.passed else 1
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    """Put a lab's namespace back to its start state."""
+    from kubelab import api, lab_namespaces, labs
+
+    lab = labs.find(args.lab)
+    client = api.Api()
+    ns = lab_namespaces.reset(client, lab, _namespace(args, lab.namespace))
+    print(f"namespace {ns} is ready for {lab.id} (your files were not touched)")
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    """Validate and apply manifests into a lab's namespace."""
+    from kubelab import apply, labs
+
+    namespace = args.namespace or _namespace(args, labs.find(args.lab).namespace)
+    for line in apply.apply(args.path, namespace=namespace):
+        print(line)
+    return 0
+
+
 def _log_crash() -> str:
-    log = paths.cache_home() / "logs" / "kubelab-error.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = paths.log_file("kubelab-error.log")
     with log.open("a") as fh:
         fh.write(traceback.format_exc() + "\n")
     return str(log)
@@ -184,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_cluster(args)
         if args.command == "start":
             return cmd_start(args)
+        commands = {"labs": cmd_labs, "check": cmd_check, "reset": cmd_reset, "apply": cmd_apply}
+        if args.command in commands:
+            return commands[args.command](args)
         raise AssertionError(args.command)
     except KubelabError as err:
         print(f"kubelab: error: {err}", file=sys.stderr)

@@ -10,3 +10,7 @@ class KubelabError(Exception):
     """A problem the user can fix, described in one line."""
 
     exit_code = 2
+
+    def _render_traceback_(self) -> list[str]:
+        """Show one line instead of a traceback when this is raised in a notebook (IPython hook)."""
+        return [f"\033[31mkubelab: {self}\033[0m"]

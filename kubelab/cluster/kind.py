@@ -3,12 +3,16 @@
 Kept thin on purpose: kind creates the cluster; kubelab adds metrics-server (with
 ``--kubelet-insecure-tls``, since kind's kubelet certificates have no IP SANs), the same Gateway
 API CRDs as the sim cluster, Envoy Gateway as the GatewayClass ``kubelab``, and the ``fast-ssd``
-StorageClass. Every command is built by a method that tests can inspect without Docker.
+StorageClass. It then builds the course's demo app (``apps/demo-web``) as
+``kubelab/demo-web:v1`` and ``:v2`` and loads both into the cluster, so labs never need a
+registry. Every command is built by a function that tests can inspect without Docker.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -26,6 +30,14 @@ METRICS_SERVER_URL = (
     "https://github.com/kubernetes-sigs/metrics-server/releases/download/v0.8.0/components.yaml"
 )
 ENVOY_GATEWAY_URL = "https://github.com/envoyproxy/gateway/releases/download/v1.9.1/install.yaml"
+
+DEMO_WEB_DIR = paths.APPS_DIR / "demo-web"
+DEMO_WEB_REPO = "kubelab/demo-web"
+DEMO_WEB_VERSIONS = ("v1", "v2")
+# Image label holding the hash of the sources an image was built from.
+SOURCE_LABEL = "dev.kubelab.demo-web.source"
+# What the Dockerfile copies, plus the Dockerfile itself: a change to any of these means a rebuild.
+DEMO_WEB_SOURCES = ("go.mod", "go.sum", "*.go", "Dockerfile")
 
 
 def docker_available() -> bool:
@@ -50,6 +62,66 @@ def kind_config_host_ports(config: Path = KIND_CONFIG) -> list[int]:
         for node in doc.get("nodes", [])
         for m in node.get("extraPortMappings", []) or []
     ]
+
+
+def demo_web_image(version: str) -> str:
+    """Return the image reference of one demo-web version, e.g. ``kubelab/demo-web:v1``."""
+    return f"{DEMO_WEB_REPO}:{version}"
+
+
+def source_hash(app_dir: Path = DEMO_WEB_DIR) -> str:
+    """Hash the names and contents of the files an app's image is built from."""
+    files = sorted({f for pat in DEMO_WEB_SOURCES for f in app_dir.glob(pat) if f.is_file()})
+    if not files:
+        raise KubelabError(f"no sources for the demo app in {app_dir}")
+    h = hashlib.sha256()
+    for f in files:
+        data = f.read_bytes()
+        h.update(f"{f.name}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()[:16]
+
+
+def image_inspect_argv(docker: Path | str, image: str) -> list[str]:
+    """Return the `docker image inspect` command that prints an image's labels as JSON."""
+    return [str(docker), "image", "inspect", "--format", "{{json .Config.Labels}}", image]
+
+
+def image_build_argv(
+    docker: Path | str, version: str, digest: str, app_dir: Path = DEMO_WEB_DIR
+) -> list[str]:
+    """Return the `docker build` command for one demo-web version, labelled with `digest`."""
+    return [
+        str(docker),
+        "build",
+        "--build-arg",
+        f"VERSION={version}",
+        "--label",
+        f"{SOURCE_LABEL}={digest}",
+        "--tag",
+        demo_web_image(version),
+        str(app_dir),
+    ]
+
+
+def kind_load_argv(kind: Path | str, cluster: str, images: Sequence[str]) -> list[str]:
+    """Return the `kind load docker-image` command that copies images onto every node."""
+    return [str(kind), "load", "docker-image", *images, "--name", cluster]
+
+
+def needs_build(returncode: int, inspect_output: str, digest: str) -> bool:
+    """Decide from `docker image inspect` output whether an image must be (re)built.
+
+    Build when the image is missing (non-zero exit), carries no readable labels, or was built
+    from other sources than `digest`.
+    """
+    if returncode != 0:
+        return True
+    try:
+        labels = json.loads(inspect_output.strip() or "null")
+    except json.JSONDecodeError:
+        return True
+    return not isinstance(labels, dict) or labels.get(SOURCE_LABEL) != digest
 
 
 class KindBackend:
@@ -189,8 +261,31 @@ class KindBackend:
         for label, argv in self.addon_steps():
             with progress.status(f"Installing {label}"):
                 tools.run(argv, timeout=600, what=label)
+        self.load_demo_images()
         state.record(self.cluster, self.name)
         return self.status()
+
+    def load_demo_images(self) -> None:
+        """Build the demo-web images if missing or stale, then load them into the cluster."""
+        docker = tools.require("docker", "to build the demo app's images")
+        digest = source_hash()
+        images = [demo_web_image(v) for v in DEMO_WEB_VERSIONS]
+        for version, image in zip(DEMO_WEB_VERSIONS, images, strict=True):
+            inspect = tools.run(image_inspect_argv(docker, image), timeout=30, check=False)
+            if not needs_build(inspect.returncode, inspect.stdout, digest):
+                continue
+            with progress.status(f"Building image {image}"):
+                tools.run(
+                    image_build_argv(docker, version, digest),
+                    timeout=900,
+                    what=f"docker build {image}",
+                )
+        with progress.status(f"Loading {', '.join(images)} into kind"):
+            tools.run(
+                kind_load_argv(self._kind(), self.cluster, images),
+                timeout=600,
+                what="kind load docker-image",
+            )
 
     def down(self) -> None:
         """Delete the kind cluster."""

@@ -1,0 +1,3 @@
+module kubelab.dev/demo-web
+
+go 1.22

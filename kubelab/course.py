@@ -1,0 +1,45 @@
+"""The course as nbgrader sees it: labs are assignments, starter manifests are answers.
+
+`nbgrader_config.py` at the repository root calls `configure_nbgrader`; tests call it with a
+temporary course root, so the settings that make the round trip work live in one place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kubelab import paths
+
+
+def starter_files(labs_dir: Path) -> dict[str, list[str]]:
+    """Return, per lab, the starter files a learner edits (relative to the lab folder)."""
+    return {
+        lab.name: sorted(
+            f.relative_to(lab).as_posix() for f in (lab / "starter").rglob("*") if f.is_file()
+        )
+        for lab in sorted(labs_dir.glob("[0-9][0-9]-*"))
+        if (lab / "starter").is_dir()
+    }
+
+
+def configure_nbgrader(c: Any, *, root: Path, labs_dir: Path = paths.LABS_DIR) -> None:
+    """Apply kubelab's nbgrader settings to the traitlets config `c`."""
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.source_directory = str(labs_dir)
+    # Never released: reference answers, caches, feedback.
+    c.CourseDirectory.ignore = [
+        ".ipynb_checkpoints",
+        "*.pyc",
+        "__pycache__",
+        "feedback",
+        "solution",
+    ]
+    # A learner's answers are the manifests under starter/: autograde must grade theirs instead of
+    # putting the released copies back (nbgrader overwrites files that exist in the source).
+    c.Autograde.exclude_overwriting = starter_files(labs_dir)
+    # Answers here are manifests and kubectl commands, so a cleared answer must be harmless.
+    c.ClearSolutions.code_stub = {"python": "# YOUR ANSWER HERE"}
+    c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    # Grade cells wait for rollouts: give every cell room, but not forever.
+    c.Execute.timeout = 300

@@ -1,0 +1,81 @@
+"""What a check may do: read the lab's namespace, ask the server, wait with a deadline.
+
+Checks never write learner objects. Reads go through `kubelab.api` (one-line errors); waits share
+the run's deadline and show what they wait for, so a slow rollout is visible and bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from kubelab import api, wait
+from kubelab.api import Json, Resource
+from kubelab.grading.checks import Missing
+
+T = TypeVar("T")
+
+
+class Context:
+    """The lab namespace, the API, and the time left, as one check sees them."""
+
+    def __init__(
+        self,
+        client: api.Api,
+        namespace: str,
+        *,
+        deadline: float,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        self.api = client
+        self.namespace = namespace
+        self.deadline = deadline
+        self._on_wait = on_wait or (lambda _what: None)
+
+    def get(self, res: Resource, name: str) -> Json | None:
+        """Return one object from the lab namespace, or None."""
+        return self.api.get(res, name, self.namespace if res.namespaced else None)
+
+    def need(self, res: Resource, name: str, *, hint: str | None = None) -> Json:
+        """Return one object, or fail the check saying it is missing and how to create it."""
+        obj = self.get(res, name)
+        if obj is None:
+            where = f" in namespace {self.namespace}" if res.namespaced else ""
+            raise Missing(
+                f"{res.kind} {name} not found{where}",
+                hint
+                or f"Create {res.kind} {name}: apply your manifests with "
+                f"`kubectl apply -k <folder> -n {self.namespace}`, then check again.",
+            )
+        return obj
+
+    def list(self, res: Resource, *, labels: str | None = None) -> list[Json]:
+        """Return the objects of a kind in the lab namespace, optionally by label selector."""
+        items = self.api.list(res, self.namespace if res.namespaced else None, labels=labels)
+        return sorted(items, key=lambda o: str(o.get("metadata", {}).get("name", "")))
+
+    def dry_run_create(self, res: Resource, body: Json) -> Json:
+        """Ask the server what creating `body` would give, without creating it."""
+        return self.api.create(res, body, self.namespace if res.namespaced else None, dry_run=True)
+
+    def remaining(self) -> float:
+        """Return the seconds left before the run's deadline."""
+        return max(self.deadline - time.monotonic(), 0.0)
+
+    def wait(
+        self, probe: Callable[[], T], done: Callable[[T], bool], *, what: str, interval: float = 0.5
+    ) -> T:
+        """Poll until `done(probe())`, at most until the deadline; return the last value seen."""
+        first = probe()
+        if done(first) or self.remaining() <= 0:
+            return first
+        self._on_wait(what)
+        return wait.until(
+            probe,
+            done,
+            timeout=self.remaining(),
+            interval=interval,
+            what=what,
+            raise_on_timeout=False,
+        )

@@ -1,0 +1,87 @@
+"""A report as a person reads it: a table in the terminal, a scorecard in a notebook."""
+
+from __future__ import annotations
+
+import html as _html
+import re
+import shutil
+import textwrap
+
+from kubelab.grading.result import CheckResult, Report, _number
+
+_GREEN, _RED, _YELLOW, _DIM, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
+_URL = re.compile(r"(https?://[^\s)]+)")
+
+
+def _mark(c: CheckResult) -> str:
+    if c.passed:
+        return "✔"
+    return "◐" if c.points > 0 else "✘"
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    """Wrap at spaces only, so URLs and field paths stay whole (and clickable)."""
+    wrapped = textwrap.wrap(line, max(width, 30), break_long_words=False, break_on_hyphens=False)
+    return wrapped or [""]
+
+
+def text(report: Report, *, color: bool = False, width: int | None = None) -> str:
+    """Render the report as a plain-text table (ANSI colours when `color`)."""
+    cols = width or min(shutil.get_terminal_size((100, 24)).columns, 120)
+    idw = max([len(c.id) for c in report.checks] + [4])
+    lines = [f"{report.lab} · {report.title} · namespace {report.namespace}"]
+    indent = " " * (idw + 13)
+    for c in report.checks:
+        colour = _GREEN if c.passed else (_YELLOW if c.points > 0 else _RED)
+        pts = f"{_number(c.points)}/{_number(c.max_points)}".rjust(5)
+        head = f"  {_mark(c)} {c.id.ljust(idw)}  {pts}  "
+        body = _wrap(c.message, cols - len(indent))
+        first = (colour + head + _RESET) if color else head
+        lines.append(first + body[0])
+        lines.extend(indent + rest for rest in body[1:])
+        if c.hint:
+            hint_lines = _wrap("hint: " + c.hint, cols - len(indent))
+            for h in hint_lines:
+                lines.append(indent + (_DIM + h + _RESET if color else h))
+    passed = sum(c.passed for c in report.checks)
+    total = f"{_number(report.score)}/{_number(report.max_score)} points"
+    lines.append(f"  {passed}/{len(report.checks)} checks passed · {total}")
+    return "\n".join(lines)
+
+
+def _link(text_: str) -> str:
+    escaped = _html.escape(text_)
+    return _URL.sub(r'<a href="\1" target="_blank" rel="noopener">\1</a>', escaped)
+
+
+def html(report: Report) -> str:
+    """Render the report as an HTML scorecard for Jupyter."""
+    rows = []
+    for c in report.checks:
+        bg = "#e8f5e9" if c.passed else ("#fff8e1" if c.points > 0 else "#ffebee")
+        hint = f'<div style="color:#555;margin-top:2px">💡 {_link(c.hint)}</div>' if c.hint else ""
+        rows.append(
+            f'<tr style="background:{bg}">'
+            f'<td style="text-align:center">{_mark(c)}</td>'
+            f"<td><code>{_html.escape(c.id)}</code><br><small>{_html.escape(c.title)}</small></td>"
+            f'<td style="text-align:right;white-space:nowrap">'
+            f"{_number(c.points)} / {_number(c.max_points)}</td>"
+            f'<td style="text-align:left">{_html.escape(c.message)}{hint}</td></tr>'
+        )
+    share = report.score / report.max_score if report.max_score else 0.0
+    bar = (
+        '<div style="background:#eee;width:240px;height:10px;border-radius:5px;'
+        'display:inline-block">'
+        f'<div style="background:#43a047;width:{share * 100:.0f}%;height:10px;border-radius:5px">'
+        "</div></div>"
+    )
+    return (
+        '<div class="kubelab-report">'
+        f"<p><b>{_html.escape(report.lab)}</b> · {_html.escape(report.title)} · namespace "
+        f"<code>{_html.escape(report.namespace)}</code> · "
+        f"<b>{_number(report.score)} / {_number(report.max_score)}</b> points {bar}</p>"
+        '<table style="border-collapse:collapse;width:100%">'
+        "<thead><tr><th></th><th>check</th><th>points</th>"
+        '<th style="text-align:left">what the cluster shows</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )

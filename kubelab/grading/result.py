@@ -1,0 +1,91 @@
+"""What a grading run produces: one result per check, and the report that holds them.
+
+The JSON form is a contract (the CLI's ``--json``, the workshop board and instructors' gradebooks
+read it), so its shape is fixed here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _number(value: float) -> int | float:
+    """Return whole numbers as int so JSON shows 3, not 3.0."""
+    return int(value) if float(value).is_integer() else round(value, 2)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check: passed or not, points, what was seen, and what to do next."""
+
+    id: str
+    title: str
+    passed: bool
+    points: float
+    max_points: float
+    message: str
+    hint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result in the JSON contract's shape."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "passed": self.passed,
+            "points": _number(self.points),
+            "max_points": _number(self.max_points),
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """All results of one grading run of a lab in a namespace."""
+
+    lab: str
+    title: str
+    namespace: str
+    checks: tuple[CheckResult, ...] = field(default_factory=tuple)
+
+    @property
+    def score(self) -> float:
+        """Return the points earned."""
+        return sum(c.points for c in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        """Return the points available in the checks that ran."""
+        return sum(c.max_points for c in self.checks)
+
+    @property
+    def passed(self) -> bool:
+        """Tell whether every check passed."""
+        return all(c.passed for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report in the JSON contract's shape."""
+        return {
+            "lab": self.lab,
+            "namespace": self.namespace,
+            "score": _number(self.score),
+            "max_score": _number(self.max_score),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+    def to_json(self) -> str:
+        """Return the report as JSON text."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    def _repr_html_(self) -> str:
+        """Render as an HTML scorecard in Jupyter."""
+        from kubelab.grading.render import html
+
+        return html(self)
+
+    def __str__(self) -> str:
+        from kubelab.grading.render import text
+
+        return text(self, color=False)

@@ -1,0 +1,146 @@
+"""Run a lab's checks against a namespace and produce a `Report`, never an exception a learner sees.
+
+The runner owns the policy around checks: the deadline they share, how a missing object or an API
+refusal becomes a failed result with a hint, and how a bug in a grader becomes "grader error (not
+your fault)" with its traceback in a log file. Only "there is no cluster" stops a run: then no
+score would be true, so it is raised as one line (`ClusterUnreachable`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from typing import TextIO
+
+from kubelab import api, paths
+from kubelab.grading.checks import Check, Checks, Missing, Verdict
+from kubelab.grading.context import Context
+from kubelab.grading.result import CheckResult, Report
+from kubelab.labs import Lab, Task
+from kubelab.progress import Status
+
+DEFAULT_TIMEOUT = 60.0
+
+
+def load_checks(lab: Lab) -> Checks:
+    """Import the lab's grader module and return its checks, which must match lab.yaml's tasks."""
+    module = importlib.import_module(lab.grader_module)
+    checks = getattr(module, "checks", None)
+    if not isinstance(checks, Checks) or checks.lab_id != lab.id:
+        raise RuntimeError(f"{lab.grader_module} must define checks = Checks({lab.id!r})")
+    declared, defined = [t.id for t in lab.tasks], set(checks.by_task)
+    if set(declared) != defined:
+        raise RuntimeError(
+            f"{lab.grader_module}: checks {sorted(defined)} differ from lab.yaml tasks {declared}"
+        )
+    return checks
+
+
+def points_for(verdict: Verdict, max_points: int) -> float:
+    """Return the points a verdict earns: all when every requirement is met, else a whole share."""
+    if not verdict.problems:
+        return float(max_points)
+    return float(math.floor(max_points * verdict.met / verdict.total))
+
+
+def _with_docs(hint: str, docs: str) -> str:
+    return f"{hint} Docs: {docs}"
+
+
+def _log_grader_error(lab: Lab, task: Task) -> str:
+    log = paths.log_file("grader-error.log")
+    with log.open("a") as fh:
+        fh.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {lab.id} {task.id}\n")
+        fh.write(traceback.format_exc() + "\n")
+    return str(log)
+
+
+def run_check(lab: Lab, task: Task, check: Check, ctx: Context) -> CheckResult:
+    """Run one check and turn whatever happens into a result (ClusterUnreachable excepted)."""
+
+    def failed(message: str, hint: str | None) -> CheckResult:
+        return CheckResult(task.id, task.title, False, 0.0, task.points, message, hint)
+
+    try:
+        verdict = check.fn(ctx)
+        if verdict.total == 0:
+            raise RuntimeError(f"check {task.id} tested no requirement")
+    except Missing as err:
+        return failed(str(err), _with_docs(err.hint, check.docs))
+    except api.ClusterUnreachable:
+        raise
+    except api.ApiError as err:
+        hint = (
+            "Your credentials cannot read this namespace: is KUBECONFIG the one for this lab?"
+            if err.status in (401, 403)
+            else "Check that the cluster is healthy (`kubelab cluster status`) and try again."
+        )
+        return failed(f"could not read the cluster: {err}", hint)
+    except Exception:
+        log = _log_grader_error(lab, task)
+        return failed(
+            "grader error (not your fault): this check crashed; it was logged to " + log,
+            None,
+        )
+    earned = points_for(verdict, task.points)
+    if not verdict.problems:
+        return CheckResult(task.id, task.title, True, earned, task.points, verdict.success, None)
+    shown = [p for p, _ in verdict.problems[:3]]
+    more = len(verdict.problems) - len(shown)
+    message = "; ".join(shown) + (f"; and {more} more" if more else "")
+    hint = _with_docs(verdict.problems[0][1], check.docs)
+    return CheckResult(task.id, task.title, False, earned, task.points, message, hint)
+
+
+def run(
+    lab: Lab,
+    *,
+    namespace: str | None = None,
+    only: Sequence[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    client: api.Api | None = None,
+    kubeconfig: str | None = None,
+    stream: TextIO | None = None,
+) -> Report:
+    """Grade `lab` in `namespace` (default: the lab's) and return the report."""
+    ns = namespace or lab.namespace
+    tasks = [lab.task(t) for t in only] if only else list(lab.tasks)
+    checks = load_checks(lab)
+    conn = client or api.Api(kubeconfig)
+    out = stream or sys.stderr
+    status: Status | None = None
+
+    def on_wait(what: str) -> None:
+        nonlocal status
+        if status is None:
+            status = Status(f"grading {lab.id}", stream=out)
+            status.start()
+        status.update(what)
+
+    results: list[CheckResult] = []
+    try:
+        if conn.get(api.NAMESPACES, ns) is None:
+            hint = (
+                f"Create it with `kubelab reset {lab.id}`"
+                + (f" --namespace {ns}" if ns != lab.namespace else "")
+                + ", then apply your manifests into it."
+            )
+            for task in tasks:
+                message = f"namespace {ns} does not exist"
+                results.append(
+                    CheckResult(task.id, task.title, False, 0.0, task.points, message, hint)
+                )
+            return Report(lab.id, lab.title, ns, tuple(results))
+        ctx = Context(conn, ns, deadline=time.monotonic() + timeout, on_wait=on_wait)
+        for task in tasks:
+            results.append(run_check(lab, task, checks.by_task[task.id], ctx))
+    finally:
+        if status is not None:
+            status.finish(f"{sum(r.passed for r in results)}/{len(tasks)} checks passed")
+        if client is None:
+            conn.close()
+    return Report(lab.id, lab.title, ns, tuple(results))

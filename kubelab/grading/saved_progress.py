@@ -1,0 +1,91 @@
+"""A learner's progress, kept on their own machine: the latest result of every check they ran.
+
+No login and no server: one JSON file under kubelab's data folder (`paths.data_home`). Writes are
+atomic, and a damaged file is set aside (never deleted) and started afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubelab import paths
+from kubelab.grading.result import Report
+from kubelab.labs import Lab
+
+
+def progress_file() -> Path:
+    """Return the progress file's path."""
+    return paths.data_home() / "progress.json"
+
+
+def _read() -> dict[str, Any]:
+    path = progress_file()
+    if not path.is_file():
+        return {"labs": {}}
+    try:
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and isinstance(data.get("labs"), dict):
+            return data
+    except (OSError, ValueError):
+        pass
+    path.replace(path.with_suffix(f".damaged-{int(time.time())}.json"))
+    return {"labs": {}}
+
+
+def _write(data: dict[str, Any]) -> None:
+    path = progress_file()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".progress-", suffix=".json")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def record(report: Report) -> None:
+    """Merge a report's results into the saved progress (a partial run updates only its checks)."""
+    try:
+        data = _read()
+        entry = data["labs"].setdefault(report.lab, {"checks": {}})
+        entry["namespace"] = report.namespace
+        entry["checked_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        for c in report.checks:
+            entry["checks"][c.id] = {
+                "passed": c.passed,
+                "points": c.points,
+                "max_points": c.max_points,
+            }
+        _write(data)
+    except OSError:
+        pass  # a read-only home must not stop grading; progress is a convenience
+
+
+@dataclass(frozen=True)
+class LabProgress:
+    """Where a learner stands in one lab."""
+
+    score: float
+    max_score: float
+    passed: int
+    tasks: int
+    checked_at: str | None
+
+
+def of(lab: Lab) -> LabProgress:
+    """Return the saved progress of `lab` (zero when never checked)."""
+    try:
+        entry = _read()["labs"].get(lab.id, {})
+    except OSError:
+        entry = {}
+    saved = entry.get("checks", {})
+    score = passed = 0.0
+    for task in lab.tasks:
+        result = saved.get(task.id)
+        if isinstance(result, dict):
+            score += min(float(result.get("points", 0)), task.points)
+            passed += bool(result.get("passed"))
+    return LabProgress(score, lab.max_score, int(passed), len(lab.tasks), entry.get("checked_at"))

@@ -1,0 +1,87 @@
+"""A lab's namespace: create it for a learner, and put it back to the lab's start state.
+
+Only namespaces kubelab created (labelled ``app.kubernetes.io/managed-by: kubelab``) are ever
+deleted, so `kubelab reset` pointed at the wrong namespace refuses instead of destroying someone's
+work. Reset touches the cluster only, never the learner's files.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from kubelab import api, apply, wait
+from kubelab.errors import KubelabError
+from kubelab.labs import Lab
+from kubelab.progress import status
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+LAB_LABEL = "kubelab.dev/lab"
+_SYSTEM = {"default", "kube-system", "kube-public", "kube-node-lease"}
+DELETE_TIMEOUT = 180.0
+
+
+def ensure(client: api.Api, lab: Lab, namespace: str) -> bool:
+    """Create the lab namespace (and the lab's set-up) unless it exists; return True if created."""
+    if client.get(api.NAMESPACES, namespace) is not None:
+        return False
+    body = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": {MANAGED_BY: "kubelab", LAB_LABEL: lab.id}},
+    }
+    try:
+        client.create(api.NAMESPACES, body)
+    except api.ApiError as err:
+        if err.status != 409:  # created meanwhile by someone else: fine
+            raise KubelabError(f"cannot create namespace {namespace}: {err}") from err
+    if lab.setup is not None:
+        apply.apply(lab.setup, namespace=namespace, client=client)
+    return True
+
+
+def _refuse_unless_ours(obj: api.Json, namespace: str) -> None:
+    labels = obj.get("metadata", {}).get("labels") or {}
+    if namespace in _SYSTEM or namespace.startswith("kube-"):
+        raise KubelabError(f"refusing to reset {namespace}: it is a system namespace")
+    if labels.get(MANAGED_BY) != "kubelab":
+        raise KubelabError(
+            f"refusing to reset namespace {namespace}: kubelab did not create it "
+            f"(no {MANAGED_BY}=kubelab label); delete it yourself if you are sure"
+        )
+
+
+def reset(
+    client: api.Api, lab: Lab, namespace: str | None = None, *, stream: TextIO | None = None
+) -> str:
+    """Delete the lab namespace if kubelab made it, wait until it is gone, and create it afresh."""
+    ns = namespace or lab.namespace
+    out = stream or sys.stderr
+    current = client.get(api.NAMESPACES, ns)
+    if current is not None:
+        _refuse_unless_ours(current, ns)
+        with status(f"deleting namespace {ns}", stream=out) as s:
+            client.delete(api.NAMESPACES, ns)
+            start = time.monotonic()
+
+            def gone(obj: api.Json | None) -> bool:
+                s.update(f"{time.monotonic() - start:.0f}s")
+                return obj is None
+
+            try:
+                wait.until(
+                    lambda: client.get(api.NAMESPACES, ns),
+                    gone,
+                    timeout=DELETE_TIMEOUT,
+                    interval=0.5,
+                    what=f"namespace {ns} deleted",
+                )
+            except wait.Timeout as err:
+                raise KubelabError(
+                    f"namespace {ns} is still terminating after {DELETE_TIMEOUT:.0f}s; "
+                    f"see `kubectl get namespace {ns} -o yaml` for what holds it"
+                ) from err
+    with status(f"creating namespace {ns} for {lab.id}", stream=out):
+        ensure(client, lab, ns)
+    return ns

@@ -1,0 +1,126 @@
+"""The labs, read from each ``labs/NN-slug/lab.yaml``: the one source of ids, order and points.
+
+Graders, the CLI, nbgrader notebooks and saved progress all take a lab's tasks from here, so a
+task's id, title and points are written down once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from kubelab import paths
+from kubelab.errors import KubelabError
+
+_LAB_ID = re.compile(r"^\d\d-[a-z0-9]+(-[a-z0-9]+)*$")
+_TASK_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One graded requirement of a lab."""
+
+    id: str
+    title: str
+    points: int
+
+
+@dataclass(frozen=True)
+class Lab:
+    """One lab: its id, title, default namespace and tasks in order."""
+
+    id: str
+    title: str
+    namespace: str
+    tasks: tuple[Task, ...]
+    directory: Path
+    setup: Path | None = None
+
+    @property
+    def number(self) -> str:
+        """Return the two-digit lab number ("02")."""
+        return self.id[:2]
+
+    @property
+    def grader_module(self) -> str:
+        """Return the import path of the lab's grader (``graders.lab02_deployment``)."""
+        return "graders.lab" + self.id.replace("-", "_")
+
+    @property
+    def max_score(self) -> int:
+        """Return the sum of the tasks' points."""
+        return sum(t.points for t in self.tasks)
+
+    def task(self, task_id: str) -> Task:
+        """Return the task with this id, or raise a one-line error listing the valid ones."""
+        for t in self.tasks:
+            if t.id == task_id:
+                return t
+        valid = ", ".join(t.id for t in self.tasks)
+        raise KubelabError(f"lab {self.id} has no task {task_id!r}; its tasks are: {valid}")
+
+
+def _fail(path: Path, problem: str) -> KubelabError:
+    return KubelabError(f"{path}: {problem}")
+
+
+def load(path: Path) -> Lab:
+    """Read and validate one lab.yaml."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise _fail(path, f"not valid YAML ({str(err).splitlines()[0]})") from err
+    if not isinstance(raw, dict):
+        raise _fail(path, "expected a mapping with id, title, namespace and tasks")
+    lab_id = raw.get("id")
+    if not isinstance(lab_id, str) or not _LAB_ID.match(lab_id) or lab_id != path.parent.name:
+        raise _fail(path, f"id must be NN-slug and equal the folder name, got {lab_id!r}")
+    title, namespace = raw.get("title"), raw.get("namespace")
+    if not isinstance(title, str) or not title:
+        raise _fail(path, "title is missing")
+    if not isinstance(namespace, str) or not _DNS_LABEL.match(namespace):
+        raise _fail(path, f"namespace must be a DNS label, got {namespace!r}")
+    tasks: list[Task] = []
+    for entry in raw.get("tasks") or []:
+        if not isinstance(entry, dict):
+            raise _fail(path, "each task needs id, title and points")
+        tid, ttitle, points = entry.get("id"), entry.get("title"), entry.get("points")
+        if not isinstance(tid, str) or not _TASK_ID.match(tid):
+            raise _fail(path, f"task id must be kebab-case, got {tid!r}")
+        if not isinstance(ttitle, str) or not isinstance(points, int) or points < 1:
+            raise _fail(path, f"task {tid} needs a title and a positive whole number of points")
+        tasks.append(Task(tid, ttitle, points))
+    if not tasks or len({t.id for t in tasks}) != len(tasks):
+        raise _fail(path, "tasks must be a non-empty list with unique ids")
+    setup = raw.get("setup")
+    return Lab(
+        id=lab_id,
+        title=title,
+        namespace=namespace,
+        tasks=tuple(tasks),
+        directory=path.parent,
+        setup=(path.parent / setup) if isinstance(setup, str) else None,
+    )
+
+
+def all_labs(root: Path | None = None) -> list[Lab]:
+    """Return every lab in course order."""
+    base = root or paths.LABS_DIR
+    return [load(p) for p in sorted(base.glob("[0-9][0-9]-*/lab.yaml"))]
+
+
+def find(name: str, root: Path | None = None) -> Lab:
+    """Return the lab named by its id or its number ("02-deployment" or "02" or "2")."""
+    labs = all_labs(root)
+    wanted = name.strip()
+    if wanted.isdigit():
+        wanted = f"{int(wanted):02d}"
+    for lab in labs:
+        if wanted in (lab.id, lab.number):
+            return lab
+    known = ", ".join(lab.id for lab in labs) or "none yet"
+    raise KubelabError(f"unknown lab {name!r}; the labs are: {known} (see `kubelab labs`)")
