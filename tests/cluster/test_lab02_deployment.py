@@ -1,0 +1,205 @@
+"""Lab 02 on the real sim cluster: the solution passes, the starter fails with hints, and each
+known-wrong answer fails exactly the check it should."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubelab import api, lab_namespaces, labs
+from kubelab.grading import runner
+from kubelab.grading.result import Report
+from tests.conftest import Kubectl
+
+LAB = labs.find("02-deployment")
+SOLUTION = LAB.directory / "solution" / "overlays" / "prod"
+STARTER = LAB.directory / "starter" / "overlays" / "prod"
+
+Docs = list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def client(kubeconfig: Path) -> Iterator[api.Api]:
+    conn = api.Api(kubeconfig)
+    yield conn
+    conn.close()
+
+
+def _kind(docs: Docs, kind: str) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == kind)
+
+
+def _web(docs: Docs) -> dict[str, Any]:
+    container: dict[str, Any] = _kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][
+        0
+    ]
+    return container
+
+
+class LabNamespace:
+    """One lab attempt in its own namespace: render, apply, roll out, grade."""
+
+    def __init__(self, kubectl: Kubectl, client: api.Api) -> None:
+        self.kubectl = kubectl
+        self.client = client
+        self.name = f"l02-{uuid.uuid4().hex[:6]}"
+        lab_namespaces.ensure(client, LAB, self.name)
+
+    def apply(self, overlay: Path, mutate: Callable[[Docs], None] | None = None) -> None:
+        docs: Docs = list(yaml.safe_load_all(self.kubectl("kustomize", str(overlay)).stdout))
+        if mutate:
+            mutate(docs)
+        self.kubectl("apply", "-n", self.name, "-f", "-", stdin=yaml.safe_dump_all(docs))
+
+    def roll_out(self, *args: str) -> None:
+        self.kubectl("-n", self.name, *args)
+        self.kubectl("-n", self.name, "rollout", "status", "deployment/demo-web", "--timeout=60s")
+
+    def grade(self) -> Report:
+        return runner.run(LAB, namespace=self.name, client=self.client, timeout=30)
+
+    def delete(self) -> None:
+        self.kubectl("delete", "namespace", self.name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def attempt(kubectl: Kubectl, client: api.Api) -> Iterator[LabNamespace]:
+    ns = LabNamespace(kubectl, client)
+    yield ns
+    ns.delete()
+
+
+ROLL_TO_V2 = ("set", "image", "deployment/demo-web", "web=kubelab/demo-web:v2")
+
+
+def test_solution_passes_every_check(attempt: LabNamespace) -> None:
+    attempt.apply(SOLUTION)
+    attempt.roll_out(*ROLL_TO_V2)
+    report = attempt.grade()
+    failed = {c.id: c.message for c in report.checks if not c.passed}
+    assert not failed
+    assert report.score == report.max_score == LAB.max_score == 12
+    assert [c.id for c in report.checks] == [t.id for t in LAB.tasks]
+    assert all(c.hint is None and c.message for c in report.checks)
+    # The same state always gives the same score.
+    assert attempt.grade().to_dict() == report.to_dict()
+
+
+def test_starter_fails_every_check_with_a_hint(attempt: LabNamespace) -> None:
+    attempt.apply(STARTER)
+    report = attempt.grade()
+    for check in report.checks:
+        assert not check.passed, check.id
+        assert check.points == 0, (check.id, check.message)
+        assert check.hint and "https://kubernetes.io/docs/" in check.hint, check.id
+        assert check.message
+    assert report.score == 0
+
+
+def _deployment_strategy(docs: Docs) -> None:
+    _kind(docs, "Deployment")["spec"]["strategy"]["rollingUpdate"]["maxSurge"] = 0
+
+
+def _no_memory_limit(docs: Docs) -> None:
+    del _web(docs)["resources"]["limits"]["memory"]
+
+
+def _liveness_copies_readiness(docs: Docs) -> None:
+    web = _web(docs)
+    web["livenessProbe"] = copy.deepcopy(web["readinessProbe"])
+
+
+def _liveness_too_early(docs: Docs) -> None:
+    _web(docs)["livenessProbe"]["initialDelaySeconds"] = 1
+
+
+def _privilege_escalation(docs: Docs) -> None:
+    _web(docs)["securityContext"]["allowPrivilegeEscalation"] = True
+
+
+def _root_allowed(docs: Docs) -> None:
+    del _kind(docs, "Deployment")["spec"]["template"]["spec"]["securityContext"]
+
+
+def _service_target_port(docs: Docs) -> None:
+    _kind(docs, "Service")["spec"]["ports"][0]["targetPort"] = 80
+
+
+def _service_selects_more(docs: Docs) -> None:
+    _kind(docs, "Service")["spec"]["selector"] = {"env": "prod"}
+    extra = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "stray", "labels": {"env": "prod"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+    }
+    docs.append(extra)
+
+
+VARIANTS = [
+    # (name, change to the solution, rollout command, the one check that must fail)
+    ("surge-0", _deployment_strategy, ROLL_TO_V2, "deployment"),
+    ("no-memory-limit", _no_memory_limit, ROLL_TO_V2, "resources"),
+    ("liveness-copies-readiness", _liveness_copies_readiness, ROLL_TO_V2, "probes"),
+    ("liveness-before-readiness", _liveness_too_early, ROLL_TO_V2, "probes"),
+    ("privilege-escalation", _privilege_escalation, ROLL_TO_V2, "security"),
+    ("may-run-as-root", _root_allowed, ROLL_TO_V2, "security"),
+    ("target-port-80", _service_target_port, ROLL_TO_V2, "service"),
+    ("selector-picks-a-stray-pod", _service_selects_more, ROLL_TO_V2, "service"),
+    (
+        "rollout-without-new-tag",
+        None,
+        ("set", "env", "deployment/demo-web", "GREETING=hello"),
+        "rolling-update",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mutate", "rollout", "failing"),
+    [pytest.param(m, r, f, id=name) for name, m, r, f in VARIANTS],
+)
+def test_wrong_answer_fails_exactly_its_check(
+    attempt: LabNamespace,
+    mutate: Callable[[Docs], None] | None,
+    rollout: tuple[str, ...],
+    failing: str,
+) -> None:
+    attempt.apply(SOLUTION, mutate)
+    attempt.roll_out(*rollout)
+    report = attempt.grade()
+    failed = {c.id for c in report.checks if not c.passed}
+    assert failed == {failing}, {c.id: c.message for c in report.checks if not c.passed}
+    result = next(c for c in report.checks if c.id == failing)
+    assert result.hint and result.points < result.max_points
+
+
+def test_every_task_is_covered_by_a_wrong_variant() -> None:
+    assert {f for *_, f in VARIANTS} == {t.id for t in LAB.tasks}
+
+
+def test_missing_namespace_fails_every_check_with_the_fix(client: api.Api) -> None:
+    report = runner.run(LAB, namespace="no-such-ns", client=client, timeout=5)
+    assert report.score == 0
+    assert all("no-such-ns does not exist" in c.message for c in report.checks)
+    assert all(c.hint and "kubelab reset 02-deployment" in c.hint for c in report.checks)
+
+
+def test_partial_credit_follows_requirements_met(attempt: LabNamespace) -> None:
+    def half_probes(docs: Docs) -> None:
+        _liveness_copies_readiness(docs)  # liveness wrong path and a copy: 2 of 4 requirements
+        _deployment_strategy(docs)
+
+    attempt.apply(SOLUTION, half_probes)
+    attempt.roll_out(*ROLL_TO_V2)
+    by_id = {c.id: c for c in attempt.grade().checks}
+    assert by_id["probes"].points == 1 and not by_id["probes"].passed
+    assert by_id["deployment"].points == 2 and not by_id["deployment"].passed
+    assert by_id["service"].points == by_id["service"].max_points

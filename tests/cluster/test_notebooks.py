@@ -1,0 +1,71 @@
+"""Every teaching and lab notebook runs top to bottom on a fresh kernel against the sim cluster.
+
+Each notebook runs under `pytest --nbval-lax` in a child process (its own kernel, its own
+environment), in a namespace of its own, with the test cluster's kubeconfig and the venv's
+kubectl first on PATH, as a learner's JupyterLab has them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = [
+    "notebooks/02-deployment.ipynb",
+    "labs/02-deployment/lab.ipynb",  # the nbgrader source, with its solutions
+]
+TIMEOUT = 600  # seconds for one whole notebook
+TAIL = 60  # lines of the child's output shown on failure
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_notebook_runs(notebook: str, kubeconfig: Path, tmp_path: Path) -> None:
+    path = ROOT / notebook
+    assert path.is_file(), f"{notebook} is missing"
+    bin_dir = str(Path(sys.executable).parent)
+    namespace = f"nb-{path.stem[:20].lower()}-{uuid.uuid4().hex[:6]}".replace("_", "-")
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        "KUBELAB_NAMESPACE": namespace,
+        "KUBELAB_DATA": str(tmp_path),  # progress saved by check_all() is not the developer's
+    }
+    before = {p.name for p in path.parent.iterdir()}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", path.name],
+        cwd=path.parent,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # so a timeout can stop the kernel it starts, too
+    )
+    try:
+        output, _ = child.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        output, _ = child.communicate()
+        pytest.fail(f"{notebook} did not finish within {TIMEOUT}s:\n{_tail(output)}")
+    finally:
+        # A notebook that failed half-way has not run its clean-up cell: remove its work folders.
+        for name in {p.name for p in path.parent.iterdir()} - before:
+            if name.startswith("work-"):
+                shutil.rmtree(path.parent / name, ignore_errors=True)
+    assert child.returncode == 0, f"{notebook} failed (exit {child.returncode}):\n{_tail(output)}"
+
+
+def _tail(output: str | None) -> str:
+    """Return the last lines of a child's output."""
+    return "\n".join((output or "").splitlines()[-TAIL:])

@@ -1,0 +1,186 @@
+"""The grading engine without a cluster: points, rendering, the JSON contract, lab.yaml validation,
+quantities, kubectl error condensing, and a crashing check reported as not the learner's fault."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from kubelab import apply, labs
+from kubelab.errors import KubelabError
+from kubelab.grading import Checks, Verdict, render, runner
+from kubelab.grading.context import Context
+from kubelab.grading.quantity import parse
+from kubelab.grading.result import CheckResult, Report
+
+
+def _verdict(met: int, failed: int) -> Verdict:
+    v = Verdict()
+    for _ in range(met):
+        v.expect(True, "", "")
+    for i in range(failed):
+        v.expect(False, f"problem {i}", f"hint {i}")
+    return v
+
+
+@pytest.mark.parametrize(
+    ("met", "failed", "max_points", "points"),
+    [(3, 0, 3, 3), (2, 1, 3, 2), (1, 2, 3, 1), (0, 3, 3, 0), (3, 1, 2, 1), (1, 1, 1, 0)],
+)
+def test_points_are_whole_shares_of_requirements_met(
+    met: int, failed: int, max_points: int, points: int
+) -> None:
+    assert runner.points_for(_verdict(met, failed), max_points) == points
+
+
+REPORT = Report(
+    "02-deployment",
+    "Deployment and Service",
+    "lab-02",
+    (
+        CheckResult("deployment", "Deployment", True, 3, 3, "3/3 available"),
+        CheckResult(
+            "probes", "Probes", False, 1, 2, "liveness <copy>", "Use /livez. Docs: https://k8s.io/x"
+        ),
+    ),
+)
+
+
+def test_json_contract_shape() -> None:
+    data = json.loads(REPORT.to_json())
+    assert data == {
+        "lab": "02-deployment",
+        "namespace": "lab-02",
+        "score": 4,
+        "max_score": 5,
+        "checks": [
+            {
+                "id": "deployment",
+                "title": "Deployment",
+                "passed": True,
+                "points": 3,
+                "max_points": 3,
+                "message": "3/3 available",
+                "hint": None,
+            },
+            {
+                "id": "probes",
+                "title": "Probes",
+                "passed": False,
+                "points": 1,
+                "max_points": 2,
+                "message": "liveness <copy>",
+                "hint": "Use /livez. Docs: https://k8s.io/x",
+            },
+        ],
+    }
+
+
+def test_text_and_html_rendering() -> None:
+    table = render.text(REPORT, width=80)
+    assert "✔ deployment" in table and "◐ probes" in table and "hint: Use /livez." in table
+    assert "4/5 points" in table and "\033[" not in table
+    html = REPORT._repr_html_()
+    assert "liveness &lt;copy&gt;" in html  # escaped
+    assert '<a href="https://k8s.io/x"' in html
+
+
+def _write_lab(tmp_path: Path, body: str, name: str = "09-demo") -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "lab.yaml").write_text(body)
+    return folder / "lab.yaml"
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("id: 09-demo\ntitle: x\nnamespace: lab-09\ntasks: [\n", "not valid YAML"),
+        ("id: 08-other\ntitle: x\nnamespace: lab-09\n", "equal the folder name"),
+        ("id: 09-demo\ntitle: x\nnamespace: Lab_09\ntasks: []\n", "DNS label"),
+        ("id: 09-demo\ntitle: x\nnamespace: lab-09\ntasks: []\n", "non-empty list"),
+        (
+            "id: 09-demo\ntitle: x\nnamespace: lab-09\ntasks: [{id: a, title: A, points: 0}]\n",
+            "positive whole number",
+        ),
+        (
+            "id: 09-demo\ntitle: x\nnamespace: lab-09\n"
+            "tasks: [{id: a, title: A, points: 1}, {id: a, title: B, points: 1}]\n",
+            "unique ids",
+        ),
+    ],
+)
+def test_lab_yaml_is_validated(tmp_path: Path, body: str, needle: str) -> None:
+    with pytest.raises(KubelabError, match=needle):
+        labs.load(_write_lab(tmp_path, body))
+
+
+def test_labs_are_found_by_id_or_number() -> None:
+    assert labs.find("02").id == labs.find("2").id == labs.find("02-deployment").id
+    with pytest.raises(KubelabError, match="unknown lab"):
+        labs.find("nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("250m", 0.25),
+        ("1", 1),
+        ("512Mi", 512 * 2**20),
+        ("1Gi", 2**30),
+        ("1.5G", 1.5e9),
+        ("2k", 2000),
+    ],
+)
+def test_quantities(text: str, value: float) -> None:
+    assert float(parse(text) or -1) == pytest.approx(value)
+    assert parse("lots") is None
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        (
+            'Error from server (BadRequest): error when creating "d.yaml": Deployment in version '
+            '"v1" cannot be handled as a Deployment: strict decoding error: '
+            'unknown field "spec.replica"',
+            'Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: '
+            'unknown field "spec.replica"',
+        ),
+        (
+            'error: resource mapping not found for name: "x" namespace: "" from "d.yaml": no '
+            'matches for kind "Deploymnt" in version "apps/v1"\nensure CRDs are installed first',
+            'from "d.yaml": no matches for kind "Deploymnt" in version "apps/v1"',
+        ),
+        ("Warning: something\nerror: one\nerror: two\n", "one (and 1 more)"),
+    ],
+)
+def test_kubectl_errors_are_condensed_to_one_line(stderr: str, expected: str) -> None:
+    assert apply.condense(stderr) == expected
+
+
+def test_a_crashing_check_is_a_grader_error_not_the_learners(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBELAB_CACHE", str(tmp_path))
+    lab = labs.find("02-deployment")
+    checks = Checks(lab.id)
+
+    @checks.check("deployment", docs="https://example.org")
+    def broken(ctx: Context) -> Verdict:
+        raise KeyError("spec")
+
+    @checks.check("service", docs="https://example.org")
+    def empty(ctx: Context) -> Verdict:
+        return Verdict()  # tests nothing: a grader bug, never a pass
+
+    ctx = Context(None, "ns", deadline=time.monotonic() + 1)  # type: ignore[arg-type]
+    for task_id in ("deployment", "service"):
+        result = runner.run_check(lab, lab.task(task_id), checks.by_task[task_id], ctx)
+        assert not result.passed and result.points == 0
+        assert result.message.startswith("grader error (not your fault)")
+    log = (tmp_path / "logs" / "grader-error.log").read_text()
+    assert "KeyError" in log and "tested no requirement" in log

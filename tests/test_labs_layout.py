@@ -1,0 +1,52 @@
+"""Every lab has the same shape, and its ids agree everywhere: lab.yaml, grader, nbgrader cells."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kubelab import labs
+from kubelab.grading import runner
+
+LABS = labs.all_labs()
+
+
+def test_labs_exist_in_course_order() -> None:
+    assert [lab.id for lab in LABS] == sorted(lab.id for lab in LABS)
+    assert "02-deployment" in [lab.id for lab in LABS]
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])
+def test_lab_folder_shape(lab: labs.Lab) -> None:
+    for name in ("README.md", "lab.yaml", "lab.ipynb"):
+        assert (lab.directory / name).is_file(), name
+    for name in ("starter", "solution"):
+        assert (lab.directory / name).is_dir(), name
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])
+def test_check_ids_equal_task_ids_equal_grade_ids(lab: labs.Lab) -> None:
+    checks = runner.load_checks(lab)  # raises if the grader's ids differ from lab.yaml's
+    assert list(checks.by_task) == [t.id for t in lab.tasks]
+    nb = json.loads((lab.directory / "lab.ipynb").read_text())
+    grades = [
+        (c["metadata"]["nbgrader"]["grade_id"], c["metadata"]["nbgrader"]["points"])
+        for c in nb["cells"]
+        if c["metadata"].get("nbgrader", {}).get("grade")
+    ]
+    assert grades == [(t.id, t.points) for t in lab.tasks]
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])
+def test_every_task_has_a_marked_gap_in_the_starter(lab: labs.Lab) -> None:
+    starter = "\n".join(p.read_text() for p in (lab.directory / "starter").rglob("*.yaml"))
+    for task in lab.tasks:
+        assert f"TODO({task.id})" in starter, task.id
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])
+def test_readme_names_every_task(lab: labs.Lab) -> None:
+    readme = (lab.directory / "README.md").read_text()
+    for task in lab.tasks:
+        assert f"`{task.id}`" in readme, task.id

@@ -1,0 +1,38 @@
+"""Notebooks are committed clean: valid nbformat, no outputs, no execution counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(
+    path
+    for folder in ("notebooks", "labs")
+    for path in (ROOT / folder).rglob("*.ipynb")
+    if ".ipynb_checkpoints" not in path.parts
+)
+
+
+def test_there_are_notebooks() -> None:
+    assert NOTEBOOKS, "no notebooks found under notebooks/ or labs/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_is_valid_and_has_no_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    nbformat.validate(nb)
+    dirty = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.get("outputs"):
+            dirty.append(f"cell {i} has outputs")
+        if cell.get("execution_count") is not None:
+            dirty.append(f"cell {i} has execution_count {cell['execution_count']}")
+    assert not dirty, (
+        f"{path.relative_to(ROOT)} is not clean ({'; '.join(dirty)}): clear it with"
+        " `jupyter nbconvert --clear-output --inplace` (or nbstripout) before committing"
+    )
