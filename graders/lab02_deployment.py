@@ -11,6 +11,7 @@ from typing import Any
 from kubelab.api import DEPLOYMENTS, ENDPOINTSLICES, PODS, REPLICASETS, SERVICES, Json
 from kubelab.grading import Checks, Context, Missing, Verdict
 from kubelab.grading.quantity import parse
+from kubelab.objects import REVISION_ANNOTATION, image_tag
 
 checks = Checks("02-deployment")
 
@@ -61,13 +62,6 @@ def _port_number(port: Any, container: Json) -> Any:
             if p.get("name") == port:
                 return p.get("containerPort")
     return port
-
-
-def _tag(image: str) -> str:
-    if "@" in image:
-        return image.split("@", 1)[1]
-    last = image.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else "latest"
 
 
 def _selector(dep: Json) -> str:
@@ -338,7 +332,7 @@ def _web_image(obj: Json) -> str:
 
 
 def _revision(obj: Json) -> int:
-    value = _dig(obj, "metadata", "annotations", "deployment.kubernetes.io/revision", default="0")
+    value = _dig(obj, "metadata", "annotations", REVISION_ANNOTATION, default="0")
     return int(value) if str(value).isdigit() else 0
 
 
@@ -357,11 +351,11 @@ def rolling_update(ctx: Context) -> Verdict:
     )
     image = _web_image(dep)
     replicasets = _replicasets(ctx, dep)
-    older = {_tag(_web_image(rs)) for rs in replicasets if _revision(rs) < revision}
-    older.discard(_tag(image))
+    older = {image_tag(_web_image(rs)) for rs in replicasets if _revision(rs) < revision}
+    older.discard(image_tag(image))
     v.expect(
         bool(older),
-        f"image tag: the current tag {_tag(image)!r} is the same as every earlier revision's "
+        f"image tag: the current tag {image_tag(image)!r} is the same as every earlier revision's "
         "(or no earlier ReplicaSet is kept)",
         "A rolling update here means a new image tag; keep spec.revisionHistoryLimit above 0 so "
         "the earlier ReplicaSet remains.",
@@ -381,6 +375,6 @@ def rolling_update(ctx: Context) -> Verdict:
         f"Wait for `kubectl rollout status deployment/{NAME} -n {ctx.namespace}` to finish.",
     )
     return v.ok(
-        f"Deployment {NAME} at revision {revision}, every pod on tag {_tag(image)!r} "
+        f"Deployment {NAME} at revision {revision}, every pod on tag {image_tag(image)!r} "
         f"(earlier: {', '.join(sorted(older))})"
     )

@@ -20,8 +20,7 @@ import urllib3
 from kubernetes import client, config
 
 from kubelab.errors import KubelabError
-
-REQUEST_TIMEOUT = 10  # seconds for every API call kubelab makes
+from kubelab.kube import REQUEST_TIMEOUT, configuration
 
 Json = dict[str, Any]
 
@@ -125,19 +124,16 @@ class Api:
                 f"no kubeconfig at {first}: start the course cluster with `kubelab cluster up`"
                 " (or set KUBECONFIG)"
             )
-        configuration = client.Configuration()
         try:
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=self.kubeconfig, client_configuration=configuration
-            )
+            settings = configuration(self.kubeconfig)
         except (config.ConfigException, OSError, ValueError, TypeError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
             raise ClusterUnreachable(
                 f"cannot use kubeconfig {self.kubeconfig}: {first_line}"
             ) from err
-        configuration.retries = 1  # a dead cluster should answer "unreachable" fast
-        self.server: str = configuration.host
-        self._client = client.ApiClient(configuration)
+        settings.retries = 1  # a dead cluster should answer "unreachable" fast
+        self.server: str = settings.host
+        self._client = client.ApiClient(settings)
 
     def request(
         self,

@@ -9,12 +9,18 @@ from kubernetes import client, config
 REQUEST_TIMEOUT = 10  # seconds for every API call kubelab makes
 
 
+def configuration(kubeconfig: str | Path) -> client.Configuration:
+    """Load `kubeconfig` (a path, or several joined by os.pathsep) into a client configuration."""
+    loaded = client.Configuration()
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig), client_configuration=loaded
+    )
+    return loaded
+
+
 def api_client(kubeconfig: Path) -> client.ApiClient:
     """Return an API client for the cluster in `kubeconfig` (no global state touched)."""
-    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(kubeconfig)
-    )
-    return api
+    return client.ApiClient(configuration(kubeconfig))
 
 
 def ready_nodes(api: client.ApiClient) -> tuple[int, int]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import html
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,9 +23,10 @@ from typing import Any
 
 from kubernetes import client, watch
 
+from kubelab.api import default_kubeconfig
 from kubelab.kube import REQUEST_TIMEOUT, api_client
+from kubelab.objects import REVISION_ANNOTATION, image_tag
 
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 WATCH_WINDOW = 2  # seconds per watch request; the Deployment is re-read between windows
 
 Json = Mapping[str, Any]
@@ -75,14 +75,6 @@ def as_json(obj: object) -> Json:
 def _int(value: object, default: int = 0) -> int:
     """Return `value` as an int (API counts are omitted when zero)."""
     return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else default
-
-
-def image_tag(image: str) -> str:
-    """Return the tag of an image reference ("latest" when it has none, the digest when pinned)."""
-    if "@" in image:
-        return image.split("@", 1)[1]
-    name = image.rsplit("/", 1)[-1]
-    return name.split(":", 1)[1] if ":" in name else "latest"
 
 
 def revision_of(obj: object) -> int:
@@ -226,17 +218,11 @@ def _shower(deployment: str) -> Callable[[RolloutSample, str], None]:
     return show_line
 
 
-def _default_kubeconfig() -> Path:
-    """Return the kubeconfig to use when none is given: $KUBECONFIG, else ~/.kube/config."""
-    explicit = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-    return Path(explicit or "~/.kube/config").expanduser()
-
-
 def watch_rollout(
     namespace: str, deployment: str, *, timeout: float = 90, kubeconfig: str | None = None
 ) -> list[RolloutSample]:
     """Show a Deployment's rollout live until it completes or `timeout` passes; return samples."""
-    api = api_client(Path(kubeconfig).expanduser() if kubeconfig else _default_kubeconfig())
+    api = api_client(Path(kubeconfig or default_kubeconfig()).expanduser())
     apps = client.AppsV1Api(api)
     start = time.monotonic()
     deadline = start + timeout
