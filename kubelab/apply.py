@@ -121,7 +121,7 @@ def apply(
         source = ["-f", str(path)]
     if objects == 0:
         raise KubelabError(f"{target} holds no Kubernetes objects")
-    if conn.get(api.NAMESPACES, namespace) is None:
+    if conn.namespace_exists(namespace) is False:
         raise KubelabError(
             f"namespace {namespace!r} does not exist: create it with `kubelab reset <lab>` "
             f"or `kubectl create namespace {namespace}`"

@@ -24,8 +24,8 @@ DELETE_TIMEOUT = 180.0
 
 def ensure(client: api.Api, lab: Lab, namespace: str) -> bool:
     """Create the lab namespace (and the lab's set-up) unless it exists; return True if created."""
-    if client.get(api.NAMESPACES, namespace) is not None:
-        return False
+    if client.namespace_exists(namespace) is not False:
+        return False  # there already, or not ours to see (a participant's own credentials)
     body = {
         "apiVersion": "v1",
         "kind": "Namespace",

@@ -184,3 +184,14 @@ def test_a_crashing_check_is_a_grader_error_not_the_learners(
         assert result.message.startswith("grader error (not your fault)")
     log = (tmp_path / "logs" / "grader-error.log").read_text()
     assert "KeyError" in log and "tested no requirement" in log
+
+
+def test_a_grader_that_cannot_load_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBELAB_CACHE", str(tmp_path / "cache"))
+    body = "id: 09-demo\ntitle: x\nnamespace: lab-09\ntasks: [{id: a, title: A, points: 1}]\n"
+    lab = labs.load(_write_lab(tmp_path, body))  # no graders/lab09_demo.py exists
+    with pytest.raises(KubelabError, match=r"grader error \(not your fault\).*09-demo"):
+        runner.run(lab, namespace="ns")
+    assert "ModuleNotFoundError" in (tmp_path / "cache/logs/grader-error.log").read_text()

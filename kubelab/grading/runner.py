@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from kubelab import api, paths
+from kubelab.errors import KubelabError
 from kubelab.grading.checks import Check, Checks, Missing, Verdict
 from kubelab.grading.context import Context
 from kubelab.grading.result import CheckResult, Report
@@ -109,7 +110,17 @@ def run(
     """Grade `lab` in `namespace` (default: the lab's) and return the report."""
     ns = namespace or lab.namespace
     tasks = [lab.task(t) for t in only] if only else list(lab.tasks)
-    checks = load_checks(lab)
+    try:
+        checks = load_checks(lab)
+    except Exception as err:
+        log = paths.log_file("grader-error.log")
+        with log.open("a") as fh:
+            fh.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {lab.id} (loading)\n")
+            fh.write(traceback.format_exc() + "\n")
+        raise KubelabError(
+            f"grader error (not your fault): the grader of {lab.id} could not be loaded "
+            f"({err.__class__.__name__}); details in {log}"
+        ) from err
     conn = client or api.Api(kubeconfig)
     out = stream or sys.stderr
     status: Status | None = None
@@ -123,7 +134,7 @@ def run(
 
     results: list[CheckResult] = []
     try:
-        if conn.get(api.NAMESPACES, ns) is None:
+        if conn.namespace_exists(ns) is False:
             hint = (
                 f"Create it with `kubelab reset {lab.id}`"
                 + (f" --namespace {ns}" if ns != lab.namespace else "")

@@ -4,6 +4,7 @@ known-wrong answer fails exactly the check it should."""
 from __future__ import annotations
 
 import copy
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -203,3 +204,36 @@ def test_partial_credit_follows_requirements_met(attempt: LabNamespace) -> None:
     assert by_id["probes"].points == 1 and not by_id["probes"].passed
     assert by_id["deployment"].points == 2 and not by_id["deployment"].passed
     assert by_id["service"].points == by_id["service"].max_points
+
+
+def test_graders_do_not_depend_on_the_image_name(attempt: LabNamespace) -> None:
+    def rename(docs: Docs) -> None:
+        _web(docs)["image"] = "registry.example.com/team/web-frontend:1.0.0"
+
+    attempt.apply(SOLUTION, rename)
+    attempt.roll_out(
+        "set", "image", "deployment/demo-web", "web=registry.example.com/team/web-frontend:1.1.0"
+    )
+    report = attempt.grade()
+    assert report.passed, {c.id: c.message for c in report.checks if not c.passed}
+
+
+def test_a_rollout_that_cannot_converge_is_waited_for_until_the_deadline(
+    attempt: LabNamespace,
+) -> None:
+    def unschedulable(docs: Docs) -> None:  # no 8-CPU sim node can take 100 CPUs
+        _web(docs)["resources"] = {
+            "requests": {"cpu": "100", "memory": "256Mi"},
+            "limits": {"cpu": "100", "memory": "256Mi"},
+        }
+
+    attempt.apply(SOLUTION, unschedulable)
+    start = time.monotonic()
+    report = runner.run(
+        LAB, namespace=attempt.name, only=["deployment"], client=attempt.client, timeout=3
+    )
+    elapsed = time.monotonic() - start
+    assert 3 <= elapsed < 10
+    (result,) = report.checks
+    assert not result.passed and "0/3 available" in result.message
+    assert result.points == 2  # the spec is right; only convergence is missing

@@ -244,3 +244,31 @@ def test_notebook_api_require_and_check(
     shown = err.value._render_traceback_()
     assert len(shown) == 1 and "service: 0/2 points" in shown[0]
     assert not empty.check("security").passed
+
+
+def test_confined_credentials_grade_their_own_namespace_only(
+    solved_ns: str, lab_ns: str, kubectl: Kubectl, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """A participant's or a submission's token reaches one namespace; grading still works there."""
+    kubectl("-n", solved_ns, "create", "serviceaccount", "learner")
+    kubectl(
+        "-n", solved_ns, "create", "rolebinding", "learner-view", "--clusterrole=view",
+        f"--serviceaccount={solved_ns}:learner",
+    )  # fmt: skip
+    token = kubectl("-n", solved_ns, "create", "token", "learner").stdout.strip()
+    config = yaml.safe_load(kubeconfig.read_text())
+    for user in config["users"]:
+        user["user"] = {"token": token}
+    confined = tmp_path / "learner.yaml"
+    confined.write_text(yaml.safe_dump(config))
+    env = _env(kubeconfig, tmp_path, KUBECONFIG=str(confined))
+
+    own = _kubelab(env, "check", "02", "-n", solved_ns, "--json")
+    assert own.returncode == 0, own.stdout + own.stderr
+    assert json.loads(own.stdout)["score"] == 12
+
+    other = _kubelab(env, "check", "02", "-n", lab_ns, "--json", "--timeout", "5")
+    assert other.returncode == 1, other.stderr
+    checks = json.loads(other.stdout)["checks"]
+    assert all("not allowed (403)" in c["message"] for c in checks)
+    assert all("credentials cannot read this namespace" in (c["hint"] or "") for c in checks)
