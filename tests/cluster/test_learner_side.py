@@ -60,9 +60,17 @@ def _env(kubeconfig: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _kubelab(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def _kubelab(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*KUBELAB, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        [*KUBELAB, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
     )
 
 
@@ -132,15 +140,7 @@ def test_a_dead_cluster_is_one_friendly_line(
 ) -> None:
     (tmp_path / "x").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     env = _env(kubeconfig, tmp_path, KUBECONFIG=str(_dead_kubeconfig(kubeconfig, tmp_path)))
-    proc = subprocess.run(
-        [*KUBELAB, *command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=tmp_path,
-    )
+    proc = _kubelab(env, *command, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "no cluster answers" in proc.stderr and "kubelab cluster up" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
