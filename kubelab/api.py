@@ -42,6 +42,7 @@ class Resource:
 
 
 NAMESPACES = Resource("v1", "namespaces", "Namespace", namespaced=False)
+NODES = Resource("v1", "nodes", "Node", namespaced=False)
 PODS = Resource("v1", "pods", "Pod")
 SERVICES = Resource("v1", "services", "Service")
 CONFIGMAPS = Resource("v1", "configmaps", "ConfigMap")
@@ -67,6 +68,16 @@ GATEWAYCLASSES = Resource(
 )
 GATEWAYS = Resource("gateway.networking.k8s.io/v1", "gateways", "Gateway")
 HTTPROUTES = Resource("gateway.networking.k8s.io/v1", "httproutes", "HTTPRoute")
+CRDS = Resource(
+    "apiextensions.k8s.io/v1",
+    "customresourcedefinitions",
+    "CustomResourceDefinition",
+    namespaced=False,
+)
+STORAGECLASSES = Resource("storage.k8s.io/v1", "storageclasses", "StorageClass", namespaced=False)
+PRIORITYCLASSES = Resource(
+    "scheduling.k8s.io/v1", "priorityclasses", "PriorityClass", namespaced=False
+)
 
 
 class ApiError(KubelabError):
@@ -253,6 +264,17 @@ class Api:
                 return False
             raise
         return True
+
+    def evict(self, pod: str, namespace: str, *, dry_run: bool = False) -> Json:
+        """Ask to evict a pod as `kubectl drain` does; a PodDisruptionBudget may refuse (429)."""
+        body = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": pod, "namespace": namespace},
+        }
+        if dry_run:
+            body["deleteOptions"] = {"dryRun": ["All"]}
+        return self.request("POST", PODS.path(namespace, pod) + "/eviction", body=body)
 
     def close(self) -> None:
         """Release the connection pool."""

@@ -50,7 +50,7 @@ def condense(stderr: str) -> str:
     return first + (f" (and {len(cleaned) - 1} more)" if len(cleaned) > 1 else "")
 
 
-def _yaml_files(target: Path) -> list[Path]:
+def yaml_files(target: Path) -> list[Path]:
     if target.is_file():
         return [target]
     return sorted(p for p in target.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
@@ -114,7 +114,7 @@ def apply(
         objects = check_documents(built.stdout, str(target), namespace)
         source = ["-k", str(path)]
     else:
-        files = _yaml_files(path)
+        files = yaml_files(path)
         if not files:
             raise KubelabError(f"{target} holds no .yaml, .yml or .json files")
         objects = sum(check_documents(f.read_text(), str(f), namespace) for f in files)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from typing import TextIO
+
+import yaml
 
 from kubelab import api, apply, wait
 from kubelab.errors import KubelabError
@@ -36,9 +39,47 @@ def ensure(client: api.Api, lab: Lab, namespace: str) -> bool:
     except api.ApiError as err:
         if err.status != 409:  # created meanwhile by someone else: fine
             raise KubelabError(f"cannot create namespace {namespace}: {err}") from err
+    if lab.cluster_setup is not None:
+        install_cluster_setup(client, lab, namespace)
     if lab.setup is not None:
         apply.apply(lab.setup, namespace=namespace, client=client)
     return True
+
+
+def install_cluster_setup(client: api.Api, lab: Lab, namespace: str) -> None:
+    """Apply the lab's cluster-wide prerequisites (plain manifests, not Kustomize) and wait until
+    their CRDs are served; credentials confined to a namespace get one line saying who can."""
+    assert lab.cluster_setup is not None
+    try:
+        apply.apply(lab.cluster_setup, namespace=namespace, client=client)
+    except KubelabError as err:
+        raise KubelabError(
+            f"{lab.id} needs cluster-wide set-up ({lab.cluster_setup.name}) that these credentials "
+            f"cannot install: {err}; ask whoever runs the cluster to run `kubelab reset {lab.id}`"
+        ) from err
+    crds = [
+        doc["metadata"]["name"]
+        for f in apply.yaml_files(lab.cluster_setup)
+        for doc in yaml.safe_load_all(f.read_text())
+        if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
+    ]
+
+    def established(name: str) -> bool:
+        crd = client.get(api.CRDS, name) or {}
+        conditions = crd.get("status", {}).get("conditions") or []
+        return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+    for name in crds:
+        try:
+            wait.until(
+                partial(established, name),
+                bool,
+                timeout=30,
+                interval=0.2,
+                what=f"CustomResourceDefinition {name} to be served",
+            )
+        except wait.Timeout as err:
+            raise KubelabError(f"CustomResourceDefinition {name} is not served after 30s") from err
 
 
 def _refuse_unless_ours(obj: api.Json, namespace: str) -> None:

@@ -38,7 +38,8 @@ class Lab:
     namespace: str
     tasks: tuple[Task, ...]
     directory: Path
-    setup: Path | None = None
+    setup: Path | None = None  # applied into the lab namespace when kubelab creates it
+    cluster_setup: Path | None = None  # cluster-wide prerequisites (CRDs), applied before it
 
     @property
     def number(self) -> str:
@@ -96,7 +97,10 @@ def load(path: Path) -> Lab:
         tasks.append(Task(tid, ttitle, points))
     if not tasks or len({t.id for t in tasks}) != len(tasks):
         raise _fail(path, "tasks must be a non-empty list with unique ids")
-    setup = raw.get("setup")
+    setup, cluster_setup = raw.get("setup"), raw.get("cluster_setup")
+    for key, value in (("setup", setup), ("cluster_setup", cluster_setup)):
+        if value is not None and not (isinstance(value, str) and (path.parent / value).exists()):
+            raise _fail(path, f"{key} must name a file or folder of the lab, got {value!r}")
     return Lab(
         id=lab_id,
         title=title,
@@ -104,6 +108,7 @@ def load(path: Path) -> Lab:
         tasks=tuple(tasks),
         directory=path.parent,
         setup=(path.parent / setup) if isinstance(setup, str) else None,
+        cluster_setup=(path.parent / cluster_setup) if isinstance(cluster_setup, str) else None,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -9,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from kubelab import tools
+from kubelab import api, tools
 from kubelab.cluster.sim import SimBackend
 
-TEST_CLUSTER = "kubelab-test"
+# One name per concurrent test run: two runs on one machine set different names.
+TEST_CLUSTER = os.environ.get("KUBELAB_TEST_CLUSTER", "kubelab-test")
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +35,14 @@ def sim() -> Iterator[SimBackend]:
 def kubeconfig(sim: SimBackend) -> Path:
     """The admin kubeconfig of the test cluster."""
     return sim.kubeconfig_path()
+
+
+@pytest.fixture(scope="session")
+def client(kubeconfig: Path) -> Iterator[api.Api]:
+    """A kubelab API connection to the test cluster, with admin credentials."""
+    conn = api.Api(kubeconfig)
+    yield conn
+    conn.close()
 
 
 class Kubectl:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from nbgrader.api import Gradebook
 
 from kubelab import paths
 
@@ -40,3 +44,36 @@ def nbgrader(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
     return output
+
+
+def submit(course: Path, lab_id: str, student: str) -> Path:
+    """Hand in the released assignment unchanged as `student`; return the submission folder."""
+    target = course / "submitted" / student / lab_id
+    shutil.copytree(course / "release" / lab_id, target)
+    return target
+
+
+def answer(notebook: Path, grade_id: str, source: str) -> None:
+    """Replace the source of the cell with this grade_id, as a learner's answer."""
+    nb = json.loads(notebook.read_text())
+    cell = next(
+        c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id
+    )
+    cell["source"] = source
+    notebook.write_text(json.dumps(nb))
+
+
+def autograde(
+    course: Path, lab_id: str, student: str, *, kubeconfig: Path, namespace: str, home: Path
+) -> None:
+    """Autograde one submission against the test cluster in its own namespace."""
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig), KUBELAB_NAMESPACE=namespace)
+    env["HOME"] = str(home)  # the learner's progress file is theirs, not ours
+    nbgrader(course, "autograde", lab_id, "--student", student, "--force", env=env)
+
+
+def scores(course: Path, lab_id: str, student: str) -> dict[str, float]:
+    """Return the points nbgrader recorded for each grade cell of one submission."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        sub = gb.find_submission(lab_id, student)
+        return {g.name: float(g.score) for g in sub.notebooks[0].grades}

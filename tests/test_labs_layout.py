@@ -40,7 +40,8 @@ def test_check_ids_equal_task_ids_equal_grade_ids(lab: labs.Lab) -> None:
 
 @pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])
 def test_every_task_has_a_marked_gap_in_the_starter(lab: labs.Lab) -> None:
-    starter = "\n".join(p.read_text() for p in (lab.directory / "starter").rglob("*.yaml"))
+    files = sorted((lab.directory / "starter").rglob("*"))
+    starter = "\n".join(p.read_text() for p in files if p.suffix in (".yaml", ".py"))
     for task in lab.tasks:
         assert f"TODO({task.id})" in starter, task.id
 

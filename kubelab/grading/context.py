@@ -1,20 +1,24 @@
 """What a check may do: read the lab's namespace, ask the server, wait with a deadline.
 
-Checks never write learner objects. Reads go through `kubelab.api` (one-line errors); waits share
-the run's deadline and show what they wait for, so a slow rollout is visible and bounded.
+Checks read; the few that must act to observe behaviour (put load on pods, drive a learner's
+controller) say so in their docstring and undo what they did. Reads go through `kubelab.api`
+(one-line errors); waits share the run's deadline and show what they wait for, so a slow rollout
+is visible and bounded.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from kubelab import api, wait
 from kubelab.api import Json, Resource
 from kubelab.grading.checks import Missing
 
 T = TypeVar("T")
+Substrate = Literal["sim", "kind", "unknown"]
+SUBSTRATE_CONFIGMAP = ("kube-public", "kubelab-cluster")  # written by `kubelab cluster up`
 
 
 class Context:
@@ -32,6 +36,26 @@ class Context:
         self.namespace = namespace
         self.deadline = deadline
         self._on_wait = on_wait or (lambda _what: None)
+        self._substrate: Substrate | None = None
+
+    @property
+    def substrate(self) -> Substrate:
+        """Tell which cluster this is: "sim" (simulated pods, no traffic), "kind", or "unknown".
+
+        Checks that need real traffic (kind) or simulated metrics (sim) branch on this; "unknown"
+        (a cluster kubelab did not set up) gets only the checks that read state.
+        """
+        if self._substrate is None:
+            found: Substrate = "unknown"
+            try:
+                cm = self.api.get(api.CONFIGMAPS, SUBSTRATE_CONFIGMAP[1], SUBSTRATE_CONFIGMAP[0])
+            except api.ApiError:
+                cm = None
+            value = (cm or {}).get("data", {}).get("substrate")
+            if value in ("sim", "kind"):
+                found = value
+            self._substrate = found
+        return self._substrate
 
     def get(self, res: Resource, name: str) -> Json | None:
         """Return one object from the lab namespace, or None."""

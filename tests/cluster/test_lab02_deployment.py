@@ -5,73 +5,38 @@ from __future__ import annotations
 
 import copy
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from kubelab import api, lab_namespaces, labs
+from kubelab import api, labs
 from kubelab.grading import runner
-from kubelab.grading.result import Report
 from tests.conftest import Kubectl
+from tests.lab_attempt import Docs, LabAttempt, find
 
 LAB = labs.find("02-deployment")
 SOLUTION = LAB.directory / "solution" / "overlays" / "prod"
 STARTER = LAB.directory / "starter" / "overlays" / "prod"
 
-Docs = list[dict[str, Any]]
-
-
-@pytest.fixture(scope="module")
-def client(kubeconfig: Path) -> Iterator[api.Api]:
-    conn = api.Api(kubeconfig)
-    yield conn
-    conn.close()
-
-
-def _kind(docs: Docs, kind: str) -> dict[str, Any]:
-    return next(d for d in docs if d["kind"] == kind)
-
 
 def _web(docs: Docs) -> dict[str, Any]:
-    container: dict[str, Any] = _kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][
-        0
-    ]
+    pod = find(docs, "Deployment")["spec"]["template"]["spec"]
+    container: dict[str, Any] = pod["containers"][0]
     return container
 
 
-class LabNamespace:
-    """One lab attempt in its own namespace: render, apply, roll out, grade."""
-
-    def __init__(self, kubectl: Kubectl, client: api.Api) -> None:
-        self.kubectl = kubectl
-        self.client = client
-        self.name = f"l02-{uuid.uuid4().hex[:6]}"
-        lab_namespaces.ensure(client, LAB, self.name)
-
-    def apply(self, overlay: Path, mutate: Callable[[Docs], None] | None = None) -> None:
-        docs: Docs = list(yaml.safe_load_all(self.kubectl("kustomize", str(overlay)).stdout))
-        if mutate:
-            mutate(docs)
-        self.kubectl("apply", "-n", self.name, "-f", "-", stdin=yaml.safe_dump_all(docs))
+class LabNamespace(LabAttempt):
+    """Lab 02's attempt: also rolls a Deployment out and waits for it."""
 
     def roll_out(self, *args: str) -> None:
-        self.kubectl("-n", self.name, *args)
-        self.kubectl("-n", self.name, "rollout", "status", "deployment/demo-web", "--timeout=60s")
-
-    def grade(self) -> Report:
-        return runner.run(LAB, namespace=self.name, client=self.client, timeout=30)
-
-    def delete(self) -> None:
-        self.kubectl("delete", "namespace", self.name, "--wait=false", check=False)
+        self.run(*args)
+        self.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
 
 
 @pytest.fixture
 def attempt(kubectl: Kubectl, client: api.Api) -> Iterator[LabNamespace]:
-    ns = LabNamespace(kubectl, client)
+    ns = LabNamespace(LAB, kubectl, client)
     yield ns
     ns.delete()
 
@@ -104,7 +69,7 @@ def test_starter_fails_every_check_with_a_hint(attempt: LabNamespace) -> None:
 
 
 def _deployment_strategy(docs: Docs) -> None:
-    _kind(docs, "Deployment")["spec"]["strategy"]["rollingUpdate"]["maxSurge"] = 0
+    find(docs, "Deployment")["spec"]["strategy"]["rollingUpdate"]["maxSurge"] = 0
 
 
 def _no_memory_limit(docs: Docs) -> None:
@@ -125,15 +90,15 @@ def _privilege_escalation(docs: Docs) -> None:
 
 
 def _root_allowed(docs: Docs) -> None:
-    del _kind(docs, "Deployment")["spec"]["template"]["spec"]["securityContext"]
+    del find(docs, "Deployment")["spec"]["template"]["spec"]["securityContext"]
 
 
 def _service_target_port(docs: Docs) -> None:
-    _kind(docs, "Service")["spec"]["ports"][0]["targetPort"] = 80
+    find(docs, "Service")["spec"]["ports"][0]["targetPort"] = 80
 
 
 def _service_selects_more(docs: Docs) -> None:
-    _kind(docs, "Service")["spec"]["selector"] = {"env": "prod"}
+    find(docs, "Service")["spec"]["selector"] = {"env": "prod"}
     extra = {
         "apiVersion": "v1",
         "kind": "Pod",

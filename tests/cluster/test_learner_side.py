@@ -25,13 +25,6 @@ SOLUTION = LAB.directory / "solution" / "overlays" / "prod"
 KUBELAB = [sys.executable, "-m", "kubelab"]
 
 
-@pytest.fixture(scope="module")
-def client(kubeconfig: Path) -> Iterator[api.Api]:
-    conn = api.Api(kubeconfig)
-    yield conn
-    conn.close()
-
-
 @pytest.fixture
 def lab_ns(client: api.Api, kubectl: Kubectl) -> Iterator[str]:
     """A namespace made by kubelab for lab 02 (labelled as kubelab's)."""

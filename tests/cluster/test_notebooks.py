@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = [
-    "notebooks/02-deployment.ipynb",
-    "labs/02-deployment/lab.ipynb",  # the nbgrader source, with its solutions
-]
+# Every teaching notebook, and every lab's nbgrader source notebook (with its solutions).
+NOTEBOOKS = sorted(
+    str(p.relative_to(ROOT))
+    for p in [*ROOT.glob("notebooks/[0-9][0-9]-*.ipynb"), *ROOT.glob("labs/*/lab.ipynb")]
+)
 TIMEOUT = 600  # seconds for one whole notebook
 TAIL = 60  # lines of the child's output shown on failure
 

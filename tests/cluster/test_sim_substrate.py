@@ -17,7 +17,7 @@ from kubelab import procs
 from kubelab.cluster import sim_build
 from kubelab.cluster.sim import SimBackend
 from kubelab.wait import until
-from tests.conftest import Kubectl
+from tests.conftest import TEST_CLUSTER, Kubectl
 
 EXPECTED_VERSIONS = {
     "kube-apiserver": "Kubernetes v1.36.3",
@@ -78,7 +78,7 @@ def test_second_up_reuses_the_running_cluster(sim: SimBackend) -> None:
 
 def test_lifecycle_restart_keeps_state_and_down_frees_everything() -> None:
     """After a reboot `up` restarts the processes with the data intact; `down` cleans up."""
-    other = SimBackend("kubelab-test-lifecycle")
+    other = SimBackend(f"{TEST_CLUSTER}-lifecycle")
     if other.exists():
         other.down()
     other.up(nodes=1)
