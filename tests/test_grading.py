@@ -111,6 +111,16 @@ def _write_lab(tmp_path: Path, body: str, name: str = "09-demo") -> Path:
             "tasks: [{id: a, title: A, points: 1}, {id: a, title: B, points: 1}]\n",
             "unique ids",
         ),
+        (
+            "id: 09-demo\ntitle: x\nnamespace: lab-09\ntasks: [{id: a, title: A, points: 1}]\n"
+            "cluster_setup: crds/\n",
+            "cluster_setup must name a file or folder of the lab",
+        ),
+        (
+            "id: 09-demo\ntitle: x\nnamespace: lab-09\ntasks: [{id: a, title: A, points: 1}]\n"
+            "setup: [a]\n",
+            "setup must name a file or folder of the lab",
+        ),
     ],
 )
 def test_lab_yaml_is_validated(tmp_path: Path, body: str, needle: str) -> None:

@@ -18,6 +18,7 @@ import yaml
 import graders
 from kubelab import api, apply, lab_namespaces, labs
 from kubelab.errors import KubelabError
+from kubelab.grading.context import Context
 from tests.conftest import Kubectl
 
 LAB = labs.find("02")
@@ -255,6 +256,13 @@ def test_confined_credentials_grade_their_own_namespace_only(
     confined = tmp_path / "learner.yaml"
     confined.write_text(yaml.safe_dump(config))
     env = _env(kubeconfig, tmp_path, KUBECONFIG=str(confined))
+
+    # The substrate marker is readable with any credentials, so confined graders can branch on it.
+    conn = api.Api(confined)
+    try:
+        assert Context(conn, solved_ns, deadline=0).substrate == "sim"
+    finally:
+        conn.close()
 
     own = _kubelab(env, "check", "02", "-n", solved_ns, "--json")
     assert own.returncode == 0, own.stdout + own.stderr
