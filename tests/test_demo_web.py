@@ -109,6 +109,10 @@ def test_binary_serves_probes_and_version_then_stops_on_sigterm(tmp_path: Path) 
         version = get(f"{base}/version")
         assert version is not None and version[0] == 200
         assert json.loads(version[1]) == {"version": "v2", "hostname": "demo-web-test"}
+        # Under /api (what the Gateway canary lab routes) it names the version, header and body.
+        with urllib.request.urlopen(f"{base}/api/orders/42", timeout=2) as resp:
+            assert resp.headers["X-Demo-Version"] == "v2"
+            assert json.loads(resp.read())["path"] == "/api/orders/42"
 
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=10)

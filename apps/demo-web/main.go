@@ -85,10 +85,25 @@ func (s *server) routes() http.Handler {
 		text(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /version", s.versionJSON)
+	// Everything under /api answers with the version too: the Gateway canary lab routes /api
+	// by weight and by header and counts which version answered.
+	mux.HandleFunc("GET /api", s.versionJSON)
+	mux.HandleFunc("GET /api/", s.versionJSON)
 	mux.HandleFunc("GET /burn", s.burnHandler)
 	mux.HandleFunc("POST /admin/unready", s.makeUnready)
 	mux.HandleFunc("GET /{$}", s.index)
-	return mux
+	return s.stampVersion(mux)
+}
+
+// VersionHeader names the version that answered, on every response (404s included), so a client
+// behind a Gateway can count versions without parsing bodies.
+const VersionHeader = "X-Demo-Version"
+
+func (s *server) stampVersion(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(VersionHeader, s.cfg.Version)
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -102,13 +117,15 @@ func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-func (s *server) versionJSON(w http.ResponseWriter, _ *http.Request) {
+// versionJSON answers {"version", "hostname"}; under /api it adds the path that was asked for.
+func (s *server) versionJSON(w http.ResponseWriter, r *http.Request) {
+	body := map[string]string{"version": s.cfg.Version, "hostname": s.cfg.Hostname}
+	if r.URL.Path != "/version" {
+		body["path"] = r.URL.Path
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(map[string]string{
-		"version":  s.cfg.Version,
-		"hostname": s.cfg.Hostname,
-	})
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func (s *server) burnHandler(w http.ResponseWriter, r *http.Request) {

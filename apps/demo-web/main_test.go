@@ -104,6 +104,39 @@ func TestVersionJSON(t *testing.T) {
 	}
 }
 
+func TestAPIAnswersWithVersionAndPath(t *testing.T) {
+	s, _, _ := testServer(t, config{Version: "v2", Hostname: "demo-web-v2-xyz"})
+	for _, target := range []string{"/api", "/api/", "/api/orders/42"} {
+		rec := do(t, s.routes(), "GET", target)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: status %d, want 200", target, rec.Code)
+		}
+		var got map[string]string
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatalf("GET %s: body %q is not JSON: %v", target, rec.Body, err)
+		}
+		if got["version"] != "v2" || got["path"] != target || got["hostname"] != "demo-web-v2-xyz" {
+			t.Errorf("GET %s: got %v", target, got)
+		}
+	}
+	if rec := do(t, s.routes(), "POST", "/api/orders"); rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /api/orders: status %d, want 405", rec.Code)
+	}
+	if rec := do(t, s.routes(), "GET", "/apix"); rec.Code != http.StatusNotFound {
+		t.Errorf("GET /apix: status %d, want 404 (not under /api)", rec.Code)
+	}
+}
+
+func TestEveryResponseNamesTheVersion(t *testing.T) {
+	s, _, _ := testServer(t, config{Version: "v2"})
+	for _, target := range []string{"/", "/healthz", "/version", "/api/x", "/nope"} {
+		rec := do(t, s.routes(), "GET", target)
+		if got := rec.Header().Get(VersionHeader); got != "v2" {
+			t.Errorf("GET %s: %s %q, want v2", target, VersionHeader, got)
+		}
+	}
+}
+
 func TestUnreadySwitch(t *testing.T) {
 	s, _, _ := testServer(t, config{})
 	h := s.routes()

@@ -1,0 +1,441 @@
+"""Checks for lab 05: an 80/20 canary of demo-web behind a Gateway API Gateway and HTTPRoute.
+
+The sim cluster stores Gateways and HTTPRoutes but has no Gateway controller, so these checks
+resolve the references themselves with `kubelab.gateway_routes` (does a listener admit the route,
+which rule wins a request, which Services and ports the backendRefs reach). On kind, where Envoy
+Gateway serves the class, they also require the controller's conditions and send real requests
+through the gateway: the 80/20 split is tested with a binomial tolerance, the header rule exactly.
+No check depends on the image's name: only the two Deployments' tags must differ.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+from kubelab import gateway_routes as gr
+from kubelab.api import (
+    DEPLOYMENTS,
+    ENDPOINTSLICES,
+    GATEWAYCLASSES,
+    GATEWAYS,
+    HTTPROUTES,
+    NAMESPACES,
+    PODS,
+    SERVICES,
+    Json,
+)
+from kubelab.grading import Checks, Context, Verdict
+from kubelab.objects import image_tag
+
+checks = Checks("05-gateway-canary")
+
+V1, V2 = "demo-web", "demo-web-v2"
+GATEWAY, ROUTE = "main-gw", "web-route"
+PORT, TARGET_PORT = 80, 8080
+WEIGHTS = {V1: 80, V2: 20}
+CANARY_HEADER = ("x-canary", "true")
+API_PATHS = ("/api", "/api/orders/42")  # "under /api": the prefix itself and a path below it
+EXPECTED = {f"{V1}:{PORT}": 0.8, f"{V2}:{PORT}": 0.2}
+CANARY_ONLY = {f"{V2}:{PORT}": 1.0}
+# kind: Envoy Gateway's NodePort 30080 is mapped to this address (manifests/kind/kind-config.yaml).
+GATEWAY_URL = os.environ.get("KUBELAB_GATEWAY_URL", "http://localhost:8080")
+SPLIT_REQUESTS = 400  # enough to tell 80/20 from 50/50 or 100/0 at once (see gateway_routes.Z)
+HEADER_REQUESTS = 40
+DEFAULT_HOST = "demo.kubelab.local"  # any name will do when neither route nor listener names one
+
+DOCS_SERVICE = "https://kubernetes.io/docs/concepts/services-networking/service/"
+DOCS_GATEWAY = "https://kubernetes.io/docs/concepts/services-networking/gateway/"
+DOCS_SPLIT = "https://gateway-api.sigs.k8s.io/guides/traffic-splitting/"
+DOCS_MATCH = "https://gateway-api.sigs.k8s.io/guides/http-routing/"
+
+
+def _dig(obj: Any, *path: str, default: Any = None) -> Any:
+    for key in path:
+        if not isinstance(obj, dict) or key not in obj:
+            return default
+        obj = obj[key]
+    return obj
+
+
+def _selector_query(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _port_number(port: Any, containers: list[Json]) -> Any:
+    """Resolve a named targetPort ("http") to a container's port number."""
+    if isinstance(port, str):
+        for c in containers:
+            for p in c.get("ports") or []:
+                if p.get("name") == port:
+                    return p.get("containerPort")
+    return port
+
+
+def _available(dep: Json) -> bool:
+    st, want = dep.get("status") or {}, _dig(dep, "spec", "replicas", default=1)
+    return bool(
+        want >= 1
+        and st.get("observedGeneration", 0) >= _dig(dep, "metadata", "generation", default=0)
+        and st.get("updatedReplicas", 0) == want
+        and st.get("availableReplicas", 0) == want
+    )
+
+
+def _pods_of(ctx: Context, dep: Json) -> set[str]:
+    """Return the live pods the Deployment's selector picks (its own pods, by labels)."""
+    query = _selector_query(_dig(dep, "spec", "selector", "matchLabels", default={}) or {})
+    pods = ctx.list(PODS, labels=query) if query else []
+    return {p["metadata"]["name"] for p in pods if not _dig(p, "metadata", "deletionTimestamp")}
+
+
+def _ready_endpoints(ctx: Context, service: str) -> set[str]:
+    ready: set[str] = set()
+    for s in ctx.list(ENDPOINTSLICES, labels=f"kubernetes.io/service-name={service}"):
+        for ep in s.get("endpoints") or []:
+            if _dig(ep, "conditions", "ready") is True:
+                ready.add(_dig(ep, "targetRef", "name") or ",".join(ep.get("addresses", [])))
+    return ready
+
+
+def _container_tag(dep: Json) -> str:
+    containers = _dig(dep, "spec", "template", "spec", "containers", default=[]) or []
+    return image_tag(str(containers[0].get("image", ""))) if containers else ""
+
+
+def _wait_available(ctx: Context, name: str) -> Json:
+    def probe() -> Json:
+        return ctx.get(DEPLOYMENTS, name) or {}
+
+    return ctx.wait(probe, _available, what=f"Deployment {name}")
+
+
+def _wait_endpoints(ctx: Context, name: str, pods: set[str]) -> set[str]:
+    def probe() -> set[str]:
+        return _ready_endpoints(ctx, name)
+
+    return ctx.wait(probe, lambda ready: ready == pods, what=f"EndpointSlices of Service {name}")
+
+
+@checks.check("backends", docs=DOCS_SERVICE)
+def backends(ctx: Context) -> Verdict:
+    """Deployments and Services demo-web (v1) and demo-web-v2: available, 80→8080, each Service
+    selecting exactly its own Deployment's pods, every one of them a ready endpoint."""
+    v = Verdict()
+    deps = {name: ctx.need(DEPLOYMENTS, name) for name in (V1, V2)}
+    svcs = {name: ctx.need(SERVICES, name) for name in (V1, V2)}
+    for name in (V1, V2):
+        dep = deps[name]
+        if not _available(dep):
+            dep = _wait_available(ctx, name)
+            deps[name] = dep
+        st = dep.get("status") or {}
+        want = _dig(dep, "spec", "replicas", default=1)
+        v.expect(
+            _available(dep),
+            f"Deployment {name}: expected every replica available, found "
+            f"{st.get('availableReplicas', 0)}/{want}",
+            f"`kubectl rollout status deployment/{name} -n {ctx.namespace}`; describe a pod "
+            "that is not Ready to see why.",
+        )
+    tags = {name: _container_tag(deps[name]) for name in (V1, V2)}
+    v.expect(
+        tags[V1] != tags[V2],
+        f"Deployments {V1} and {V2} run the same image tag {tags[V1]!r}: a canary needs a new "
+        "version",
+        f"Give {V2}'s container the next version's tag (e.g. v2), and keep {V1} on v1.",
+    )
+    for name in (V1, V2):
+        svc, dep = svcs[name], deps[name]
+        containers = _dig(dep, "spec", "template", "spec", "containers", default=[]) or []
+        ports = _dig(svc, "spec", "ports", default=[]) or []
+        seen = ", ".join(f"{p.get('port')}→{p.get('targetPort')}" for p in ports) or "none"
+        v.expect(
+            any(
+                p.get("port") == PORT
+                and _port_number(p.get("targetPort", p.get("port")), containers) == TARGET_PORT
+                for p in ports
+            ),
+            f"Service {name} ports: expected {PORT}→{TARGET_PORT}, found {seen}",
+            f"Give Service {name} a port {PORT} whose targetPort is the container's {TARGET_PORT}: "
+            f"the HTTPRoute sends to port {PORT} of the Service.",
+        )
+        selector = _dig(svc, "spec", "selector", default={}) or {}
+        theirs = _pods_of(ctx, dep)
+        picked = (
+            {p["metadata"]["name"] for p in ctx.list(PODS, labels=_selector_query(selector))}
+            if selector
+            else set()
+        )
+        exact = v.expect(
+            bool(selector) and bool(theirs) and picked == theirs,
+            f"Service {name} selector {selector or '{}'} picks {len(picked)} pods: "
+            f"{len(picked & theirs)} of Deployment {name}'s {len(theirs)}, "
+            f"{len(picked - theirs)} of others",
+            f"Make Service {name} select only its own version's pods (e.g. app: demo-web plus "
+            "a version label): a Service picking both versions mixes them behind either name.",
+        )
+        want = len(theirs)
+        ready = _ready_endpoints(ctx, name)
+        if exact and ready != theirs:  # only a right selector can converge
+            ready = _wait_endpoints(ctx, name, theirs)
+        v.expect(
+            exact and bool(ready) and ready == theirs,
+            f"EndpointSlices of Service {name}: expected {want} ready endpoints (its pods), "
+            f"found {len(ready)}",
+            f"`kubectl get endpointslices -l kubernetes.io/service-name={name} -n "
+            f"{ctx.namespace}`: endpoints appear when the selector matches Ready pods.",
+        )
+    return v.ok(
+        f"{V1} ({tags[V1]}) and {V2} ({tags[V2]}): available, Services {PORT}→{TARGET_PORT} "
+        "with their own ready endpoints"
+    )
+
+
+def _http_listeners(gw: Json) -> list[Json]:
+    return [
+        lis
+        for lis in _dig(gw, "spec", "listeners", default=[]) or []
+        if lis.get("protocol") == "HTTP" and lis.get("port") == PORT
+    ]
+
+
+@checks.check("gateway", docs=DOCS_GATEWAY)
+def gateway(ctx: Context) -> Verdict:
+    """Gateway main-gw: a GatewayClass the cluster has, an HTTP listener on port 80; on kind the
+    controller has also accepted and programmed it."""
+    v = Verdict()
+    gw = ctx.need(GATEWAYS, GATEWAY)
+    cls = _dig(gw, "spec", "gatewayClassName", default="")
+    known = sorted(c["metadata"]["name"] for c in ctx.api.list(GATEWAYCLASSES))
+    v.expect(
+        cls in known,
+        f"Gateway {GATEWAY} spec.gatewayClassName: {cls!r} is not a GatewayClass of this cluster "
+        f"(it has: {', '.join(known) or 'none'})",
+        "`kubectl get gatewayclass` lists the classes the cluster provides; use one of them.",
+    )
+    listeners = _dig(gw, "spec", "listeners", default=[]) or []
+    seen = ", ".join(f"{x.get('name')} {x.get('protocol')}/{x.get('port')}" for x in listeners)
+    v.expect(
+        bool(_http_listeners(gw)),
+        f"Gateway {GATEWAY} listeners: expected one with protocol HTTP on port {PORT}, found "
+        f"{seen or 'none'}",
+        f"Add a listener with protocol HTTP and port {PORT}; HTTPS would also need a TLS "
+        "certificate Secret.",
+    )
+    if ctx.substrate == "kind":
+        conds = _dig(gw, "status", "conditions", default=[])
+        if cls in known and _http_listeners(gw):
+            gw = ctx.wait(
+                lambda: ctx.get(GATEWAYS, GATEWAY) or {},
+                lambda g: gr.condition(_dig(g, "status", "conditions"), "Programmed") == "True",
+                what=f"Gateway {GATEWAY} to be programmed",
+            )
+            conds = _dig(gw, "status", "conditions", default=[])
+        state = {k: gr.condition(conds, k) for k in ("Accepted", "Programmed")}
+        v.expect(
+            all(s == "True" for s in state.values()),
+            f"Gateway {GATEWAY} status: expected Accepted and Programmed True, found "
+            + ", ".join(f"{k} {s or 'absent'}" for k, s in state.items()),
+            f"`kubectl describe gateway {GATEWAY} -n {ctx.namespace}`: the conditions' messages "
+            "say what the controller refused.",
+        )
+    where = "" if ctx.substrate == "kind" else " (no Gateway controller on sim: spec checked)"
+    return v.ok(f"Gateway {GATEWAY}: class {cls}, HTTP listener on port {PORT}{where}")
+
+
+def _namespace_labels(ctx: Context) -> dict[str, str] | None:
+    try:
+        ns = ctx.api.get(NAMESPACES, ctx.namespace)
+    except Exception:  # participants may not read Namespaces; Selector listeners then fail
+        return None
+    return dict(_dig(ns, "metadata", "labels", default={}) or {})
+
+
+class _Routing:
+    """The lab's Gateway and the routes attached to it, resolved once per check."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.route = ctx.need(HTTPROUTES, ROUTE)
+        self.gateway = ctx.get(GATEWAYS, GATEWAY)
+        labels = _namespace_labels(ctx)
+        self.attachment = gr.attachment(self.route, self.gateway, route_namespace_labels=labels)
+        # Every route attached to main-gw competes for the same requests, not just web-route.
+        self.routes = [
+            r
+            for r in ctx.list(HTTPROUTES)
+            if gr.attachment(r, self.gateway, route_namespace_labels=labels).attached
+        ] or [self.route]
+        self.services = {
+            s["metadata"]["name"]: [p.get("port") for p in _dig(s, "spec", "ports", default=[])]
+            for s in ctx.list(SERVICES)
+        }
+
+    def split(self, path: str, headers: Mapping[str, str] | None = None) -> dict[str, float]:
+        request = gr.Request(path, headers or {})
+        return gr.route_split(self.routes, request, self.services)
+
+    def why(self, path: str, headers: Mapping[str, str] | None = None) -> str:
+        """Say which rule wins the request and what is wrong with its backends."""
+        found = gr.resolve(self.routes, gr.Request(path, headers or {}))
+        if found is None:
+            return ""
+        ns = _dig(found.route, "metadata", "namespace", default="")
+        problems = [b.problem for b in gr.backends(found.rule, ns, self.services) if b.problem]
+        return f" (by {found.where}" + (f"; {'; '.join(problems)}" if problems else "") + ")"
+
+
+def _host(route: Json, gw: Json | None) -> str:
+    """Return a Host header the route and the listener both accept."""
+    for h in _dig(route, "spec", "hostnames", default=[]) or []:
+        if not h.startswith("*"):
+            return str(h)
+    for lis in _http_listeners(gw or {}):
+        h = lis.get("hostname")
+        if h:
+            return "demo" + h[1:] if h.startswith("*") else str(h)
+    return DEFAULT_HOST
+
+
+def fetch_version(url: str, headers: Mapping[str, str]) -> str | None:
+    """GET `url` and return the demo-web version that answered (X-Demo-Version), None on error."""
+    req = urllib.request.Request(url, headers=dict(headers))
+    try:
+        with urllib.request.urlopen(req, timeout=3) as resp:
+            return resp.headers.get("X-Demo-Version") if resp.status == 200 else None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+FETCH: gr.Fetch = fetch_version  # tests replace it to drive the kind branch without a cluster
+
+
+def _route_conditions(ctx: Context, route: Json, v: Verdict, ready: bool) -> bool:
+    """kind: require the controller's Accepted and ResolvedRefs on the route's main-gw parent."""
+
+    def state(r: Json) -> dict[str, str | None]:
+        conds = gr.parent_conditions(r, GATEWAY)
+        return {k: gr.condition(conds, k) for k in ("Accepted", "ResolvedRefs")}
+
+    if ready:
+        route = ctx.wait(
+            lambda: ctx.get(HTTPROUTES, ROUTE) or {},
+            lambda r: all(s == "True" for s in state(r).values()),
+            what=f"HTTPRoute {ROUTE} to be accepted",
+        )
+    found = state(route)
+    return v.expect(
+        all(s == "True" for s in found.values()),
+        f"HTTPRoute {ROUTE} status.parents[{GATEWAY}]: expected Accepted and ResolvedRefs True, "
+        "found " + ", ".join(f"{k} {s or 'absent'}" for k, s in found.items()),
+        f"`kubectl describe httproute {ROUTE} -n {ctx.namespace}`: the conditions' reasons name "
+        "what the controller could not attach or resolve.",
+    )
+
+
+def sample(ctx: Context, routing: _Routing, headers: Mapping[str, str], n: int) -> dict[str, int]:
+    """kind: send n requests under /api through the gateway; count the versions that answer."""
+    url = f"{GATEWAY_URL}{API_PATHS[1]}"
+    full = {"Host": _host(routing.route, routing.gateway), **headers}
+    # Envoy may lag a moment behind the conditions: wait for a first answer before counting.
+    ctx.wait(lambda: FETCH(url, full), lambda got: got is not None, what="the gateway to answer")
+    return dict(gr.sample_versions(FETCH, url, full, n))
+
+
+@checks.check("canary-route", docs=DOCS_SPLIT)
+def canary_route(ctx: Context) -> Verdict:
+    """HTTPRoute web-route attaches to main-gw and sends requests under /api 80/20 to demo-web:80
+    and demo-web-v2:80; on kind the controller agrees and real traffic splits within tolerance."""
+    v = Verdict()
+    routing = _Routing(ctx)
+    attached = v.expect(
+        routing.attachment.attached,
+        f"HTTPRoute {ROUTE} does not attach to Gateway {GATEWAY}: {routing.attachment.reason}",
+        f"List Gateway {GATEWAY} in spec.parentRefs; a sectionName or port there must name one "
+        "of its listeners, and that listener must allow routes from this namespace.",
+    )
+    wrong = {p: routing.split(p) for p in API_PATHS}
+    wrong = {p: s for p, s in wrong.items() if not gr.same_split(s, EXPECTED)}
+    split_ok = v.expect(
+        not wrong,
+        "; ".join(
+            f"GET {p} goes to {gr.describe_split(s)}{routing.why(p)}" for p, s in wrong.items()
+        )
+        + f", expected {gr.describe_split(EXPECTED)}",
+        f"Route PathPrefix /api to backendRefs {V1} and {V2}, both port {PORT}, with weights "
+        f"{WEIGHTS[V1]} and {WEIGHTS[V2]}: a weight is a share of the rule's traffic.",
+    )
+    if ctx.substrate == "kind":
+        resolved = _route_conditions(ctx, routing.route, v, attached and split_ok)
+        counts = sample(ctx, routing, {}, SPLIT_REQUESTS) if resolved and split_ok else {}
+        n = sum(counts.values())
+        got = counts.get("v2", 0)
+        p = EXPECTED[f"{V2}:{PORT}"]
+        v.expect(
+            bool(counts) and gr.within_tolerance(got, n, p) and counts.get("error", 0) == 0,
+            f"traffic through the gateway: {got} of {n} requests answered by v2 "
+            f"(expected {n * p:.0f} ± {gr.tolerance(n, p):.0f}); all answers: {counts}"
+            if counts
+            else "traffic through the gateway: not sent (the route is not resolved yet)",
+            f"Each {V2} pod must report version v2 and each {V1} pod v1 (check the image tags);"
+            f" try `curl -H 'Host: {_host(routing.route, routing.gateway)}' {GATEWAY_URL}/api`.",
+        )
+    where = (
+        f"; {SPLIT_REQUESTS} requests split within tolerance"
+        if ctx.substrate == "kind"
+        else " (resolved by the grader: sim has no Gateway controller)"
+    )
+    return v.ok(f"HTTPRoute {ROUTE} on {GATEWAY}: /api → {gr.describe_split(EXPECTED)}{where}")
+
+
+@checks.check("header-route", docs=DOCS_MATCH)
+def header_route(ctx: Context) -> Verdict:
+    """Requests under /api with x-canary: true go to demo-web-v2 only; other values do not; on
+    kind every such real request is answered by v2."""
+    v = Verdict()
+    routing = _Routing(ctx)
+    name, value = CANARY_HEADER
+    canary = {name: value}
+    wrong = {p: routing.split(p, canary) for p in API_PATHS}
+    wrong = {p: s for p, s in wrong.items() if not gr.same_split(s, CANARY_ONLY)}
+    only_v2 = v.expect(
+        not wrong,
+        "; ".join(
+            f"GET {p} with {name}: {value} goes to {gr.describe_split(s)}{routing.why(p, canary)}"
+            for p, s in wrong.items()
+        )
+        + f", expected {gr.describe_split(CANARY_ONLY)}",
+        f"Add a rule that matches PathPrefix /api AND header {name}: {value!r} and sends only to "
+        f"{V2} port {PORT}; with the path in the same match it outranks the plain /api rule "
+        "(more header matches win once paths tie).",
+    )
+    if only_v2 or any(
+        m.get("headers")
+        for r in routing.routes
+        for rule in _dig(r, "spec", "rules", default=[]) or []
+        for m in rule.get("matches") or []
+    ):  # once a header rule exists, it must not catch other values too
+        others = {
+            other: routing.split(API_PATHS[1], {name: other}) for other in ("false", "yes", "")
+        }
+        leaks = [o for o, s in others.items() if gr.same_split(s, CANARY_ONLY)]
+        v.expect(
+            not leaks,
+            f"GET {API_PATHS[1]} with {name}: {leaks[0]!r} also goes only to {V2}" if leaks else "",
+            f"Match the header exactly (type Exact, value {value!r}): only an explicit "
+            "opt-in should reach the canary.",
+        )
+    if ctx.substrate == "kind":
+        counts = sample(ctx, routing, canary, HEADER_REQUESTS) if only_v2 else {}
+        v.expect(
+            bool(counts) and counts.get("v2", 0) == sum(counts.values()),
+            f"traffic with {name}: {value}: answers {counts}, expected every one from v2"
+            if counts
+            else f"traffic with {name}: {value}: not sent (the rule does not resolve to {V2})",
+            f"`curl -H '{name}: {value}' -H 'Host: {_host(routing.route, routing.gateway)}' "
+            f"{GATEWAY_URL}/api` should always name v2.",
+        )
+    return v.ok(f"/api with {name}: {value} → {V2} only; other values take the 80/20 split")
