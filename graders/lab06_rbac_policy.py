@@ -1,0 +1,749 @@
+"""Checks for lab 06: least-privilege RBAC, NetworkPolicies, LimitRange, quota, Pod Security.
+
+Every check asks the API server rather than reading the learner's YAML: RBAC through
+SubjectAccessReviews (what may app-sa do?), admission through server-side dry runs (what does a pod
+without resources come back as? is an oversized or privileged pod refused?). NetworkPolicies are
+judged by their meaning (`kubelab.netpol`: who may reach whom), because the sim cluster stores them
+without enforcing them; on kind the allow-rules check also opens real connections with short-lived
+probe pods, and deletes them.
+
+The probe endpoints are hypothetical pods: demo-web, a ``role: frontend`` pod and a
+``role: batch`` bystander in the lab namespace, a frontend and another pod in a namespace that
+need not exist, the cluster DNS as a ``k8s-app: kube-dns`` pod in ``kube-system`` (the sim cluster
+runs no DNS pods), and two addresses on the internet. Only the lab namespace's policies count:
+the others are not the learner's.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from kubelab import netpol
+from kubelab.api import (
+    DEPLOYMENTS,
+    LIMITRANGES,
+    NAMESPACES,
+    NETWORKPOLICIES,
+    PODS,
+    RESOURCEQUOTAS,
+    ROLEBINDINGS,
+    ROLES,
+    SERVICEACCOUNTS,
+    SUBJECTACCESSREVIEWS,
+    ApiError,
+    Json,
+)
+from kubelab.grading import Checks, Context, Verdict
+from kubelab.grading.quantity import parse
+
+checks = Checks("06-rbac-policy")
+
+SA, ROLE, BINDING, SECRET = "app-sa", "app-reader", "app-reader-binding", "app-config"
+OTHER_SECRET = "db-admin"
+WEB, FRONTEND = "demo-web", "frontend"
+ELSEWHERE = "kubelab-elsewhere"  # a namespace name for hypothetical pods; it need not exist
+PROBE_IMAGE = "busybox:1.36"  # kind only: a real image with `nc`
+DOCS_SA = "https://kubernetes.io/docs/concepts/security/service-accounts/"
+DOCS_RBAC = "https://kubernetes.io/docs/reference/access-authn-authz/rbac/"
+DOCS_NETPOL = "https://kubernetes.io/docs/concepts/services-networking/network-policies/"
+DOCS_LIMITS = "https://kubernetes.io/docs/concepts/policy/limit-range/"
+DOCS_QUOTA = "https://kubernetes.io/docs/concepts/policy/resource-quotas/"
+DOCS_PSA = "https://kubernetes.io/docs/concepts/security/pod-security-admission/"
+
+
+def _dig(obj: Any, *path: str, default: Any = None) -> Any:
+    for key in path:
+        if not isinstance(obj, dict) or key not in obj:
+            return default
+        obj = obj[key]
+    return obj
+
+
+def _template(ctx: Context, name: str) -> Json | None:
+    dep = ctx.get(DEPLOYMENTS, name)
+    return _dig(dep, "spec", "template") if dep else None
+
+
+# --- service-account -------------------------------------------------------------------------
+
+
+@checks.check("service-account", docs=DOCS_SA)
+def service_account(ctx: Context) -> Verdict:
+    """ServiceAccount app-sa mounts no token; demo-web's pods run as app-sa, still without one."""
+    v = Verdict()
+    sa = ctx.need(SERVICEACCOUNTS, SA)
+    automount = sa.get("automountServiceAccountToken")
+    v.expect(
+        automount is False,
+        f"ServiceAccount {SA} automountServiceAccountToken: expected false, found "
+        f"{'unset (true)' if automount is None else automount}",
+        "Set automountServiceAccountToken: false on the ServiceAccount: an app that never calls "
+        "the API server should not carry a token an attacker could use.",
+    )
+    template = _template(ctx, WEB)
+    account = _dig(template, "spec", "serviceAccountName", default="default")
+    pod_automount = _dig(template, "spec", "automountServiceAccountToken")
+    v.expect(
+        template is not None and account == SA and pod_automount is not True,
+        f"Deployment {WEB} not found"
+        if template is None
+        else f"Deployment {WEB} pods: expected serviceAccountName {SA} without a token, found "
+        f"{account}" + (" with automountServiceAccountToken: true" if pod_automount else ""),
+        f"Set spec.template.spec.serviceAccountName: {SA} in Deployment {WEB}, and do not turn "
+        "the token back on in the pod spec.",
+    )
+    return v.ok(f"ServiceAccount {SA}: no token mounted; {WEB} runs as {SA}")
+
+
+# --- least-privilege -------------------------------------------------------------------------
+
+
+def _can(
+    ctx: Context,
+    verb: str,
+    resource: str,
+    *,
+    name: str | None = None,
+    namespace: str | None = None,
+) -> bool:
+    """Ask the API server (a SubjectAccessReview) whether app-sa may do this."""
+    ns = namespace or ctx.namespace
+    attributes = {"namespace": ns, "verb": verb, "group": "", "resource": resource}
+    if name:
+        attributes["name"] = name
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": f"system:serviceaccount:{ctx.namespace}:{SA}",
+            "groups": [
+                "system:serviceaccounts",
+                f"system:serviceaccounts:{ctx.namespace}",
+                "system:authenticated",
+            ],
+            "resourceAttributes": attributes,
+        },
+    }
+    status = ctx.api.create(SUBJECTACCESSREVIEWS, review).get("status") or {}
+    return bool(status.get("allowed"))
+
+
+def _ask(verb: str, resource: str, name: str | None, namespace: str | None) -> str:
+    what = f"{resource}/{name}" if name else resource
+    return f"{verb} {what}" + (f" in {namespace}" if namespace else "")
+
+
+@checks.check("least-privilege", docs=DOCS_RBAC)
+def least_privilege(ctx: Context) -> Verdict:
+    """Role app-reader bound to app-sa: get/list ConfigMaps and get Secret app-config, no more."""
+    v = Verdict()
+    ctx.need(ROLES, ROLE)
+    binding = ctx.need(ROLEBINDINGS, BINDING)
+    ref = binding.get("roleRef") or {}
+    subjects = binding.get("subjects") or []
+    bound = any(
+        s.get("kind") == "ServiceAccount"
+        and s.get("name") == SA
+        and s.get("namespace", ctx.namespace) == ctx.namespace
+        for s in subjects
+    )
+    seen = ", ".join(
+        f"{s.get('kind')} {s.get('name')}" + (f" ({s['namespace']})" if s.get("namespace") else "")
+        for s in subjects
+    )
+    v.expect(
+        ref.get("kind") == "Role" and ref.get("name") == ROLE and bound,
+        f"RoleBinding {BINDING}: expected Role {ROLE} bound to ServiceAccount {SA} of "
+        f"{ctx.namespace}, found {ref.get('kind')} {ref.get('name')} bound to {seen or 'nobody'}",
+        f"roleRef must name the Role {ROLE}; the subject is kind ServiceAccount, name {SA}, and "
+        f"(if you give one) namespace {ctx.namespace}, not another namespace.",
+    )
+    needed = [("get", "configmaps", None), ("list", "configmaps", None), ("get", "secrets", SECRET)]
+    refused = []
+    for verb, resource, name in needed:
+        if not _can(ctx, verb, resource, name=name):
+            refused.append(_ask(verb, resource, name, None))
+    v.expect(
+        not refused,
+        f"app-sa should be allowed to {', '.join(refused)}, and is not",
+        f"Give Role {ROLE} get and list on configmaps, and get on secrets restricted with "
+        f"resourceNames: [{SECRET}]; check with `kubectl auth can-i --list "
+        f"--as=system:serviceaccount:{ctx.namespace}:{SA} -n {ctx.namespace}`.",
+    )
+    too_much_secrets = [
+        _ask(verb, "secrets", name, None)
+        for verb, name in (("list", None), ("watch", None), ("get", OTHER_SECRET))
+        if _can(ctx, verb, "secrets", name=name)
+    ]
+    v.expect(
+        not too_much_secrets,
+        f"app-sa may also {', '.join(too_much_secrets)}: it should read the Secret {SECRET} only",
+        "Listing or watching secrets returns every Secret's data, and a get without "
+        f"resourceNames reaches them all: grant get on secrets with resourceNames: [{SECRET}].",
+    )
+    others = [
+        ("delete", "configmaps", None, None),
+        ("create", "pods", None, None),
+        ("get", "configmaps", None, "default"),
+        ("list", "configmaps", None, "kube-system"),
+    ]
+    too_much = [
+        _ask(verb, resource, name, ns)
+        for verb, resource, name, ns in others
+        if _can(ctx, verb, resource, name=name, namespace=ns)
+    ]
+    v.expect(
+        not too_much,
+        f"app-sa may also {', '.join(too_much)}: it needs only reads in {ctx.namespace}",
+        "Grant only get and list (no writes), in a Role and RoleBinding of this namespace: a "
+        "ClusterRoleBinding, or a binding elsewhere, reaches other namespaces.",
+    )
+    return v.ok(
+        f"{SA} may get/list configmaps and get secret {SECRET} (via {BINDING}); it may not list "
+        "or watch secrets, read another Secret, write, or read other namespaces"
+    )
+
+
+# --- default-deny and allow-rules ------------------------------------------------------------
+
+
+def _namespace_labels(ctx: Context, name: str) -> dict[str, str]:
+    try:
+        ns = ctx.api.get(NAMESPACES, name)
+    except ApiError:  # confined credentials may not read Namespaces: the name label is enough
+        ns = None
+    return dict(_dig(ns, "metadata", "labels", default={}) or {})
+
+
+def _policies(ctx: Context) -> list[Json]:
+    return [p for p in ctx.list(NETWORKPOLICIES) if not _dig(p, "metadata", "deletionTimestamp")]
+
+
+def probes(ctx: Context) -> dict[str, netpol.Endpoint]:
+    """Return the hypothetical endpoints the network checks ask about, by role."""
+    ns = ctx.namespace
+    template = _template(ctx, WEB)
+    web_ports = netpol.pod_from_json({"spec": _dig(template, "spec", default={})}).ports
+    return {
+        "web": netpol.Pod(
+            ns, {"app": WEB}, WEB, web_ports or (netpol.ContainerPort(8080, "http"),)
+        ),
+        "frontend": netpol.Pod(ns, {"role": FRONTEND}, FRONTEND),
+        "other": netpol.Pod(ns, {"role": "batch"}, "a batch pod"),
+        "far-frontend": netpol.Pod(ELSEWHERE, {"role": FRONTEND}, f"a frontend in {ELSEWHERE}"),
+        "far-pod": netpol.Pod(ELSEWHERE, {"app": "api"}, f"a pod in {ELSEWHERE}"),
+        "dns": netpol.Pod("kube-system", {"k8s-app": "kube-dns"}, "kube-dns"),
+        "internet": netpol.External("203.0.113.10", "the internet (203.0.113.10)"),
+        "public-dns": netpol.External("8.8.8.8", "a public DNS server (8.8.8.8)"),
+    }
+
+
+@checks.check("default-deny", docs=DOCS_NETPOL)
+def default_deny(ctx: Context) -> Verdict:
+    """NetworkPolicy default-deny selects every pod, allows nothing, for Ingress and Egress."""
+    v = Verdict()
+    policy = ctx.need(NETWORKPOLICIES, "default-deny")
+    spec = policy.get("spec") or {}
+    selector = spec.get("podSelector") or {}
+    selects_all = not (selector.get("matchLabels") or selector.get("matchExpressions"))
+    rules = [k for k in ("ingress", "egress") if spec.get(k)]
+    v.expect(
+        selects_all and not rules,
+        f"NetworkPolicy default-deny: expected podSelector {{}} and no rules, found podSelector "
+        f"{selector or '{}'}" + (f" and {' and '.join(rules)} rules" if rules else ""),
+        "An empty podSelector ({}) selects every pod of the namespace; leave out ingress and "
+        "egress rules, so the policy isolates pods without allowing anything.",
+    )
+    types = netpol.policy_types(policy)
+    v.expect(
+        netpol.INGRESS in types and netpol.EGRESS in types,
+        f"NetworkPolicy default-deny policyTypes: expected Ingress and Egress, found "
+        f"{', '.join(types)}",
+        "List both Ingress and Egress in policyTypes: without Egress, pods may still connect "
+        "anywhere (a policy with no egress rules defaults to Ingress only).",
+    )
+    return v.ok("NetworkPolicy default-deny isolates every pod for Ingress and Egress")
+
+
+Question = tuple[str, str, int, str]  # (source role, destination role, port, protocol)
+
+
+def _wrong(
+    policies: netpol.Policies,
+    ends: dict[str, netpol.Endpoint],
+    cases: list[Question],
+    want: bool,
+    *,
+    ingress_only: bool = False,
+) -> list[str]:
+    """Return the cases whose answer is not `want`, described for a learner.
+
+    With `ingress_only`, judge the destination's side alone: demo-web must refuse a stranger
+    even when the stranger's own egress happens to be closed today.
+    """
+    wrong = []
+    for src, dst, port, proto in cases:
+        decision = policies.decide(ends[src], ends[dst], port, proto)
+        answer = decision.ingress_ok if ingress_only else decision.allowed
+        if answer != want:
+            if ingress_only:
+                shown = f"admitted by {ends[dst]} ({decision.ingress})"
+                wrong.append(f"{ends[src]} → {proto} {port} is {shown}")
+            else:
+                wrong.append(f"{ends[src]} → {ends[dst]} {proto} {port} is {decision}")
+    return wrong
+
+
+@checks.check("allow-rules", docs=DOCS_NETPOL)
+def allow_rules(ctx: Context) -> Verdict:
+    """frontend → demo-web on TCP 8080 only; nothing else reaches demo-web; DNS for every pod.
+
+    On kind it also opens real connections from probe pods (and deletes them).
+    """
+    v = Verdict()
+    policies = netpol.Policies(
+        _policies(ctx),
+        {
+            ctx.namespace: _namespace_labels(ctx, ctx.namespace),
+            "kube-system": _namespace_labels(ctx, "kube-system"),
+            ELSEWHERE: {},
+        },
+    )
+    ends = probes(ctx)
+    local = ("web", "frontend", "other")
+
+    def expect(
+        allowed: list[Question],
+        denied: list[Question],
+        problem: str,
+        hint: str,
+        *,
+        ingress_only: bool = False,
+    ) -> None:
+        wrong = _wrong(policies, ends, allowed, True) + _wrong(
+            policies, ends, denied, False, ingress_only=ingress_only
+        )
+        v.expect(not wrong, f"{problem}: " + "; ".join(wrong[:1]), hint)
+
+    expect(
+        [("frontend", "web", 8080, "TCP")],
+        [("frontend", "web", 9090, "TCP"), ("frontend", "web", 8080, "UDP")],
+        "frontend should reach demo-web on TCP 8080 and no other port",
+        "Allow both ends: an Ingress rule on app: demo-web from role: frontend pods and an "
+        "Egress rule on role: frontend to app: demo-web, each with ports [{protocol: TCP, "
+        "port: 8080}].",
+        ingress_only=True,
+    )
+    expect(
+        [("frontend", "web", 8080, "TCP")],
+        [
+            ("other", "web", 8080, "TCP"),
+            ("far-frontend", "web", 8080, "TCP"),
+            ("far-pod", "web", 8080, "TCP"),
+            ("internet", "web", 8080, "TCP"),
+        ],
+        "only frontend pods of this namespace should reach demo-web",
+        "In the ingress rule's `from`, select role: frontend with a podSelector alone: "
+        "podSelector {} admits every pod of the namespace, and a namespaceSelector admits "
+        "other namespaces.",
+        ingress_only=True,
+    )
+    expect(
+        [(src, "dns", 53, proto) for src in local for proto in ("UDP", "TCP")],
+        [(src, "internet", 443, "TCP") for src in local]
+        + [(src, "public-dns", 53, "UDP") for src in local]
+        + [(src, "dns", 80, "TCP") for src in local],
+        "every pod should reach DNS (UDP and TCP 53) in kube-system, and nothing else outside",
+        "Add an Egress policy for every pod (podSelector {}) to pods labelled k8s-app: kube-dns "
+        "in the namespace labelled kubernetes.io/metadata.name: kube-system (one peer with both "
+        "selectors), on UDP 53 and TCP 53: DNS falls back to TCP for large answers.",
+    )
+    expect(
+        [],
+        [
+            ("web", "frontend", 8080, "TCP"),
+            ("other", "frontend", 8080, "TCP"),
+            ("frontend", "other", 8080, "TCP"),
+            ("web", "other", 8080, "TCP"),
+            ("frontend", "far-pod", 8080, "TCP"),
+        ],
+        "nothing else should be allowed",
+        "Keep every allow rule narrow: a pod selector, a port, and the direction it needs; an "
+        "empty rule ({}) allows all.",
+    )
+    if ctx.substrate == "kind":
+        _kind_traffic(ctx, v)
+    return v.ok(
+        "frontend → demo-web TCP 8080 only; demo-web closed to everyone else; DNS (UDP and TCP "
+        "53) in kube-system for every pod, nothing else out"
+    )
+
+
+# --- kind only: real connections -------------------------------------------------------------
+
+
+def probe_pod(name: str, labels: dict[str, str], ip: str, port: int) -> Json:
+    """Return a short-lived pod that tries one TCP connection and exits 0 iff it connected.
+
+    It passes Pod Security "restricted" and declares its resources, so neither admission nor the
+    lab's quota refuses it.
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {**labels, "kubelab.dev/probe": "netpol"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "activeDeadlineSeconds": 60,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 65534,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": PROBE_IMAGE,
+                    "command": ["nc", "-z", "-w", "3", ip, str(port)],
+                    "resources": _resources("50m", "32Mi"),
+                    "securityContext": _restricted_container(),
+                }
+            ],
+        },
+    }
+
+
+def probe_outcome(pod: Json | None) -> bool | None:
+    """Return True if a probe pod connected, False if it could not, None if it did not run."""
+    phase = _dig(pod, "status", "phase")
+    if phase == "Succeeded":
+        return True
+    if phase == "Failed":
+        terminated = [
+            _dig(s, "state", "terminated", default={})
+            for s in _dig(pod, "status", "containerStatuses", default=[]) or []
+        ]
+        return False if any(t.get("exitCode") == 1 for t in terminated) else None
+    return None
+
+
+def _connects(ctx: Context, labels: dict[str, str], ip: str, port: int) -> bool | None:
+    name = f"netpol-probe-{uuid.uuid4().hex[:6]}"
+    try:
+        ctx.api.create(PODS, probe_pod(name, labels, ip, port), ctx.namespace)
+    except ApiError:
+        return None
+    try:
+        pod = ctx.wait(
+            lambda: ctx.get(PODS, name),
+            lambda p: probe_outcome(p) is not None,
+            what=f"probe pod {name}",
+            interval=1.0,
+        )
+        return probe_outcome(pod)
+    finally:
+        ctx.api.delete(PODS, name, ctx.namespace)
+
+
+def _kind_traffic(ctx: Context, v: Verdict) -> None:
+    """Open real connections to a demo-web pod: from a frontend pod (works), another (refused)."""
+    pods = [
+        p
+        for p in ctx.list(PODS, labels=f"app={WEB}")
+        if _dig(p, "status", "podIP") and _dig(p, "status", "phase") == "Running"
+    ]
+    if not pods:
+        v.expect(
+            False,
+            f"no running {WEB} pod to send real traffic to",
+            f"Apply Deployment {WEB} and wait until its pods run.",
+        )
+        return
+    ip = pods[0]["status"]["podIP"]
+    from_frontend = _connects(ctx, {"role": FRONTEND}, ip, 8080)
+    from_other = _connects(ctx, {"role": "batch"}, ip, 8080)
+    v.expect(
+        from_frontend is not False and from_other is not True,
+        f"real traffic to {WEB} {ip}:8080: from a frontend pod "
+        f"{_said(from_frontend)}, from another pod {_said(from_other)}",
+        "The cluster's network plugin enforces what your policies say: `kubectl describe "
+        f"networkpolicy -n {ctx.namespace}` and compare with the rules above.",
+    )
+
+
+def _said(outcome: bool | None) -> str:
+    return {True: "connected", False: "was refused", None: "could not run"}[outcome]
+
+
+# --- limits, quota, pod-security: server-side dry runs ---------------------------------------
+
+
+def _resources(cpu: str, memory: str) -> Json:
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}}
+
+
+def _restricted_container() -> Json:
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def dry_run_pod(
+    name: str,
+    containers: list[Json],
+    *,
+    restricted: bool = True,
+) -> Json:
+    """Return a pod for a server-side dry run: restricted-compliant unless told otherwise."""
+    spec: Json = {"automountServiceAccountToken": False, "containers": containers}
+    if restricted:
+        spec["securityContext"] = {
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        for c in containers:
+            c.setdefault("securityContext", _restricted_container())
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"kubelab.dev/probe": "dry-run"}},
+        "spec": spec,
+    }
+
+
+def _container(name: str = "app", resources: Json | None = None) -> Json:
+    c: Json = {"name": name, "image": "registry.example/kubelab/probe:1"}
+    if resources is not None:
+        c["resources"] = resources
+    return c
+
+
+def _try(ctx: Context, pod: Json) -> tuple[Json | None, str]:
+    """Dry-run a pod; return (the pod the server would create, None if refused) and why not."""
+    try:
+        return ctx.dry_run_create(PODS, pod), ""
+    except ApiError as err:
+        if err.status not in (400, 403, 422):
+            raise
+        return None, str(err)
+
+
+@checks.check("limits", docs=DOCS_LIMITS)
+def limits(ctx: Context) -> Verdict:
+    """A pod without resources comes back from a dry run with requests and limits filled in."""
+    v = Verdict()
+    created, refusal = _try(ctx, dry_run_pod("kubelab-no-resources", [_container()]))
+    names = ", ".join(lr["metadata"]["name"] for lr in ctx.list(LIMITRANGES)) or "none"
+    if created is None:
+        if "must specify" in refusal or "no request is specified" in refusal:
+            hint = (
+                "A pod that sets no resources is refused by a ResourceQuota on requests, or by a "
+                "LimitRange ratio, unless a LimitRange fills them in: give a `type: Container` "
+                "item defaultRequest and default for cpu and memory."
+            )
+        else:
+            hint = "Read the refusal: a LimitRange's min, max and ratios also apply to defaults."
+        v.expect(False, f"a pod without resources was refused: {refusal}", hint)
+        v.expect(False, "so no requests or limits could be filled in", hint)
+        return v
+    got = _dig(created, "spec", "containers", default=[{}])[0].get("resources") or {}
+    for part, field in (("requests", "defaultRequest"), ("limits", "default")):
+        values = got.get(part) or {}
+        missing = [r for r in ("cpu", "memory") if r not in values]
+        v.expect(
+            not missing,
+            f"a pod without resources came back with {part} {values or 'none'}: expected cpu and "
+            f"memory (LimitRanges: {names})",
+            f"Give a LimitRange a `type: Container` item with `{field}` for cpu and memory.",
+        )
+    req, lim = got.get("requests", {}), got.get("limits", {})
+    return v.ok(
+        f"a pod without resources gets requests cpu {req.get('cpu')} memory {req.get('memory')}, "
+        f"limits cpu {lim.get('cpu')} memory {lim.get('memory')}"
+    )
+
+
+QUOTA_KEYS = {"requests.cpu": "cpu", "requests.memory": "memory", "pods": "pods"}
+
+
+def _hard(quotas: list[Json]) -> dict[str, Decimal]:
+    """Return the tightest hard limit per resource over all quotas ("cpu" means requests.cpu)."""
+    found: dict[str, Decimal] = {}
+    for q in quotas:
+        for key, value in (_dig(q, "spec", "hard", default={}) or {}).items():
+            canonical = {"cpu": "requests.cpu", "memory": "requests.memory"}.get(key, key)
+            amount = parse(value)
+            if amount is not None:
+                found[canonical] = min(found.get(canonical, amount), amount)
+    return found
+
+
+def _remaining(quotas: list[Json], key: str) -> Decimal | None:
+    """Return the least headroom any quota leaves for `key` (hard minus used)."""
+    left: Decimal | None = None
+    for q in quotas:
+        hard, used = _dig(q, "status", "hard", default={}) or {}, _dig(q, "status", "used") or {}
+        for name in (key, QUOTA_KEYS.get(key, key)):
+            if name in hard:
+                h, u = parse(hard[name]) or Decimal(0), parse(used.get(name, "0")) or Decimal(0)
+                left = h - u if left is None else min(left, h - u)
+    return left
+
+
+def _container_max(ctx: Context, resource: str) -> Decimal | None:
+    """Return the smallest per-container max any LimitRange sets for `resource`."""
+    caps = [
+        parse(item["max"][resource])
+        for lr in ctx.list(LIMITRANGES)
+        for item in _dig(lr, "spec", "limits", default=[]) or []
+        if item.get("type") == "Container" and resource in (item.get("max") or {})
+    ]
+    known = [c for c in caps if c is not None]
+    return min(known) if known else None
+
+
+def oversized_pod(resource: str, need: Decimal, cap: Decimal | None, small: dict[str, str]) -> Json:
+    """Return a pod whose containers together request `need` of `resource`, none above `cap`.
+
+    Splitting over containers keeps each within a LimitRange's max, so only the quota can refuse
+    it; `small` gives the other resource's request (and limit) per container.
+    """
+    count = 1 if not cap or cap <= 0 else max(1, math.ceil(need / cap))
+    count = min(count, 20)
+    share = need / count
+    amount = f"{math.ceil(share * 1000)}m" if resource == "cpu" else f"{math.ceil(share)}"
+    containers = []
+    for i in range(count):
+        values = {**small, resource: amount}
+        containers.append(_container(f"c{i}", {"requests": values, "limits": values}))
+    return dry_run_pod(f"kubelab-oversized-{resource}", containers)
+
+
+@checks.check("quota", docs=DOCS_QUOTA)
+def quota(ctx: Context) -> Verdict:
+    """A ResourceQuota caps requests.cpu, requests.memory and pods; an oversized pod is refused."""
+    v = Verdict()
+
+    def quotas() -> list[Json]:
+        return ctx.list(RESOURCEQUOTAS)
+
+    found = quotas()
+    hard = _hard(found)
+    shown_hard = {
+        {"cpu": "requests.cpu", "memory": "requests.memory"}.get(k, k): amount
+        for q in found
+        for k, amount in (_dig(q, "spec", "hard", default={}) or {}).items()
+    }
+    missing = [k for k in QUOTA_KEYS if k not in hard]
+    v.expect(
+        bool(found) and not missing,
+        f"ResourceQuota: expected hard limits on {', '.join(QUOTA_KEYS)}; "
+        + (f"missing {', '.join(missing)}" if found else "no ResourceQuota in the namespace"),
+        "Give a ResourceQuota spec.hard entries requests.cpu, requests.memory and pods.",
+    )
+    if found and not missing:  # admission enforces a quota only once its usage is computed
+
+        def computed(qs: list[Json]) -> bool:
+            return all(
+                set(_dig(q, "spec", "hard") or {}) <= set(_dig(q, "status", "hard") or {})
+                for q in qs
+            )
+
+        found = ctx.wait(quotas, computed, what="the quota controller to compute usage")
+    small = {"cpu": {"memory": "16Mi"}, "memory": {"cpu": "10m"}}
+    step = {"cpu": Decimal("0.1"), "memory": Decimal(64 * 2**20)}
+    for resource in ("cpu", "memory"):
+        key = f"requests.{resource}"
+        left = _remaining(found, key)
+        need = (left if left is not None and left > 0 else Decimal(0)) + step[resource]
+        if left is None:
+            need = Decimal(4) if resource == "cpu" else Decimal(8 * 2**30)
+        pod = oversized_pod(resource, need, _container_max(ctx, resource), small[resource])
+        created, refusal = _try(ctx, pod)
+        refused = created is None and "exceeded quota" in refusal and key in refusal
+        shown = f"{need:.1f} CPU" if resource == "cpu" else f"{int(need) // 2**20}Mi memory"
+        v.expect(
+            refused,
+            f"a pod requesting {shown} (more than the quota leaves) was "
+            + (f"refused for another reason: {refusal}" if created is None else "admitted"),
+            f"Set {key} in the ResourceQuota's spec.hard: admission then refuses any pod that "
+            "would push the namespace's total requests over it (403 exceeded quota).",
+        )
+    return v.ok(
+        "ResourceQuota caps "
+        + ", ".join(f"{k} {shown_hard.get(k)}" for k in QUOTA_KEYS)
+        + "; oversized pods are refused"
+    )
+
+
+def _by_pod_security(refusal: str) -> bool:
+    return "violates PodSecurity" in refusal
+
+
+@checks.check("pod-security", docs=DOCS_PSA)
+def pod_security(ctx: Context) -> Verdict:
+    """Privileged and baseline pods are refused, a restricted one admitted; workloads comply."""
+    v = Verdict()
+    small = _resources("50m", "32Mi")
+    compliant, why_compliant = _try(
+        ctx, dry_run_pod("kubelab-restricted", [_container("app", small)])
+    )
+    privileged = dry_run_pod(
+        "kubelab-privileged",
+        [{**_container("app", small), "securityContext": {"privileged": True}}],
+        restricted=False,
+    )
+    admitted, refusal = _try(ctx, privileged)
+    v.expect(
+        admitted is None and _by_pod_security(refusal) and compliant is not None,
+        "a privileged pod was "
+        + (f"refused, but not by Pod Security: {refusal}" if admitted is None else "admitted")
+        if compliant is not None
+        else f"a pod that meets every Pod Security level was refused too: {why_compliant}",
+        f"Label the namespace: `kubectl label namespace {ctx.namespace} "
+        "pod-security.kubernetes.io/enforce=restricted`; Pod Security admission then refuses "
+        "pods that break the level.",
+    )
+    baseline = dry_run_pod("kubelab-baseline", [_container("app", small)], restricted=False)
+    admitted_b, refusal_b = _try(ctx, baseline)
+    is_restricted = admitted_b is None and 'PodSecurity "restricted' in refusal_b
+    v.expect(
+        is_restricted,
+        "a pod with no securityContext (fine for baseline, not for restricted) was "
+        + (f"refused: {refusal_b}" if admitted_b is None else "admitted"),
+        "The level must be restricted (not baseline or privileged): set the label "
+        "pod-security.kubernetes.io/enforce=restricted (add --overwrite to change it).",
+    )
+    failing = []
+    for name in (WEB, FRONTEND):
+        template = _template(ctx, name)
+        if template is None:
+            failing.append(f"Deployment {name} not found")
+            continue
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"kubelab-template-{name}",
+                "labels": template.get("metadata", {}).get("labels", {}),
+            },
+            "spec": template.get("spec", {}),
+        }
+        created, why = _try(ctx, pod)
+        if created is None:
+            failing.append(f"{name}'s pods would be refused: {why}")
+    v.expect(
+        is_restricted and not failing,
+        "workloads: " + "; ".join(failing)
+        if failing
+        else "workloads: cannot tell whether they pass restricted until the namespace enforces it",
+        "Restricted needs, in every pod: securityContext.runAsNonRoot: true and seccompProfile "
+        "type RuntimeDefault; in every container: allowPrivilegeEscalation: false and "
+        "capabilities drop [ALL].",
+    )
+    return v.ok(
+        "Pod Security restricted is enforced: privileged and baseline-only pods are refused, "
+        f"{WEB} and {FRONTEND} comply"
+    )
