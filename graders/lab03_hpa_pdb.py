@@ -1,0 +1,574 @@
+"""Checks for lab 03: demo-web scales on CPU with an HPA and survives node drains with a PDB.
+
+Most checks read cluster state. Two must provoke behaviour to observe it, and say so:
+`scales-under-load` puts CPU load on the pods (simulated usage on sim, a load Job on kind) and
+removes it; `eviction` asks the server for dry-run evictions of the learner's pods and rehearses a
+drain on stand-in pods of its own, under a copy of the learner's budget, because a dry-run
+eviction never spends the budget and the learner's pods must never really be evicted. Nothing
+depends on the image's name.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from kubelab import load
+from kubelab.api import DEPLOYMENTS, HPAS, PDBS, PODS, REPLICASETS, ApiError, Json
+from kubelab.grading import Checks, Context, Missing, Verdict
+
+checks = Checks("03-hpa-pdb")
+
+NAME = "demo-web"
+PDB_NAME = "demo-web-pdb"
+CONTAINER = "web"
+MIN_REPLICAS, MAX_REPLICAS, TARGET = 3, 10, 60
+FLOOR = 2  # pods that must stay available during voluntary disruptions
+STAND_INS = 3
+STAND_IN_IMAGE = "registry.k8s.io/pause:3.10"  # on every kind node already; sim runs nothing
+DRILL_LABEL = "kubelab.dev/drill"
+
+DOCS_HPA = "https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/"
+DOCS_LOAD = "https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale-walkthrough/"
+DOCS_PDB = "https://kubernetes.io/docs/tasks/run-application/configure-pdb/"
+DOCS_EVICTION = "https://kubernetes.io/docs/concepts/scheduling-eviction/api-eviction/"
+DOCS_SHUTDOWN = "https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/#hook-handler-execution"
+
+
+def _dig(obj: Any, *path: str, default: Any = None) -> Any:
+    for key in path:
+        if not isinstance(obj, dict) or key not in obj:
+            return default
+        obj = obj[key]
+    return obj
+
+
+def _deployment(ctx: Context) -> Json:
+    return ctx.need(DEPLOYMENTS, NAME)
+
+
+def _owned_by(obj: Json, uid: str) -> bool:
+    return any(o.get("uid") == uid for o in _dig(obj, "metadata", "ownerReferences", default=[]))
+
+
+def selector_query(selector: Json | None) -> str | None:
+    """Turn a LabelSelector into the query string the API takes; None when it selects nothing."""
+    if not selector:
+        return None
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(str(key))
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts) or None
+
+
+def _pods(ctx: Context, dep: Json) -> list[Json]:
+    """Return the Deployment's pods that are not being deleted (owned through its ReplicaSets)."""
+    query = selector_query(_dig(dep, "spec", "selector"))
+    if query is None:
+        return []
+    uids = {
+        rs["metadata"]["uid"]
+        for rs in ctx.list(REPLICASETS, labels=query)
+        if _owned_by(rs, dep["metadata"]["uid"])
+    }
+    return [
+        p
+        for p in ctx.list(PODS, labels=query)
+        if any(_owned_by(p, u) for u in uids) and not _dig(p, "metadata", "deletionTimestamp")
+    ]
+
+
+def _ready(pod: Json) -> bool:
+    conditions = _dig(pod, "status", "conditions", default=[]) or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def cpu_target(hpa: Json) -> int | None:
+    """Return the HPA's CPU averageUtilization target, or None when it has none."""
+    for metric in _dig(hpa, "spec", "metrics", default=[]) or []:
+        res = metric.get("resource") or {}
+        target = res.get("target") or {}
+        if (
+            metric.get("type") == "Resource"
+            and res.get("name") == "cpu"
+            and target.get("type") == "Utilization"
+        ):
+            value = target.get("averageUtilization")
+            return value if isinstance(value, int) else None
+    return None
+
+
+def cpu_utilization(hpa: Json) -> int | None:
+    """Return the CPU utilisation the HPA last observed, or None when it has not."""
+    for metric in _dig(hpa, "status", "currentMetrics", default=[]) or []:
+        res = metric.get("resource") or {}
+        if metric.get("type") == "Resource" and res.get("name") == "cpu":
+            value = (res.get("current") or {}).get("averageUtilization")
+            return value if isinstance(value, int) else None
+    return None
+
+
+def _targets_deployment(hpa: Json) -> bool:
+    ref = _dig(hpa, "spec", "scaleTargetRef", default={}) or {}
+    return bool(
+        ref.get("kind") == "Deployment"
+        and ref.get("name") == NAME
+        and str(ref.get("apiVersion", "")).startswith("apps/")
+    )
+
+
+def _without_cpu_request(dep: Json) -> list[str]:
+    containers = _dig(dep, "spec", "template", "spec", "containers", default=[]) or []
+    return [
+        str(c.get("name", "?"))
+        for c in containers
+        if load.millicores(_dig(c, "resources", "requests", "cpu")) <= 0
+    ]
+
+
+@checks.check("hpa", docs=DOCS_HPA)
+def hpa(ctx: Context) -> Verdict:
+    """HPA demo-web targets Deployment demo-web: 3 to 10 replicas at 60% CPU; pods request CPU."""
+    v = Verdict()
+    h = ctx.need(HPAS, NAME)
+    ref = _dig(h, "spec", "scaleTargetRef", default={}) or {}
+    v.expect(
+        _targets_deployment(h),
+        f"HPA {NAME} spec.scaleTargetRef: expected apps/v1 Deployment {NAME}, found "
+        f"{ref.get('apiVersion')} {ref.get('kind')} {ref.get('name')}",
+        f"Point scaleTargetRef at apiVersion apps/v1, kind Deployment, name {NAME}.",
+    )
+    low, high = _dig(h, "spec", "minReplicas", default=1), _dig(h, "spec", "maxReplicas")
+    v.expect(
+        (low, high) == (MIN_REPLICAS, MAX_REPLICAS),
+        f"HPA {NAME} replicas: expected minReplicas {MIN_REPLICAS} and maxReplicas "
+        f"{MAX_REPLICAS}, found {low} and {high}",
+        f"Keep at least {MIN_REPLICAS} replicas (the PDB needs spares to allow a drain) and cap "
+        f"the cost at {MAX_REPLICAS}.",
+    )
+    target = cpu_target(h)
+    v.expect(
+        target == TARGET,
+        f"HPA {NAME} metrics: expected a Resource metric cpu with Utilization target "
+        f"{TARGET}%, found {f'{target}%' if target is not None else 'no CPU utilisation target'}",
+        f"Add spec.metrics: type Resource, resource.name cpu, target type Utilization, "
+        f"averageUtilization {TARGET} (a percentage of the pods' CPU request).",
+    )
+    dep = ctx.get(DEPLOYMENTS, NAME)
+    missing = _without_cpu_request(dep) if dep else []
+    v.expect(
+        dep is not None and not missing,
+        f"Deployment {NAME} not found"
+        if dep is None
+        else f"Deployment {NAME}: container(s) {', '.join(missing)} request no CPU",
+        "Give every container resources.requests.cpu: utilisation is usage divided by the "
+        "request, so without one the HPA cannot compute it.",
+    )
+    return v.ok(
+        f"HPA {NAME}: Deployment {NAME}, {MIN_REPLICAS}-{MAX_REPLICAS} replicas at {TARGET}% CPU"
+    )
+
+
+def _pdb_settled(pdb: Json | None, dep: Json | None) -> bool:
+    if pdb is None or dep is None:
+        return True  # nothing left to wait for
+    st = pdb.get("status") or {}
+    want = _dig(dep, "spec", "replicas", default=1)
+    return bool(
+        st.get("observedGeneration", 0) >= _dig(pdb, "metadata", "generation", default=0)
+        and st.get("expectedPods") == want
+        and st.get("currentHealthy") == want
+    )
+
+
+def _budget(pdb: Json) -> str:
+    spec = pdb.get("spec") or {}
+    parts = [f"{k} {spec[k]!r}" for k in ("minAvailable", "maxUnavailable") if k in spec]
+    return ", ".join(parts) or "no minAvailable or maxUnavailable"
+
+
+@checks.check("pdb", docs=DOCS_PDB)
+def pdb(ctx: Context) -> Verdict:
+    """PDB demo-web-pdb: minAvailable 2 (or maxUnavailable 1) over exactly demo-web's pods."""
+    v = Verdict()
+    budget = ctx.need(PDBS, PDB_NAME)
+    spec = budget.get("spec") or {}
+    floor, spare = spec.get("minAvailable"), spec.get("maxUnavailable")
+    v.expect(
+        (floor == FLOOR and spare is None) or (spare == 1 and floor is None),
+        f"PDB {PDB_NAME}: expected minAvailable {FLOOR} (or maxUnavailable 1), found "
+        f"{_budget(budget)}",
+        f"Set spec.minAvailable: {FLOOR} as a whole number: at least {FLOOR} pods keep serving "
+        "while nodes are drained (a percentage rounds with the replica count).",
+    )
+    dep = _deployment(ctx)
+    theirs = {p["metadata"]["name"] for p in _pods(ctx, dep)}
+    query = selector_query(spec.get("selector"))
+    everything = spec.get("selector") == {}  # in policy/v1 an empty selector picks every pod
+    picked = (
+        {p["metadata"]["name"] for p in ctx.list(PODS, labels=query)}
+        if query or everything
+        else set()
+    )
+    selects = v.expect(
+        bool(theirs) and picked == theirs,
+        f"PDB {PDB_NAME} selector {spec.get('selector') or '{}'} picks {len(picked)} pods, "
+        f"{len(picked & theirs)} of Deployment {NAME}'s {len(theirs)}",
+        f"Make spec.selector match the pod template's labels (app: {NAME}), no more, no less.",
+    )
+    if selects:  # only a budget over the right pods can settle
+        latest, current = ctx.wait(
+            lambda: (ctx.get(PDBS, PDB_NAME), ctx.get(DEPLOYMENTS, NAME)),
+            lambda pair: _pdb_settled(*pair),
+            what=f"PDB {PDB_NAME} to count the pods of {NAME}",
+        )
+        budget, dep = latest or budget, current or dep
+    st = budget.get("status") or {}
+    replicas = _dig(dep, "spec", "replicas", default=1)
+    v.expect(
+        selects and st.get("expectedPods") == replicas,
+        f"PDB {PDB_NAME} status.expectedPods: expected {replicas} (the Deployment's replicas), "
+        f"found {st.get('expectedPods', 'none')}",
+        f"`kubectl describe pdb {PDB_NAME} -n {ctx.namespace}`: the disruption controller "
+        "counts the pods the selector picks.",
+    )
+    allowed = st.get("disruptionsAllowed", 0)
+    v.expect(
+        allowed >= 1,
+        f"PDB {PDB_NAME} status.disruptionsAllowed: expected at least 1, found {allowed} "
+        f"({st.get('currentHealthy', 0)} healthy, {st.get('desiredHealthy', 0)} required)",
+        "A budget that allows no disruption blocks every drain: keep fewer pods required than "
+        "there are replicas.",
+    )
+    return v.ok(
+        f"PDB {PDB_NAME}: {_budget(budget)} over {replicas} pods, {allowed} disruption(s) allowed"
+    )
+
+
+@dataclass
+class Drill:
+    """What the server answered in a rehearsed drain over stand-in pods."""
+
+    ready: bool = False
+    first: str = ""  # "allowed", or the server's refusal
+    second: str = ""  # "allowed" (dry run), or the server's refusal
+    second_status: int = 0
+
+
+def _answer(err: ApiError) -> str:
+    return f"{err.status} {str(err).split(': ', 1)[-1]}"
+
+
+def drill_manifests(name: str, budget: Json) -> tuple[Json, Json]:
+    """Return the stand-in ReplicaSet and a PDB over it that copies `budget`'s numbers."""
+    labels = {DRILL_LABEL: name}
+    rs = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": STAND_INS,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "terminationGracePeriodSeconds": 0,
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65535,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "stand-in",
+                            "image": STAND_IN_IMAGE,
+                            "resources": {
+                                "requests": {"cpu": "1m", "memory": "8Mi"},
+                                "limits": {"cpu": "10m", "memory": "16Mi"},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    spec = budget.get("spec") or {}
+    copied = {
+        k: spec[k]
+        for k in ("minAvailable", "maxUnavailable", "unhealthyPodEvictionPolicy")
+        if k in spec
+    }
+    pdb_copy = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {**copied, "selector": {"matchLabels": labels}},
+    }
+    return rs, pdb_copy
+
+
+def _drill(ctx: Context, budget: Json) -> Drill:
+    """Rehearse a drain: evict one of 3 stand-ins for real, then dry-run a second eviction."""
+    name = f"kubelab-drill-{uuid.uuid4().hex[:6]}"
+    rs, pdb_copy = drill_manifests(name, budget)
+    found = Drill()
+    ctx.api.create(REPLICASETS, rs, ctx.namespace)
+    try:
+        ctx.api.create(PDBS, pdb_copy, ctx.namespace)
+
+        def standing() -> Json | None:
+            return ctx.get(PDBS, name)
+
+        def counted(copy: Json | None) -> bool:
+            st = (copy or {}).get("status") or {}
+            return st.get("expectedPods") == STAND_INS and st.get("currentHealthy") == STAND_INS
+
+        if not counted(ctx.wait(standing, counted, what=f"{STAND_INS} stand-in pods")):
+            return found
+        found.ready = True
+        # Evicted stand-ins must not come back: their replacements find no node.
+        nowhere = {"spec": {"template": {"spec": {"nodeSelector": {DRILL_LABEL: "nowhere"}}}}}
+        ctx.api.patch(REPLICASETS, name, nowhere, ctx.namespace)
+        pods = [p["metadata"]["name"] for p in ctx.list(PODS, labels=f"{DRILL_LABEL}={name}")]
+        if len(pods) < 2:
+            found.first = f"nothing: only {len(pods)} stand-in pod(s) found"
+            return found
+        try:
+            ctx.api.evict(pods[0], ctx.namespace)  # a stand-in: the only real eviction
+            found.first = "allowed"
+        except ApiError as err:
+            found.first = _answer(err)
+            return found  # the state "one pod gone" was never reached
+        try:
+            ctx.api.evict(pods[1], ctx.namespace, dry_run=True)
+            found.second = "allowed"
+        except ApiError as err:
+            found.second, found.second_status = _answer(err), err.status
+        return found
+    finally:
+        for res in (PDBS, REPLICASETS):
+            try:
+                ctx.api.request(
+                    "DELETE",
+                    res.path(ctx.namespace, name),
+                    query={"propagationPolicy": "Background"},
+                )
+            except ApiError as err:
+                if err.status != 404:
+                    raise
+
+
+@checks.check("eviction", docs=DOCS_EVICTION)
+def eviction(ctx: Context) -> Verdict:
+    """Acts: dry-run evicts a pod of demo-web (nothing is evicted), and rehearses a drain on 3
+    stand-in pods of its own under a copy of demo-web-pdb's budget (removed afterwards)."""
+    v = Verdict()
+    budget = ctx.need(PDBS, PDB_NAME)
+    dep = _deployment(ctx)
+    ready = sorted(p["metadata"]["name"] for p in _pods(ctx, dep) if _ready(p))
+    answer = "no Ready pod to try"
+    if ready:
+        try:
+            ctx.api.evict(ready[0], ctx.namespace, dry_run=True)
+            answer = "allowed"
+        except ApiError as err:
+            answer = _answer(err)
+    hint = (
+        "More than one PodDisruptionBudget selects these pods; the eviction API cannot combine "
+        f"budgets, so a drain would retry forever: keep only {PDB_NAME}."
+        if answer.startswith("500")
+        else f"`kubectl get pdb -n {ctx.namespace}`: a drain can only start when some budget "
+        "over the pods allows a disruption."
+    )
+    v.expect(
+        answer == "allowed",
+        f"dry-run eviction of a pod of {NAME}: expected the server to allow it (a drain can "
+        f"start), it answered {answer}",
+        hint,
+    )
+    drill = _drill(ctx, budget)
+    rehearsal = f"a drain rehearsed on {STAND_INS} stand-in pods under {PDB_NAME}'s budget"
+    v.expect(
+        drill.ready and drill.first == "allowed",
+        f"{rehearsal}: expected the server to allow the first eviction (leaving {FLOOR}), it "
+        + (f"answered {drill.first}" if drill.ready else "could not start the stand-ins in time"),
+        f"With {STAND_INS} pods the budget must let one go: require at most {FLOOR} available.",
+    )
+    v.expect(
+        drill.second_status == 429,
+        f"{rehearsal}: expected the server to refuse (429) the eviction that would leave "
+        f"{FLOOR - 1}, it answered {drill.second or 'nothing (not reached)'}",
+        f"Require at least {FLOOR} available pods (minAvailable {FLOOR}), so the eviction that "
+        f"would leave fewer than {FLOOR} is refused until a replacement is Ready.",
+    )
+    return v.ok(
+        f"a dry-run eviction of {ready[0] if ready else '?'} is allowed; in a rehearsed drain the "
+        f"server allowed 1 eviction and refused the one that would leave {FLOOR - 1} (429)"
+    )
+
+
+_SLEEP = re.compile(r"\bsleep\s+(\d+)")
+
+
+def prestop_delay(hook: Json | None) -> int | None:
+    """Return how long a preStop hook waits, in seconds, when it says (sleep action or exec)."""
+    if not hook:
+        return None
+    seconds = _dig(hook, "sleep", "seconds")
+    if isinstance(seconds, int):
+        return seconds
+    match = _SLEEP.search(" ".join(str(a) for a in _dig(hook, "exec", "command", default=[])))
+    if match:
+        return int(match.group(1))
+    if _dig(hook, "exec", "command"):  # `sleep` as its own argument: ["sleep", "5"]
+        command = [str(a) for a in hook["exec"]["command"]]
+        for word, nxt in itertools.pairwise(command):
+            if word.endswith("sleep") and nxt.isdigit():
+                return int(nxt)
+    return None
+
+
+def _shutdown(pod_spec: Json) -> tuple[Json | None, int]:
+    web = next((c for c in pod_spec.get("containers") or [] if c.get("name") == CONTAINER), None)
+    if web is None:
+        raise Missing(
+            f"Deployment {NAME} has no container named {CONTAINER}",
+            f"Name the application container `{CONTAINER}`.",
+        )
+    hook = _dig(web, "lifecycle", "preStop")
+    return hook, int(pod_spec.get("terminationGracePeriodSeconds", 30))
+
+
+@checks.check("graceful-shutdown", docs=DOCS_SHUTDOWN)
+def graceful_shutdown(ctx: Context) -> Verdict:
+    """Container web has a preStop hook; the grace period outlasts it; every pod runs it."""
+    v = Verdict()
+    dep = _deployment(ctx)
+    template = _dig(dep, "spec", "template", "spec", default={}) or {}
+    hook, grace = _shutdown(template)
+    delay = prestop_delay(hook)
+    v.expect(
+        hook is not None,
+        f"container {CONTAINER} lifecycle.preStop: expected a hook (e.g. sleep 5), found none",
+        "Add lifecycle.preStop with a short sleep (the `sleep` action: the demo-web image has no "
+        "shell), so endpoints drop the pod before it gets SIGTERM.",
+    )
+    v.expect(
+        hook is not None and grace > (delay or 0),
+        f"terminationGracePeriodSeconds {grace} must be longer than the preStop delay "
+        f"({delay if delay is not None else 'unknown'} s)"
+        if hook
+        else "terminationGracePeriodSeconds: nothing to compare without a preStop hook",
+        "The grace period counts from the start of preStop: make it longer than the sleep plus "
+        "the time the app needs to finish its requests, or the kubelet kills it mid-drain.",
+    )
+
+    def stale() -> list[str]:
+        current = ctx.get(DEPLOYMENTS, NAME) or dep
+        wanted = _shutdown(_dig(current, "spec", "template", "spec", default={}) or {})
+        return [
+            p["metadata"]["name"]
+            for p in _pods(ctx, current)
+            if _shutdown(p.get("spec") or {}) != wanted
+        ]
+
+    left = ctx.wait(stale, lambda s: not s, what=f"pods of {NAME} to roll out") if hook else []
+    v.expect(
+        hook is not None and not left,
+        f"{len(left)} pod(s) of {NAME} still run without this hook, e.g. {left[0]}"
+        if left
+        else "no pod can carry a hook the Deployment does not have",
+        f"Apply the change and wait for `kubectl rollout status deployment/{NAME} -n "
+        f"{ctx.namespace}`.",
+    )
+    return v.ok(
+        f"preStop {f'waits {delay} s' if delay is not None else 'is set'}, grace period {grace} s, "
+        "on every pod"
+    )
+
+
+def _scaled(pair: tuple[Json | None, Json | None]) -> bool:
+    h, dep = pair
+    if h is None or dep is None:
+        return True  # gone: nothing to wait for
+    util, target = cpu_utilization(h), cpu_target(h) or TARGET
+    return bool(
+        util is not None
+        and util > target
+        and _dig(h, "status", "desiredReplicas", default=0) > MIN_REPLICAS
+        and _dig(dep, "spec", "replicas", default=0) > MIN_REPLICAS
+    )
+
+
+@checks.check("scales-under-load", docs=DOCS_LOAD)
+def scales_under_load(ctx: Context) -> Verdict:
+    """Acts: puts CPU load on demo-web's pods (sim: usage at 3x the request; kind: a load Job
+    calling /burn), waits for the HPA to scale above 3 replicas, then removes the load."""
+    v = Verdict()
+    h = ctx.need(HPAS, NAME)
+    dep = _deployment(ctx)
+    target = cpu_target(h) or 0
+    loadable = _targets_deployment(h) and target > 0 and not _without_cpu_request(dep)
+    v.expect(
+        loadable,
+        f"HPA {NAME} cannot react to CPU load: it needs a CPU utilisation target on Deployment "
+        f"{NAME}, whose containers request CPU",
+        "Finish task hpa first; this check then loads the pods itself.",
+    )
+    if not loadable:
+        return v
+    if ctx.substrate == "unknown":
+        v.expect(
+            False,
+            "cannot tell how to load this cluster (no kube-public/kubelab-cluster ConfigMap)",
+            "Run this check on a course cluster (`kubelab cluster up`).",
+        )
+        return v
+    pods = _pods(ctx, dep)
+    applied = load.start(ctx.api, ctx.namespace, pods, substrate=ctx.substrate)
+    try:
+        h2, dep2 = ctx.wait(
+            lambda: (ctx.get(HPAS, NAME), ctx.get(DEPLOYMENTS, NAME)),
+            _scaled,
+            what=f"HPA {NAME} to scale above {MIN_REPLICAS} under load ({applied.description})",
+        )
+    finally:
+        applied.stop()
+    h, dep = h2 or h, dep2 or dep
+    util = cpu_utilization(h)
+    v.expect(
+        util is not None and util > target,
+        f"HPA {NAME} under load: expected CPU utilisation above {target}%, observed "
+        f"{f'{util}%' if util is not None else 'none'}",
+        f"`kubectl describe hpa {NAME} -n {ctx.namespace}`: its conditions say whether it can "
+        "read metrics.",
+    )
+    desired = _dig(h, "status", "desiredReplicas", default=0)
+    replicas = _dig(dep, "spec", "replicas", default=0)
+    v.expect(
+        desired > MIN_REPLICAS and replicas > MIN_REPLICAS,
+        f"under load: expected more than {MIN_REPLICAS} replicas, the HPA wanted {desired} and "
+        f"Deployment {NAME} has {replicas}",
+        f"`kubectl describe hpa {NAME} -n {ctx.namespace}`: look at spec.behavior.scaleUp (a "
+        "Disabled policy never scales up) and at the ScalingLimited condition.",
+    )
+    return v.ok(
+        f"under load ({applied.description}) the HPA saw {util}% CPU and scaled {NAME} to "
+        f"{replicas} replicas; load removed"
+    )

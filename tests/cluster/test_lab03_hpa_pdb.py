@@ -1,0 +1,253 @@
+"""Lab 03 on the real sim cluster: the solution passes, the starter fails with hints, each
+known-wrong answer fails exactly the check it should, and the checks that act (load, evictions)
+leave the learner's pods as they found them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from graders import lab03_hpa_pdb as grader
+from kubelab import api, labs, load
+from kubelab.grading import runner
+from tests.conftest import Kubectl
+from tests.lab_attempt import Docs, LabAttempt, failed, find
+
+LAB = labs.find("03-hpa-pdb")
+SOLUTION = LAB.directory / "solution"
+STARTER = LAB.directory / "starter"
+LOADED = 120  # seconds: the HPA needs one or two metric scrapes and syncs of 10 s each
+
+
+@pytest.fixture
+def attempt(kubectl: Kubectl, client: api.Api) -> Iterator[LabAttempt]:
+    ns = LabAttempt(LAB, kubectl, client)
+    yield ns
+    ns.delete()
+
+
+def _web(docs: Docs) -> dict[str, Any]:
+    pod = find(docs, "Deployment")["spec"]["template"]["spec"]
+    container: dict[str, Any] = pod["containers"][0]
+    return container
+
+
+def _pod_names(attempt: LabAttempt, labels: str) -> set[str]:
+    pods = attempt.client.list(api.PODS, attempt.name, labels=labels)
+    return {p["metadata"]["name"] for p in pods}
+
+
+def test_solution_passes_every_check(attempt: LabAttempt) -> None:
+    attempt.apply(SOLUTION)
+    attempt.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
+    report = attempt.grade(timeout=LOADED)
+    assert not failed(report)
+    assert report.score == report.max_score == LAB.max_score == 13
+    assert [c.id for c in report.checks] == [t.id for t in LAB.tasks]
+    assert all(c.hint is None and c.message for c in report.checks)
+    # The HPA really scaled, and stays up (scale-down stabilization): grading again still passes.
+    deployment = attempt.client.get(api.DEPLOYMENTS, "demo-web", attempt.name)
+    assert deployment is not None and deployment["spec"]["replicas"] > 3
+    again = attempt.grade(timeout=LOADED)
+    assert [(c.id, c.passed, c.points) for c in again.checks] == [
+        (c.id, c.passed, c.points) for c in report.checks
+    ]
+
+
+def test_acting_checks_leave_no_trace(attempt: LabAttempt) -> None:
+    attempt.apply(SOLUTION)
+    attempt.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
+    before = _pod_names(attempt, "app=demo-web")
+    report = attempt.grade(only=["eviction"])
+    assert report.passed, failed(report)
+    # Only the grader's stand-ins were evicted: the learner's pods are all still there.
+    assert _pod_names(attempt, "app=demo-web") == before
+    assert not attempt.client.list(api.PDBS, attempt.name, labels=grader.DRILL_LABEL)
+    assert not attempt.client.list(api.REPLICASETS, attempt.name, labels=grader.DRILL_LABEL)
+    report = attempt.grade(only=["scales-under-load"], timeout=LOADED)
+    assert report.passed, failed(report)
+    pods = attempt.client.list(api.PODS, attempt.name, labels="app=demo-web")
+    assert pods and not [
+        p for p in pods if load.USAGE_CPU in (p["metadata"].get("annotations") or {})
+    ]
+
+
+def test_starter_fails_every_check_with_a_hint(attempt: LabAttempt) -> None:
+    attempt.apply(STARTER)
+    report = attempt.grade()
+    for check in report.checks:
+        assert not check.passed, check.id
+        assert check.points == 0, (check.id, check.message)
+        assert check.hint and "https://kubernetes.io/docs/" in check.hint, check.id
+        assert check.message
+    assert report.score == 0
+
+
+def _target_80(docs: Docs) -> None:
+    metric = find(docs, "HorizontalPodAutoscaler")["spec"]["metrics"][0]
+    metric["resource"]["target"]["averageUtilization"] = 80
+
+
+def _min_2(docs: Docs) -> None:
+    find(docs, "HorizontalPodAutoscaler")["spec"]["minReplicas"] = 2
+
+
+def _pdb_percent(docs: Docs) -> None:
+    find(docs, "PodDisruptionBudget")["spec"]["minAvailable"] = "50%"
+
+
+def _pdb_selects_nothing(docs: Docs) -> None:
+    selector = find(docs, "PodDisruptionBudget")["spec"]["selector"]
+    selector["matchLabels"]["tier"] = "frontend"
+
+
+def _second_budget(docs: Docs) -> None:
+    docs.append(
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "demo-web-extra"},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "demo-web"}}},
+        }
+    )
+
+
+def _no_prestop(docs: Docs) -> None:
+    del _web(docs)["lifecycle"]
+
+
+def _prestop_outlasts_grace(docs: Docs) -> None:
+    # The API server rejects a sleep action longer than the grace period, but not an exec.
+    _web(docs)["lifecycle"]["preStop"] = {"exec": {"command": ["sh", "-c", "sleep 40"]}}
+
+
+def _scale_up_disabled(docs: Docs) -> None:
+    hpa = find(docs, "HorizontalPodAutoscaler")
+    hpa["spec"]["behavior"] = {"scaleUp": {"selectPolicy": "Disabled"}}
+
+
+VARIANTS = [
+    # (name, change to the solution, the one check that must fail)
+    ("target-80", _target_80, "hpa"),
+    ("min-replicas-2", _min_2, "hpa"),
+    ("pdb-50-percent", _pdb_percent, "pdb"),
+    ("pdb-selects-nothing", _pdb_selects_nothing, "pdb"),
+    ("second-budget-over-the-pods", _second_budget, "eviction"),
+    ("no-prestop", _no_prestop, "graceful-shutdown"),
+    ("prestop-outlasts-grace", _prestop_outlasts_grace, "graceful-shutdown"),
+    ("scale-up-disabled", _scale_up_disabled, "scales-under-load"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mutate", "failing"), [pytest.param(m, f, id=name) for name, m, f in VARIANTS]
+)
+def test_wrong_answer_fails_exactly_its_check(
+    attempt: LabAttempt, mutate: Callable[[Docs], None], failing: str
+) -> None:
+    attempt.apply(SOLUTION, mutate)
+    attempt.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
+    # A variant that never scales waits until the deadline: keep it short there.
+    report = attempt.grade(timeout=45 if failing == "scales-under-load" else LOADED)
+    assert set(failed(report)) == {failing}, failed(report)
+    result = next(c for c in report.checks if c.id == failing)
+    assert result.hint and result.points < result.max_points
+
+
+def test_every_task_is_covered_by_a_wrong_variant() -> None:
+    assert {f for *_, f in VARIANTS} == {t.id for t in LAB.tasks}
+
+
+def test_partial_credit_follows_requirements_met(attempt: LabAttempt) -> None:
+    def two_wrongs(docs: Docs) -> None:
+        _target_80(docs)  # 3 of 4 hpa requirements: 2 of 3 points
+        _prestop_outlasts_grace(docs)  # 2 of 3 graceful-shutdown requirements: 1 of 2 points
+
+    attempt.apply(SOLUTION, two_wrongs)
+    attempt.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
+    by_id = {c.id: c for c in attempt.grade(only=["hpa", "graceful-shutdown", "pdb"]).checks}
+    assert by_id["hpa"].points == 2 and not by_id["hpa"].passed
+    assert by_id["graceful-shutdown"].points == 1 and not by_id["graceful-shutdown"].passed
+    assert by_id["pdb"].passed
+
+
+def test_a_budget_that_allows_no_drain_fails_the_rehearsal(attempt: LabAttempt) -> None:
+    def three_of_three(docs: Docs) -> None:
+        find(docs, "PodDisruptionBudget")["spec"]["minAvailable"] = 3
+
+    attempt.apply(SOLUTION, three_of_three)
+    attempt.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
+    (result,) = attempt.grade(only=["eviction"]).checks
+    assert not result.passed and result.points == 0
+    assert "429" in result.message and "first eviction" in result.message
+
+
+def test_graders_do_not_depend_on_the_image_name(attempt: LabAttempt) -> None:
+    def rename(docs: Docs) -> None:
+        _web(docs)["image"] = "registry.example.com/team/web-frontend:1.0.0"
+
+    attempt.apply(SOLUTION, rename)
+    attempt.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
+    report = attempt.grade(timeout=LOADED)
+    assert report.passed, failed(report)
+
+
+def test_missing_namespace_fails_every_check_with_the_fix(client: api.Api) -> None:
+    report = runner.run(LAB, namespace="no-such-ns", client=client, timeout=5)
+    assert report.score == 0
+    assert all("no-such-ns does not exist" in c.message for c in report.checks)
+
+
+def test_kind_load_is_a_job_that_stop_deletes(attempt: LabAttempt) -> None:
+    # On sim no container runs, but the API side of the kind branch is real: create, delete.
+    applied = load.start(attempt.client, attempt.name, [], substrate="kind")
+    assert applied.job is not None
+    job = attempt.client.get(load.JOBS, applied.job, attempt.name)
+    assert job is not None and job["spec"]["parallelism"] == 4
+    name = applied.job
+    applied.stop()
+    applied.stop()  # twice is harmless
+    gone = attempt.client.get(load.JOBS, name, attempt.name)
+    assert gone is None or gone["metadata"].get("deletionTimestamp")
+
+
+# The pure parts of the grader.
+
+
+@pytest.mark.parametrize(
+    ("hook", "seconds"),
+    [
+        ({"sleep": {"seconds": 5}}, 5),
+        ({"exec": {"command": ["sh", "-c", "sleep 7 && kill 1"]}}, 7),
+        ({"exec": {"command": ["/bin/sleep", "3"]}}, 3),
+        ({"httpGet": {"path": "/drain", "port": 8080}}, None),
+        (None, None),
+    ],
+)
+def test_prestop_delay(hook: dict[str, Any] | None, seconds: int | None) -> None:
+    assert grader.prestop_delay(hook) == seconds
+
+
+def test_selector_query() -> None:
+    selector = {
+        "matchLabels": {"app": "demo-web"},
+        "matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["web", "api"]},
+            {"key": "canary", "operator": "DoesNotExist"},
+        ],
+    }
+    assert grader.selector_query(selector) == "app=demo-web,tier in (web,api),!canary"
+    assert grader.selector_query(None) is None
+    assert grader.selector_query({}) is None
+
+
+def test_drill_copies_the_budget_but_not_the_selector() -> None:
+    budget = {"spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "demo-web"}}}}
+    rs, copy = grader.drill_manifests("kubelab-drill-x", budget)
+    assert copy["spec"]["minAvailable"] == 2
+    assert copy["spec"]["selector"] == {"matchLabels": {grader.DRILL_LABEL: "kubelab-drill-x"}}
+    assert rs["spec"]["replicas"] == grader.STAND_INS == 3
+    assert rs["spec"]["template"]["metadata"]["labels"] == copy["spec"]["selector"]["matchLabels"]
