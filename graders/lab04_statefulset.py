@@ -1,0 +1,423 @@
+"""Checks for lab 04: StatefulSet demo-db, its headless Service, its storage and a staged update.
+
+Every check reads cluster state, never the learner's YAML. Which pod runs which version is read
+from revisions, not images: each pod's `controller-revision-hash` label against the set's
+status.currentRevision and status.updateRevision. Image names never matter; only the tags the
+two revisions carry, to tell an image change from another template change.
+"""
+
+from __future__ import annotations
+
+from kubelab.api import ENDPOINTSLICES, PODS, PVCS, SERVICES, STATEFULSETS, Json, Resource
+from kubelab.grading import Checks, Context, Verdict
+from kubelab.grading.quantity import parse
+from kubelab.objects import dig, image_tag, owned_by, port_number
+
+checks = Checks("04-statefulset")
+
+CONTROLLERREVISIONS = Resource("apps/v1", "controllerrevisions", "ControllerRevision")
+
+NAME = "demo-db"
+REPLICAS = 3
+PORT = 5432
+PORT_NAME = "tcp"
+CLAIM = "data"
+STORAGE_CLASS = "fast-ssd"
+MIN_STORAGE = "1Gi"
+PARTITION = 2
+REVISION_LABEL = "controller-revision-hash"
+PODS_OF_SET = [f"{NAME}-{i}" for i in range(REPLICAS)]
+CLAIMS = [f"{CLAIM}-{pod}" for pod in PODS_OF_SET]
+
+DOCS = "https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/"
+DOCS_HEADLESS = "https://kubernetes.io/docs/concepts/services-networking/service/#headless-services"
+DOCS_STORAGE = (
+    "https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#volume-claim-templates"
+)
+DOCS_PARTITION = "https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#partitions"
+DOCS_RETENTION = (
+    "https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/"
+    "#persistentvolumeclaim-retention"
+)
+
+
+def _statefulset(ctx: Context) -> Json:
+    return ctx.need(STATEFULSETS, NAME)
+
+
+def _pods(ctx: Context, sts: Json) -> dict[str, Json]:
+    """Return the set's live pods by name (owned by it, not being deleted)."""
+    uid = sts["metadata"]["uid"]
+    return {
+        p["metadata"]["name"]: p
+        for p in ctx.list(PODS)
+        if owned_by(p, uid) and not dig(p, "metadata", "deletionTimestamp")
+    }
+
+
+def _ready(pod: Json | None) -> bool:
+    conditions = dig(pod, "status", "conditions", default=[]) or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _revision(pod: Json | None) -> str:
+    return str(dig(pod, "metadata", "labels", REVISION_LABEL, default="") or "")
+
+
+def _containers(sts: Json) -> list[Json]:
+    return list(dig(sts, "spec", "template", "spec", "containers", default=[]) or [])
+
+
+def _ready_endpoints(slices: list[Json]) -> set[str]:
+    ready: set[str] = set()
+    for s in slices:
+        for ep in s.get("endpoints") or []:
+            if dig(ep, "conditions", "ready") is True:
+                ready.add(dig(ep, "targetRef", "name") or ",".join(ep.get("addresses", [])))
+    return ready
+
+
+@checks.check("headless-service", docs=DOCS_HEADLESS)
+def headless_service(ctx: Context) -> Verdict:
+    """Service demo-db: headless, port 5432 named tcp, selecting exactly the set's pods."""
+    v = Verdict()
+    svc = ctx.need(SERVICES, NAME)
+    cluster_ip = dig(svc, "spec", "clusterIP")
+    v.expect(
+        cluster_ip == "None",
+        f"Service {NAME} spec.clusterIP: expected None (headless), found {cluster_ip}",
+        "Set spec.clusterIP: None when you create the Service (it cannot change afterwards: "
+        "delete the Service and apply again). DNS then answers with each pod's own address.",
+    )
+    sts = ctx.get(STATEFULSETS, NAME)
+    containers = _containers(sts) if sts else []
+    ports = dig(svc, "spec", "ports", default=[]) or []
+    good = [
+        p
+        for p in ports
+        if p.get("port") == PORT
+        and p.get("name") == PORT_NAME
+        and port_number(p.get("targetPort", PORT), containers) == PORT
+    ]
+    seen = ", ".join(
+        f"{p.get('name') or '(unnamed)'}:{p.get('port')}→{p.get('targetPort')}" for p in ports
+    )
+    v.expect(
+        bool(good),
+        f"Service {NAME} ports: expected {PORT_NAME}:{PORT}→{PORT}, found {seen or 'none'}",
+        f"Give the Service a port {PORT} named {PORT_NAME}, sent to the container's port {PORT}.",
+    )
+    selector = dig(svc, "spec", "selector", default={}) or {}
+    selects_all = False
+    if sts is None:
+        v.expect(
+            False,
+            f"StatefulSet {NAME} not found, so the Service's selector cannot be compared",
+            f"Create StatefulSet {NAME} too (task statefulset).",
+        )
+    else:
+        # Compare with the set's pods once they are all there: ordered creation takes a while.
+        sts = ctx.wait(
+            lambda: ctx.get(STATEFULSETS, NAME) or sts,
+            lambda s: _all_ready(ctx, s),
+            what=f"the pods of StatefulSet {NAME}",
+        )
+        theirs = set(_pods(ctx, sts))
+        query = ",".join(f"{k}={val}" for k, val in sorted(selector.items()))
+        picked = {p["metadata"]["name"] for p in ctx.list(PODS, labels=query)} if query else set()
+        selects_all = v.expect(
+            bool(selector) and bool(theirs) and picked == theirs,
+            f"Service {NAME} selector {selector or '{}'} picks {len(picked)} pods, "
+            f"{len(picked & theirs)} of the StatefulSet's {len(theirs)}",
+            f"Make spec.selector match the pod template's labels (app: {NAME}), no more, no less.",
+        )
+
+    def slices() -> list[Json]:
+        return ctx.list(ENDPOINTSLICES, labels=f"kubernetes.io/service-name={NAME}")
+
+    def listed(found: list[Json]) -> bool:
+        current = ctx.get(STATEFULSETS, NAME)
+        return bool(current) and set(_pods(ctx, current or {})) <= _ready_endpoints(found)
+
+    found = slices()
+    if selects_all:  # endpoints can only converge when the selector is right
+        found = ctx.wait(slices, listed, what=f"EndpointSlices of Service {NAME}")
+    ready = _ready_endpoints(found)
+    want = set(_pods(ctx, sts)) if sts else set()
+    v.expect(
+        bool(want) and want <= ready,
+        f"EndpointSlices of Service {NAME}: expected the set's pods "
+        f"{', '.join(sorted(want)) or '(none yet)'} as ready endpoints, found "
+        f"{', '.join(sorted(ready)) or 'none'}",
+        f"`kubectl get endpointslices -l kubernetes.io/service-name={NAME} -n {ctx.namespace}`:"
+        " endpoints appear when the selector matches Ready pods.",
+    )
+    return v.ok(
+        f"headless Service {NAME}: {PORT_NAME} {PORT}, endpoints {', '.join(sorted(ready))}"
+    )
+
+
+def _observed(sts: Json) -> bool:
+    status = sts.get("status") or {}
+    return bool(status.get("observedGeneration", 0) >= sts["metadata"].get("generation", 0))
+
+
+def _all_ready(ctx: Context, sts: Json) -> bool:
+    """Tell whether the set has as many Ready pods as it asks for (whatever that number is)."""
+    pods = _pods(ctx, sts)
+    want = dig(sts, "spec", "replicas", default=1)
+    return _observed(sts) and len(pods) == want and all(_ready(p) for p in pods.values())
+
+
+def _converged(ctx: Context, sts: Json) -> bool:
+    pods = _pods(ctx, sts)
+    status = sts.get("status") or {}
+    return (
+        _observed(sts)
+        and status.get("readyReplicas", 0) == REPLICAS
+        and all(_ready(pods.get(name)) for name in PODS_OF_SET)
+    )
+
+
+@checks.check("statefulset", docs=DOCS)
+def statefulset(ctx: Context) -> Verdict:
+    """StatefulSet demo-db: serviceName demo-db, 3 replicas of app: demo-db, pods 0-2 Ready."""
+    v = Verdict()
+    sts = _statefulset(ctx)
+    service_name = dig(sts, "spec", "serviceName") or ""
+    v.expect(
+        service_name == NAME,
+        f"StatefulSet {NAME} spec.serviceName: expected {NAME}, found {service_name or 'unset'}",
+        f"Set spec.serviceName: {NAME}, the headless Service that gives each pod its DNS name "
+        "(it cannot change later: delete the StatefulSet, its claims stay, and apply again).",
+    )
+    replicas = dig(sts, "spec", "replicas")
+    app = dig(sts, "spec", "template", "metadata", "labels", "app")
+    v.expect(
+        replicas == REPLICAS and app == NAME,
+        f"StatefulSet {NAME}: expected {REPLICAS} replicas of pods labelled app: {NAME}, found "
+        f"{replicas} of pods labelled app: {app}",
+        f"Set spec.replicas to {REPLICAS} and label the pod template with app: {NAME}.",
+    )
+    if replicas == REPLICAS:  # only a right spec is worth waiting for
+        sts = ctx.wait(
+            lambda: _statefulset(ctx),
+            lambda s: _converged(ctx, s),
+            what=f"pods {', '.join(PODS_OF_SET)} to be Ready",
+        )
+    pods = _pods(ctx, sts)
+    missing = [n for n in PODS_OF_SET if n not in pods]
+    unready = [n for n in PODS_OF_SET if n in pods and not _ready(pods[n])]
+    v.expect(
+        replicas == REPLICAS and _converged(ctx, sts),
+        f"StatefulSet {NAME} pods: expected {', '.join(PODS_OF_SET)} Ready; "
+        f"missing: {', '.join(missing) or 'none'}, not Ready: {', '.join(unready) or 'none'}",
+        f"Watch `kubectl get pods -l app={NAME} -n {ctx.namespace} -w`: pods start one at a "
+        "time, in order; `kubectl describe` the first one that is not Ready to see why.",
+    )
+    return v.ok(
+        f"StatefulSet {NAME}: {', '.join(PODS_OF_SET)} Ready, named in DNS as "
+        f"<pod>.{NAME}.{ctx.namespace}.svc"
+    )
+
+
+def _claim_problems(pvc: Json) -> list[str]:
+    """Return what differs in a claim from RWO / fast-ssd / at least 1Gi."""
+    spec = pvc.get("spec") or {}
+    problems = []
+    modes = spec.get("accessModes") or []
+    if "ReadWriteOnce" not in modes:
+        problems.append(f"access modes {modes or 'none'}")
+    if spec.get("storageClassName") != STORAGE_CLASS:
+        problems.append(f"storageClassName {spec.get('storageClassName') or 'unset'}")
+    size = dig(spec, "resources", "requests", "storage")
+    if size is None or (parse(size) or 0) < (parse(MIN_STORAGE) or 0):
+        problems.append(f"storage request {size or 'none'}")
+    return problems
+
+
+def _bound(ctx: Context) -> dict[str, Json]:
+    """Return the set's claims that exist, by name."""
+    found = {}
+    for name in CLAIMS:
+        pvc = ctx.get(PVCS, name)
+        if pvc is not None:
+            found[name] = pvc
+    return found
+
+
+@checks.check("storage", docs=DOCS_STORAGE)
+def storage(ctx: Context) -> Verdict:
+    """Claim template data (RWO, fast-ssd, >= 1Gi) mounted; data-demo-db-0..2 Bound, same spec."""
+    v = Verdict()
+    sts = _statefulset(ctx)
+    templates = dig(sts, "spec", "volumeClaimTemplates", default=[]) or []
+    template = next((t for t in templates if dig(t, "metadata", "name") == CLAIM), None)
+    names = ", ".join(str(dig(t, "metadata", "name")) for t in templates) or "none"
+    wrong = _claim_problems(template) if template else [f"no template named {CLAIM}"]
+    template_ok = v.expect(
+        not wrong,
+        f"StatefulSet {NAME} volumeClaimTemplates: expected {CLAIM} with ReadWriteOnce, "
+        f"storageClassName {STORAGE_CLASS} and at least {MIN_STORAGE}; found "
+        + ("; ".join(wrong) if template else f"templates {names}"),
+        f"Give spec.volumeClaimTemplates a claim named {CLAIM}: accessModes [ReadWriteOnce], "
+        f"storageClassName {STORAGE_CLASS}, resources.requests.storage {MIN_STORAGE} or more "
+        "(templates cannot change later: delete the StatefulSet and its claims, then apply).",
+    )
+    mounts = [
+        m.get("mountPath")
+        for c in _containers(sts)
+        for m in c.get("volumeMounts") or []
+        if m.get("name") == CLAIM
+    ]
+    v.expect(
+        bool(mounts),
+        f"StatefulSet {NAME}: no container mounts the volume {CLAIM}",
+        f"Mount {CLAIM} in the database container (volumeMounts), or its data never reaches "
+        "the claim.",
+    )
+
+    if template_ok and dig(sts, "spec", "replicas") == REPLICAS:
+        found = ctx.wait(
+            lambda: _bound(ctx),
+            lambda f: (
+                len(f) == REPLICAS and all(dig(p, "status", "phase") == "Bound" for p in f.values())
+            ),
+            what=f"claims {', '.join(CLAIMS)} to be Bound",
+        )
+    else:
+        found = _bound(ctx)
+    issues = []
+    for name in CLAIMS:
+        pvc = found.get(name)
+        if pvc is None:
+            issues.append(f"{name} missing")
+            continue
+        phase = dig(pvc, "status", "phase")
+        differs = _claim_problems(pvc)
+        if phase != "Bound" or differs:
+            issues.append(f"{name} {phase}" + (f" with {', '.join(differs)}" if differs else ""))
+    v.expect(
+        not issues,
+        f"PersistentVolumeClaims: expected {', '.join(CLAIMS)} Bound on {STORAGE_CLASS}; "
+        f"found {'; '.join(issues)}",
+        "Each pod gets its claim from the template when it is first created, and keeps it: "
+        "claims made from an older template stay as they were. Delete those "
+        f"(`kubectl delete statefulset {NAME}` first, then the claims) or "
+        "`kubelab reset 04-statefulset`, and apply again.",
+    )
+    return v.ok(
+        f"claims {', '.join(CLAIMS)} Bound on {STORAGE_CLASS}, mounted at "
+        f"{mounts[0] if mounts else '?'}"
+    )
+
+
+def _revision_tags(ctx: Context, sts: Json, revision: str) -> str | None:
+    """Return the image tags of a revision's pod template, or None if it is not kept."""
+    rev = ctx.get(CONTROLLERREVISIONS, revision) if revision else None
+    if rev is None or not owned_by(rev, sts["metadata"]["uid"]):
+        return None
+    containers = dig(rev, "data", "spec", "template", "spec", "containers", default=[]) or []
+    return ", ".join(image_tag(str(c.get("image", ""))) for c in containers)
+
+
+@checks.check("staged-update", docs=DOCS_PARTITION)
+def staged_update(ctx: Context) -> Verdict:
+    """Partition 2 and a new image tag: demo-db-2 on the update revision, 0 and 1 on the current."""
+    v = Verdict()
+    # Revisions in status are only current once the controller has seen the latest spec.
+    sts = ctx.wait(
+        lambda: _statefulset(ctx),
+        _observed,
+        what=f"the StatefulSet controller to see {NAME}'s latest spec",
+    )
+    strategy = dig(sts, "spec", "updateStrategy", default={}) or {}
+    kind = strategy.get("type", "RollingUpdate")
+    partition = dig(strategy, "rollingUpdate", "partition", default=0)
+    partition_ok = v.expect(
+        kind == "RollingUpdate" and partition == PARTITION,
+        f"StatefulSet {NAME} spec.updateStrategy: expected RollingUpdate with partition "
+        f"{PARTITION}, found {kind} with partition {partition}",
+        f"Set spec.updateStrategy.rollingUpdate.partition to {PARTITION}: only pods with an "
+        f"ordinal of {PARTITION} or more take the new revision.",
+    )
+    status = sts.get("status") or {}
+    current, update = status.get("currentRevision", ""), status.get("updateRevision", "")
+    old_tags, new_tags = _revision_tags(ctx, sts, current), _revision_tags(ctx, sts, update)
+    staged = bool(current and update and current != update)
+    new_release = v.expect(
+        staged and old_tags is not None and new_tags is not None and old_tags != new_tags,
+        f"StatefulSet {NAME} status: expected an update revision with a new image tag next to "
+        f"the current one; found current {current or 'none'} (tag {old_tags}), update "
+        f"{update or 'none'} (tag {new_tags})"
+        if staged
+        else f"StatefulSet {NAME} status: no update is staged (current revision and update "
+        f"revision are both {current or 'unset'})",
+        f"With the partition in place, change the image tag (e.g. `kubectl set image "
+        f"statefulset/{NAME} <container>=<image>:<new tag> -n {ctx.namespace}`). A partition "
+        "of 0 updates every pod, and the update is no longer staged.",
+    )
+
+    def pods_now() -> tuple[Json, dict[str, Json]]:
+        latest = ctx.get(STATEFULSETS, NAME) or sts
+        return latest, _pods(ctx, latest)
+
+    def canary_updated(seen: tuple[Json, dict[str, Json]]) -> bool:
+        latest, pods = seen
+        wanted = dig(latest, "status", "updateRevision")
+        last = pods.get(PODS_OF_SET[-1])
+        return bool(wanted) and _revision(last) == wanted and _ready(last)
+
+    seen = pods_now()
+    if partition_ok and new_release:  # only then can demo-db-2 converge on the new revision
+        seen = ctx.wait(pods_now, canary_updated, what=f"{PODS_OF_SET[-1]} to update")
+    latest, pods = seen
+    status = latest.get("status") or {}
+    current, update = status.get("currentRevision", ""), status.get("updateRevision", "")
+    staged = bool(current and update and current != update)
+    canary = PODS_OF_SET[-1]
+    v.expect(
+        staged and canary_updated(seen),
+        f"pod {canary}: expected the update revision {update}, Ready; found "
+        f"{_revision(pods.get(canary)) or 'no pod'}"
+        + ("" if _ready(pods.get(canary)) else " (not Ready)")
+        if staged
+        else f"pod {canary}: no staged revision to run",
+        f"`kubectl rollout status statefulset/{NAME} -n {ctx.namespace}` waits until the pods "
+        "above the partition run the new revision.",
+    )
+    held = PODS_OF_SET[:PARTITION]
+    moved = [f"{n} on {_revision(pods.get(n)) or 'no pod'}" for n in held]
+    v.expect(
+        staged and all(_revision(pods.get(n)) == current for n in held),
+        f"pods {', '.join(held)}: expected the current (old) revision {current}; found "
+        f"{', '.join(moved)}"
+        if staged
+        else f"pods {', '.join(held)}: no staged update to hold them back from",
+        f"Pods below the partition keep the old revision; lower the partition only once "
+        f"{canary} has proved the release.",
+    )
+    return v.ok(
+        f"staged update: {canary} on {update} (tag {new_tags}), {', '.join(held)} still on "
+        f"{current} (tag {old_tags})"
+    )
+
+
+@checks.check("retention", docs=DOCS_RETENTION)
+def retention(ctx: Context) -> Verdict:
+    """persistentVolumeClaimRetentionPolicy keeps claims when the set is scaled down."""
+    v = Verdict()
+    sts = _statefulset(ctx)
+    policy = dig(sts, "spec", "persistentVolumeClaimRetentionPolicy", default={}) or {}
+    scaled = policy.get("whenScaled", "Retain")  # the API server's default
+    v.expect(
+        scaled == "Retain",
+        f"StatefulSet {NAME} persistentVolumeClaimRetentionPolicy.whenScaled: expected Retain, "
+        f"found {scaled}",
+        "Set spec.persistentVolumeClaimRetentionPolicy.whenScaled: Retain, so scaling down "
+        "keeps the removed pods' claims (and their data) for when the set grows again.",
+    )
+    deleted = policy.get("whenDeleted", "Retain")
+    return v.ok(
+        f"claims kept when the set is scaled down (whenScaled Retain, whenDeleted {deleted})"
+    )

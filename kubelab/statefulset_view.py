@@ -1,0 +1,320 @@
+"""A live view of a StatefulSet's pods, one row per ordinal, for notebooks and terminals.
+
+What sets a StatefulSet apart happens pod by pod: demo-db-1 is created only once demo-db-0 is
+Ready, scale-down removes the highest ordinal first, and a partitioned update moves only the pods
+at or above the partition to the new revision. `watch_statefulset` shows that as a table updated
+in place (one line per change in a terminal) until the set has settled or a deadline passes, and
+returns what it saw, so a notebook can assert the order from live data.
+
+The decisions (which ordinal is this pod? has the set settled?) are pure functions over plain
+JSON, tested without a cluster; only `watch_statefulset` talks to the API server.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from kubelab.api import default_kubeconfig
+from kubelab.kube import REQUEST_TIMEOUT, api_client
+from kubelab.views import as_json
+
+REVISION_LABEL = "controller-revision-hash"
+POLL_INTERVAL = 0.25  # seconds between reads; ordered creation takes seconds, so this is smooth
+
+Json = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PodState:
+    """One pod of a StatefulSet at one moment."""
+
+    name: str
+    ordinal: int
+    phase: str  # the pod's phase, or "Terminating" once it is being deleted
+    ready: bool
+    revision: str  # its controller-revision-hash label: the template revision it was made from
+    claims: tuple[str, ...]  # the PersistentVolumeClaims it mounts
+    uid: str
+
+
+@dataclass(frozen=True)
+class SetSample:
+    """What a StatefulSet looked like `elapsed` seconds after watching began."""
+
+    elapsed: float
+    replicas: int
+    ready_replicas: int
+    current_revision: str
+    update_revision: str
+    partition: int
+    pods: tuple[PodState, ...]  # by ordinal
+    settled: bool
+
+
+def _int(value: object, default: int = 0) -> int:
+    """Return `value` as an int (the API omits counts that are zero)."""
+    return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else default
+
+
+def ordinal(pod_name: str, set_name: str) -> int | None:
+    """Return the ordinal of `<set>-<n>`, or None if the name is not one of the set's."""
+    prefix = f"{set_name}-"
+    rest = pod_name[len(prefix) :] if pod_name.startswith(prefix) else ""
+    return int(rest) if rest.isdigit() else None
+
+
+def pod_state(pod: object, set_name: str) -> PodState | None:
+    """Build the state of one pod from its JSON or client model; None if not the set's."""
+    data = as_json(pod)
+    meta = data.get("metadata") or {}
+    name = str(meta.get("name", ""))
+    number = ordinal(name, set_name)
+    if number is None:
+        return None
+    status = data.get("status") or {}
+    conditions = status.get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    volumes = (data.get("spec") or {}).get("volumes") or []
+    claims = tuple(
+        str(v["persistentVolumeClaim"].get("claimName", ""))
+        for v in volumes
+        if v.get("persistentVolumeClaim")
+    )
+    return PodState(
+        name=name,
+        ordinal=number,
+        phase="Terminating" if meta.get("deletionTimestamp") else str(status.get("phase", "")),
+        ready=ready and not meta.get("deletionTimestamp"),
+        revision=str((meta.get("labels") or {}).get(REVISION_LABEL, "")),
+        claims=claims,
+        uid=str(meta.get("uid", "")),
+    )
+
+
+def partition_of(statefulset: object) -> int:
+    """Return the rolling-update partition (0 when unset)."""
+    strategy = (as_json(statefulset).get("spec") or {}).get("updateStrategy") or {}
+    return _int((strategy.get("rollingUpdate") or {}).get("partition"))
+
+
+def settled(statefulset: object, pods: Iterable[PodState]) -> bool:
+    """Tell whether the set is at rest: spec observed, exactly ordinals 0..replicas-1 present
+    and Ready, every pod at or above the partition on the update revision, and (partition 0)
+    the current revision caught up with it."""
+    sts = as_json(statefulset)
+    meta, spec, status = sts.get("metadata") or {}, sts.get("spec") or {}, sts.get("status") or {}
+    if _int(status.get("observedGeneration")) < _int(meta.get("generation"), 1):
+        return False
+    replicas = _int(spec.get("replicas"), 1)
+    by_ordinal = {p.ordinal: p for p in pods}
+    if sorted(by_ordinal) != list(range(replicas)):
+        return False
+    if not all(p.ready and p.phase == "Running" for p in by_ordinal.values()):
+        return False
+    if _int(status.get("readyReplicas")) != replicas:
+        return False
+    if ((spec.get("updateStrategy") or {}).get("type") or "RollingUpdate") != "RollingUpdate":
+        return True  # OnDelete: pods change revision only when someone deletes them
+    update, partition = status.get("updateRevision"), partition_of(sts)
+    if partition == 0 and status.get("currentRevision") != update:
+        return False  # a complete update is done once the controller says so, too
+    return all(p.revision == update for o, p in by_ordinal.items() if o >= partition)
+
+
+def sample(elapsed: float, statefulset: object, pods: Iterable[PodState]) -> SetSample:
+    """Build one sample from the StatefulSet and the states of its pods."""
+    sts = as_json(statefulset)
+    spec, status = sts.get("spec") or {}, sts.get("status") or {}
+    ordered = tuple(sorted(pods, key=lambda p: p.ordinal))
+    return SetSample(
+        elapsed=round(elapsed, 2),
+        replicas=_int(spec.get("replicas"), 1),
+        ready_replicas=_int(status.get("readyReplicas")),
+        current_revision=str(status.get("currentRevision", "")),
+        update_revision=str(status.get("updateRevision", "")),
+        partition=partition_of(sts),
+        pods=ordered,
+        settled=settled(sts, ordered),
+    )
+
+
+def short(revision: str) -> str:
+    """Return the hash part of a revision name ("demo-db-5d9c8b7f4" -> "5d9c8b7f4")."""
+    return revision.rsplit("-", 1)[-1]
+
+
+def role(s: SetSample, pod: PodState) -> str:
+    """Tell whether a pod runs the update revision ("new") or the current one ("old")."""
+    if s.update_revision and s.update_revision != s.current_revision:
+        if pod.revision == s.update_revision:
+            return "new"
+        return "old" if pod.revision == s.current_revision else ""
+    return ""
+
+
+def render_html(name: str, s: SetSample, note: str = "") -> str:
+    """Return an HTML table of one sample: one row per pod, by ordinal."""
+    rows = []
+    for p in s.pods:
+        cells = [
+            str(p.ordinal),
+            html.escape(p.name),
+            html.escape(p.phase),
+            "yes" if p.ready else "no",
+            html.escape(short(p.revision)) + (f" ({role(s, p)})" if role(s, p) else ""),
+            html.escape(", ".join(p.claims)),
+        ]
+        tds = "".join(f"<td>{c}</td>" for c in cells)
+        rows.append(f"<tr>{tds}</tr>")
+    head = "".join(
+        f"<th>{h}</th>" for h in ("ordinal", "pod", "phase", "ready", "revision", "claims")
+    )
+    state = "settled" if s.settled else "changing"
+    caption = (
+        f"StatefulSet {html.escape(name)}: {state} at {s.elapsed:.1f}s · "
+        f"{s.ready_replicas}/{s.replicas} ready · partition {s.partition}"
+    )
+    if note:
+        caption += f" · {html.escape(note)}"
+    return (
+        f"<table><caption style='text-align:left'>{caption}</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def render_line(s: SetSample) -> str:
+    """Return one terminal line for a sample: elapsed seconds, then each pod's state."""
+    parts = [
+        f"{p.name} {p.phase}{' Ready' if p.ready else ''} rev {short(p.revision)}"
+        + (f" ({role(s, p)})" if role(s, p) else "")
+        for p in s.pods
+    ]
+    tail = " | settled" if s.settled else ""
+    return f"{s.elapsed:5.1f}s  {s.ready_replicas}/{s.replicas} ready  " + " | ".join(parts) + tail
+
+
+def first_seen(samples: Sequence[SetSample]) -> dict[str, float]:
+    """Return when each pod name first appeared, in seconds since the start, earliest first."""
+    seen: dict[str, float] = {}
+    for s in samples:
+        for p in s.pods:
+            seen.setdefault(p.name, s.elapsed)
+    return seen
+
+
+def first_ready(samples: Sequence[SetSample]) -> dict[str, float]:
+    """Return when each pod was first seen Ready, in seconds since the start."""
+    ready: dict[str, float] = {}
+    for s in samples:
+        for p in s.pods:
+            if p.ready:
+                ready.setdefault(p.name, s.elapsed)
+    return ready
+
+
+def _in_notebook() -> bool:
+    """Tell whether we run inside a Jupyter kernel (which can update a display in place)."""
+    if "IPython" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _shower(name: str) -> Callable[[SetSample, str], None]:
+    """Return a function that shows a sample: in place in a notebook, as a line in a terminal."""
+    if _in_notebook():
+        from IPython.display import HTML, display
+
+        handle = display(HTML(""), display_id=True)  # type: ignore[no-untyped-call]
+
+        def show_html(s: SetSample, note: str) -> None:
+            """Replace the table in the notebook output."""
+            if handle is not None:
+                handle.update(HTML(render_html(name, s, note)))  # type: ignore[no-untyped-call]
+
+        return show_html
+
+    def show_line(s: SetSample, note: str) -> None:
+        """Print one line."""
+        print(render_line(s) + (f"  ({note})" if note else ""), flush=True)
+
+    return show_line
+
+
+def watch_statefulset(
+    namespace: str,
+    name: str,
+    *,
+    timeout: float = 90,
+    kubeconfig: str | None = None,
+    interval: float = POLL_INTERVAL,
+) -> list[SetSample]:
+    """Show a StatefulSet's pods live until the set has settled or `timeout` passes; return
+    the samples that differ from the one before."""
+    api = api_client(Path(kubeconfig or default_kubeconfig()).expanduser())
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    start = time.monotonic()
+    deadline = start + timeout
+    show = _shower(name)
+    samples: list[SetSample] = []
+
+    def take() -> SetSample | None:
+        """Read the set and its pods; keep and show the sample when something changed."""
+        try:
+            sts = as_json(
+                apps.read_namespaced_stateful_set(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+            )
+        except client.ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        labels = ((sts.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        listed = as_json(
+            core.list_namespaced_pod(
+                namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+        uid = (sts.get("metadata") or {}).get("uid")
+        states = []
+        for pod in listed.get("items") or []:
+            refs = (pod.get("metadata") or {}).get("ownerReferences") or []
+            state = pod_state(pod, name)
+            if state is not None and any(r.get("uid") == uid for r in refs):
+                states.append(state)
+        s = sample(time.monotonic() - start, sts, states)
+        last = samples[-1] if samples else None
+        if last is None or (last.pods, last.settled, last.update_revision, last.partition) != (
+            s.pods,
+            s.settled,
+            s.update_revision,
+            s.partition,
+        ):
+            samples.append(s)
+            show(s, "")
+        return s
+
+    try:
+        current = take()
+        if current is None:
+            print(f"no StatefulSet {name} in namespace {namespace}")
+            return samples
+        while not current.settled:
+            if time.monotonic() >= deadline:
+                show(current, f"not settled after {timeout:g}s: see `kubectl describe statefulset`")
+                break
+            time.sleep(interval)
+            current = take() or current
+        return samples
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
