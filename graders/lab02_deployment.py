@@ -11,7 +11,7 @@ from typing import Any
 from kubelab.api import DEPLOYMENTS, ENDPOINTSLICES, PODS, REPLICASETS, SERVICES, Json
 from kubelab.grading import Checks, Context, Missing, Verdict
 from kubelab.grading.quantity import parse
-from kubelab.objects import REVISION_ANNOTATION, image_tag
+from kubelab.objects import REVISION_ANNOTATION, dig, image_tag, owned_by, port_number
 
 checks = Checks("02-deployment")
 
@@ -31,20 +31,12 @@ DOCS_ROLLOUT = (
 )
 
 
-def _dig(obj: Any, *path: str, default: Any = None) -> Any:
-    for key in path:
-        if not isinstance(obj, dict) or key not in obj:
-            return default
-        obj = obj[key]
-    return obj
-
-
 def _deployment(ctx: Context) -> Json:
     return ctx.need(DEPLOYMENTS, NAME)
 
 
 def _container(dep: Json) -> Json:
-    containers = _dig(dep, "spec", "template", "spec", "containers", default=[])
+    containers = dig(dep, "spec", "template", "spec", "containers", default=[])
     for c in containers:
         if c.get("name") == CONTAINER:
             return dict(c)
@@ -55,27 +47,14 @@ def _container(dep: Json) -> Json:
     )
 
 
-def _port_number(port: Any, container: Json) -> Any:
-    """Resolve a named port ("http") to the container's number."""
-    if isinstance(port, str):
-        for p in container.get("ports") or []:
-            if p.get("name") == port:
-                return p.get("containerPort")
-    return port
-
-
 def _selector(dep: Json) -> str:
-    labels = _dig(dep, "spec", "selector", "matchLabels", default={}) or {}
+    labels = dig(dep, "spec", "selector", "matchLabels", default={}) or {}
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-def _owned_by(obj: Json, uid: str) -> bool:
-    return any(o.get("uid") == uid for o in _dig(obj, "metadata", "ownerReferences", default=[]))
 
 
 def _replicasets(ctx: Context, dep: Json) -> list[Json]:
     uid = dep["metadata"]["uid"]
-    return [rs for rs in ctx.list(REPLICASETS, labels=_selector(dep)) if _owned_by(rs, uid)]
+    return [rs for rs in ctx.list(REPLICASETS, labels=_selector(dep)) if owned_by(rs, uid)]
 
 
 def _pods(ctx: Context, dep: Json, replicasets: list[Json]) -> list[Json]:
@@ -83,7 +62,7 @@ def _pods(ctx: Context, dep: Json, replicasets: list[Json]) -> list[Json]:
     return [
         p
         for p in ctx.list(PODS, labels=_selector(dep))
-        if any(_owned_by(p, u) for u in uids) and not _dig(p, "metadata", "deletionTimestamp")
+        if any(owned_by(p, u) for u in uids) and not dig(p, "metadata", "deletionTimestamp")
     ]
 
 
@@ -103,8 +82,8 @@ def deployment(ctx: Context) -> Verdict:
     """Deployment demo-web: 3 replicas labelled app: demo-web, rolling update 1/1, converged."""
     v = Verdict()
     dep = _deployment(ctx)
-    replicas = _dig(dep, "spec", "replicas")
-    app = _dig(dep, "spec", "template", "metadata", "labels", "app")
+    replicas = dig(dep, "spec", "replicas")
+    app = dig(dep, "spec", "template", "metadata", "labels", "app")
     v.expect(
         replicas == REPLICAS and app == NAME,
         f"Deployment {NAME}: expected {REPLICAS} replicas of pods labelled app: {NAME}, found "
@@ -112,7 +91,7 @@ def deployment(ctx: Context) -> Verdict:
         f"Set spec.replicas to {REPLICAS} (one pod can fail while two still serve) and label the "
         f"pod template with app: {NAME}.",
     )
-    strategy = _dig(dep, "spec", "strategy", default={})
+    strategy = dig(dep, "spec", "strategy", default={})
     rolling = strategy.get("rollingUpdate") or {}
     surge, unavailable = rolling.get("maxSurge"), rolling.get("maxUnavailable")
     v.expect(
@@ -125,7 +104,7 @@ def deployment(ctx: Context) -> Verdict:
     if replicas == REPLICAS:  # only a right spec is worth waiting for
         dep = ctx.wait(lambda: _deployment(ctx), _rolled_out, what=f"Deployment {NAME} to converge")
     st = dep.get("status", {})
-    want = _dig(dep, "spec", "replicas", default=1)
+    want = dig(dep, "spec", "replicas", default=1)
     v.expect(
         want == REPLICAS and _rolled_out(dep),
         f"Deployment {NAME} status: {st.get('updatedReplicas', 0)}/{want} updated, "
@@ -175,7 +154,7 @@ def _what(probe: Json | None) -> str:
 
 def _http_get(probe: Json | None, container: Json) -> tuple[Any, Any]:
     get = (probe or {}).get("httpGet") or {}
-    return get.get("path"), _port_number(get.get("port"), container)
+    return get.get("path"), port_number(get.get("port"), [container])
 
 
 @checks.check("probes", docs=DOCS_PROBES)
@@ -227,7 +206,7 @@ def security(ctx: Context) -> Verdict:
     v = Verdict()
     dep = _deployment(ctx)
     c = _container(dep)
-    pod_sc = _dig(dep, "spec", "template", "spec", "securityContext", default={}) or {}
+    pod_sc = dig(dep, "spec", "template", "spec", "securityContext", default={}) or {}
     c_sc = c.get("securityContext") or {}
     non_root = c_sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
     v.expect(
@@ -252,8 +231,8 @@ def _ready_endpoints(slices: list[Json]) -> set[str]:
     ready: set[str] = set()
     for s in slices:
         for ep in s.get("endpoints") or []:
-            if _dig(ep, "conditions", "ready") is True:
-                ready.add(_dig(ep, "targetRef", "name") or ",".join(ep.get("addresses", [])))
+            if dig(ep, "conditions", "ready") is True:
+                ready.add(dig(ep, "targetRef", "name") or ",".join(ep.get("addresses", [])))
     return ready
 
 
@@ -267,12 +246,12 @@ def service(ctx: Context) -> Verdict:
         container = _container(dep) if dep else {}
     except Missing:
         container = {}
-    ports = _dig(svc, "spec", "ports", default=[]) or []
+    ports = dig(svc, "spec", "ports", default=[]) or []
     good = [
         p
         for p in ports
         if p.get("port") == 80
-        and _port_number(p.get("targetPort"), container) == 8080
+        and port_number(p.get("targetPort"), [container]) == 8080
         and p.get("name") == "http"
     ]
     seen = ", ".join(
@@ -283,7 +262,7 @@ def service(ctx: Context) -> Verdict:
         f"Service {NAME} ports: expected http:80→8080, found {seen or 'none'}",
         "Give the Service a port 80 named http whose targetPort is the container's 8080.",
     )
-    selector = _dig(svc, "spec", "selector", default={}) or {}
+    selector = dig(svc, "spec", "selector", default={}) or {}
     selects_all = False
     if dep is None:
         v.expect(
@@ -323,7 +302,7 @@ def service(ctx: Context) -> Verdict:
 
 
 def _web_image(obj: Json) -> str:
-    for c in _dig(obj, "spec", "template", "spec", "containers", default=[]) or _dig(
+    for c in dig(obj, "spec", "template", "spec", "containers", default=[]) or dig(
         obj, "spec", "containers", default=[]
     ):
         if c.get("name") == CONTAINER:
@@ -332,7 +311,7 @@ def _web_image(obj: Json) -> str:
 
 
 def _revision(obj: Json) -> int:
-    value = _dig(obj, "metadata", "annotations", REVISION_ANNOTATION, default="0")
+    value = dig(obj, "metadata", "annotations", REVISION_ANNOTATION, default="0")
     return int(value) if str(value).isdigit() else 0
 
 

@@ -14,11 +14,11 @@ import itertools
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from kubelab import load
 from kubelab.api import DEPLOYMENTS, HPAS, PDBS, PODS, REPLICASETS, ApiError, Json
 from kubelab.grading import Checks, Context, Missing, Verdict
+from kubelab.objects import dig, owned_by, selector_query
 
 checks = Checks("03-hpa-pdb")
 
@@ -38,65 +38,35 @@ DOCS_EVICTION = "https://kubernetes.io/docs/concepts/scheduling-eviction/api-evi
 DOCS_SHUTDOWN = "https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/#hook-handler-execution"
 
 
-def _dig(obj: Any, *path: str, default: Any = None) -> Any:
-    for key in path:
-        if not isinstance(obj, dict) or key not in obj:
-            return default
-        obj = obj[key]
-    return obj
-
-
 def _deployment(ctx: Context) -> Json:
     return ctx.need(DEPLOYMENTS, NAME)
 
 
-def _owned_by(obj: Json, uid: str) -> bool:
-    return any(o.get("uid") == uid for o in _dig(obj, "metadata", "ownerReferences", default=[]))
-
-
-def selector_query(selector: Json | None) -> str | None:
-    """Turn a LabelSelector into the query string the API takes; None when it selects nothing."""
-    if not selector:
-        return None
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In":
-            parts.append(f"{key} in ({','.join(values)})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({','.join(values)})")
-        elif op == "Exists":
-            parts.append(str(key))
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
-    return ",".join(parts) or None
-
-
 def _pods(ctx: Context, dep: Json) -> list[Json]:
     """Return the Deployment's pods that are not being deleted (owned through its ReplicaSets)."""
-    query = selector_query(_dig(dep, "spec", "selector"))
+    query = selector_query(dig(dep, "spec", "selector"))
     if query is None:
         return []
     uids = {
         rs["metadata"]["uid"]
         for rs in ctx.list(REPLICASETS, labels=query)
-        if _owned_by(rs, dep["metadata"]["uid"])
+        if owned_by(rs, dep["metadata"]["uid"])
     }
     return [
         p
         for p in ctx.list(PODS, labels=query)
-        if any(_owned_by(p, u) for u in uids) and not _dig(p, "metadata", "deletionTimestamp")
+        if any(owned_by(p, u) for u in uids) and not dig(p, "metadata", "deletionTimestamp")
     ]
 
 
 def _ready(pod: Json) -> bool:
-    conditions = _dig(pod, "status", "conditions", default=[]) or []
+    conditions = dig(pod, "status", "conditions", default=[]) or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def cpu_target(hpa: Json) -> int | None:
     """Return the HPA's CPU averageUtilization target, or None when it has none."""
-    for metric in _dig(hpa, "spec", "metrics", default=[]) or []:
+    for metric in dig(hpa, "spec", "metrics", default=[]) or []:
         res = metric.get("resource") or {}
         target = res.get("target") or {}
         if (
@@ -111,7 +81,7 @@ def cpu_target(hpa: Json) -> int | None:
 
 def cpu_utilization(hpa: Json) -> int | None:
     """Return the CPU utilisation the HPA last observed, or None when it has not."""
-    for metric in _dig(hpa, "status", "currentMetrics", default=[]) or []:
+    for metric in dig(hpa, "status", "currentMetrics", default=[]) or []:
         res = metric.get("resource") or {}
         if metric.get("type") == "Resource" and res.get("name") == "cpu":
             value = (res.get("current") or {}).get("averageUtilization")
@@ -120,7 +90,7 @@ def cpu_utilization(hpa: Json) -> int | None:
 
 
 def _targets_deployment(hpa: Json) -> bool:
-    ref = _dig(hpa, "spec", "scaleTargetRef", default={}) or {}
+    ref = dig(hpa, "spec", "scaleTargetRef", default={}) or {}
     return bool(
         ref.get("kind") == "Deployment"
         and ref.get("name") == NAME
@@ -129,11 +99,11 @@ def _targets_deployment(hpa: Json) -> bool:
 
 
 def _without_cpu_request(dep: Json) -> list[str]:
-    containers = _dig(dep, "spec", "template", "spec", "containers", default=[]) or []
+    containers = dig(dep, "spec", "template", "spec", "containers", default=[]) or []
     return [
         str(c.get("name", "?"))
         for c in containers
-        if load.millicores(_dig(c, "resources", "requests", "cpu")) <= 0
+        if load.millicores(dig(c, "resources", "requests", "cpu")) <= 0
     ]
 
 
@@ -142,14 +112,14 @@ def hpa(ctx: Context) -> Verdict:
     """HPA demo-web targets Deployment demo-web: 3 to 10 replicas at 60% CPU; pods request CPU."""
     v = Verdict()
     h = ctx.need(HPAS, NAME)
-    ref = _dig(h, "spec", "scaleTargetRef", default={}) or {}
+    ref = dig(h, "spec", "scaleTargetRef", default={}) or {}
     v.expect(
         _targets_deployment(h),
         f"HPA {NAME} spec.scaleTargetRef: expected apps/v1 Deployment {NAME}, found "
         f"{ref.get('apiVersion')} {ref.get('kind')} {ref.get('name')}",
         f"Point scaleTargetRef at apiVersion apps/v1, kind Deployment, name {NAME}.",
     )
-    low, high = _dig(h, "spec", "minReplicas", default=1), _dig(h, "spec", "maxReplicas")
+    low, high = dig(h, "spec", "minReplicas", default=1), dig(h, "spec", "maxReplicas")
     v.expect(
         (low, high) == (MIN_REPLICAS, MAX_REPLICAS),
         f"HPA {NAME} replicas: expected minReplicas {MIN_REPLICAS} and maxReplicas "
@@ -184,9 +154,9 @@ def _pdb_settled(pdb: Json | None, dep: Json | None) -> bool:
     if pdb is None or dep is None:
         return True  # nothing left to wait for
     st = pdb.get("status") or {}
-    want = _dig(dep, "spec", "replicas", default=1)
+    want = dig(dep, "spec", "replicas", default=1)
     return bool(
-        st.get("observedGeneration", 0) >= _dig(pdb, "metadata", "generation", default=0)
+        st.get("observedGeneration", 0) >= dig(pdb, "metadata", "generation", default=0)
         and st.get("expectedPods") == want
         and st.get("currentHealthy") == want
     )
@@ -235,7 +205,7 @@ def pdb(ctx: Context) -> Verdict:
         )
         budget, dep = latest or budget, current or dep
     st = budget.get("status") or {}
-    replicas = _dig(dep, "spec", "replicas", default=1)
+    replicas = dig(dep, "spec", "replicas", default=1)
     v.expect(
         selects and st.get("expectedPods") == replicas,
         f"PDB {PDB_NAME} status.expectedPods: expected {replicas} (the Deployment's replicas), "
@@ -430,13 +400,13 @@ def prestop_delay(hook: Json | None) -> int | None:
     """Return how long a preStop hook waits, in seconds, when it says (sleep action or exec)."""
     if not hook:
         return None
-    seconds = _dig(hook, "sleep", "seconds")
+    seconds = dig(hook, "sleep", "seconds")
     if isinstance(seconds, int):
         return seconds
-    match = _SLEEP.search(" ".join(str(a) for a in _dig(hook, "exec", "command", default=[])))
+    match = _SLEEP.search(" ".join(str(a) for a in dig(hook, "exec", "command", default=[])))
     if match:
         return int(match.group(1))
-    if _dig(hook, "exec", "command"):  # `sleep` as its own argument: ["sleep", "5"]
+    if dig(hook, "exec", "command"):  # `sleep` as its own argument: ["sleep", "5"]
         command = [str(a) for a in hook["exec"]["command"]]
         for word, nxt in itertools.pairwise(command):
             if word.endswith("sleep") and nxt.isdigit():
@@ -451,7 +421,7 @@ def _shutdown(pod_spec: Json) -> tuple[Json | None, int]:
             f"Deployment {NAME} has no container named {CONTAINER}",
             f"Name the application container `{CONTAINER}`.",
         )
-    hook = _dig(web, "lifecycle", "preStop")
+    hook = dig(web, "lifecycle", "preStop")
     return hook, int(pod_spec.get("terminationGracePeriodSeconds", 30))
 
 
@@ -460,7 +430,7 @@ def graceful_shutdown(ctx: Context) -> Verdict:
     """Container web has a preStop hook; the grace period outlasts it; every pod runs it."""
     v = Verdict()
     dep = _deployment(ctx)
-    template = _dig(dep, "spec", "template", "spec", default={}) or {}
+    template = dig(dep, "spec", "template", "spec", default={}) or {}
     hook, grace = _shutdown(template)
     delay = prestop_delay(hook)
     v.expect(
@@ -481,7 +451,7 @@ def graceful_shutdown(ctx: Context) -> Verdict:
 
     def stale() -> list[str]:
         current = ctx.get(DEPLOYMENTS, NAME) or dep
-        wanted = _shutdown(_dig(current, "spec", "template", "spec", default={}) or {})
+        wanted = _shutdown(dig(current, "spec", "template", "spec", default={}) or {})
         return [
             p["metadata"]["name"]
             for p in _pods(ctx, current)
@@ -511,8 +481,8 @@ def _scaled(pair: tuple[Json | None, Json | None]) -> bool:
     return bool(
         util is not None
         and util > target
-        and _dig(h, "status", "desiredReplicas", default=0) > MIN_REPLICAS
-        and _dig(dep, "spec", "replicas", default=0) > MIN_REPLICAS
+        and dig(h, "status", "desiredReplicas", default=0) > MIN_REPLICAS
+        and dig(dep, "spec", "replicas", default=0) > MIN_REPLICAS
     )
 
 
@@ -559,8 +529,8 @@ def scales_under_load(ctx: Context) -> Verdict:
         f"`kubectl describe hpa {NAME} -n {ctx.namespace}`: its conditions say whether it can "
         "read metrics.",
     )
-    desired = _dig(h, "status", "desiredReplicas", default=0)
-    replicas = _dig(dep, "spec", "replicas", default=0)
+    desired = dig(h, "status", "desiredReplicas", default=0)
+    replicas = dig(dep, "spec", "replicas", default=0)
     v.expect(
         desired > MIN_REPLICAS and replicas > MIN_REPLICAS,
         f"under load: expected more than {MIN_REPLICAS} replicas, the HPA wanted {desired} and "

@@ -14,7 +14,6 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from typing import Any
 
 from kubelab import gateway_routes as gr
 from kubelab.api import (
@@ -29,7 +28,7 @@ from kubelab.api import (
     Json,
 )
 from kubelab.grading import Checks, Context, Verdict
-from kubelab.objects import image_tag
+from kubelab.objects import dig, image_tag, labels_query, port_number
 
 checks = Checks("05-gateway-canary")
 
@@ -53,33 +52,11 @@ DOCS_SPLIT = "https://gateway-api.sigs.k8s.io/guides/traffic-splitting/"
 DOCS_MATCH = "https://gateway-api.sigs.k8s.io/guides/http-routing/"
 
 
-def _dig(obj: Any, *path: str, default: Any = None) -> Any:
-    for key in path:
-        if not isinstance(obj, dict) or key not in obj:
-            return default
-        obj = obj[key]
-    return obj
-
-
-def _selector_query(labels: Mapping[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-def _port_number(port: Any, containers: list[Json]) -> Any:
-    """Resolve a named targetPort ("http") to a container's port number."""
-    if isinstance(port, str):
-        for c in containers:
-            for p in c.get("ports") or []:
-                if p.get("name") == port:
-                    return p.get("containerPort")
-    return port
-
-
 def _available(dep: Json) -> bool:
-    st, want = dep.get("status") or {}, _dig(dep, "spec", "replicas", default=1)
+    st, want = dep.get("status") or {}, dig(dep, "spec", "replicas", default=1)
     return bool(
         want >= 1
-        and st.get("observedGeneration", 0) >= _dig(dep, "metadata", "generation", default=0)
+        and st.get("observedGeneration", 0) >= dig(dep, "metadata", "generation", default=0)
         and st.get("updatedReplicas", 0) == want
         and st.get("availableReplicas", 0) == want
     )
@@ -87,22 +64,22 @@ def _available(dep: Json) -> bool:
 
 def _pods_of(ctx: Context, dep: Json) -> set[str]:
     """Return the live pods the Deployment's selector picks (its own pods, by labels)."""
-    query = _selector_query(_dig(dep, "spec", "selector", "matchLabels", default={}) or {})
+    query = labels_query(dig(dep, "spec", "selector", "matchLabels", default={}) or {})
     pods = ctx.list(PODS, labels=query) if query else []
-    return {p["metadata"]["name"] for p in pods if not _dig(p, "metadata", "deletionTimestamp")}
+    return {p["metadata"]["name"] for p in pods if not dig(p, "metadata", "deletionTimestamp")}
 
 
 def _ready_endpoints(ctx: Context, service: str) -> set[str]:
     ready: set[str] = set()
     for s in ctx.list(ENDPOINTSLICES, labels=f"kubernetes.io/service-name={service}"):
         for ep in s.get("endpoints") or []:
-            if _dig(ep, "conditions", "ready") is True:
-                ready.add(_dig(ep, "targetRef", "name") or ",".join(ep.get("addresses", [])))
+            if dig(ep, "conditions", "ready") is True:
+                ready.add(dig(ep, "targetRef", "name") or ",".join(ep.get("addresses", [])))
     return ready
 
 
 def _container_tag(dep: Json) -> str:
-    containers = _dig(dep, "spec", "template", "spec", "containers", default=[]) or []
+    containers = dig(dep, "spec", "template", "spec", "containers", default=[]) or []
     return image_tag(str(containers[0].get("image", ""))) if containers else ""
 
 
@@ -133,7 +110,7 @@ def backends(ctx: Context) -> Verdict:
             dep = _wait_available(ctx, name)
             deps[name] = dep
         st = dep.get("status") or {}
-        want = _dig(dep, "spec", "replicas", default=1)
+        want = dig(dep, "spec", "replicas", default=1)
         v.expect(
             _available(dep),
             f"Deployment {name}: expected every replica available, found "
@@ -150,23 +127,23 @@ def backends(ctx: Context) -> Verdict:
     )
     for name in (V1, V2):
         svc, dep = svcs[name], deps[name]
-        containers = _dig(dep, "spec", "template", "spec", "containers", default=[]) or []
-        ports = _dig(svc, "spec", "ports", default=[]) or []
+        containers = dig(dep, "spec", "template", "spec", "containers", default=[]) or []
+        ports = dig(svc, "spec", "ports", default=[]) or []
         seen = ", ".join(f"{p.get('port')}→{p.get('targetPort')}" for p in ports) or "none"
         v.expect(
             any(
                 p.get("port") == PORT
-                and _port_number(p.get("targetPort", p.get("port")), containers) == TARGET_PORT
+                and port_number(p.get("targetPort", p.get("port")), containers) == TARGET_PORT
                 for p in ports
             ),
             f"Service {name} ports: expected {PORT}→{TARGET_PORT}, found {seen}",
             f"Give Service {name} a port {PORT} whose targetPort is the container's {TARGET_PORT}: "
             f"the HTTPRoute sends to port {PORT} of the Service.",
         )
-        selector = _dig(svc, "spec", "selector", default={}) or {}
+        selector = dig(svc, "spec", "selector", default={}) or {}
         theirs = _pods_of(ctx, dep)
         picked = (
-            {p["metadata"]["name"] for p in ctx.list(PODS, labels=_selector_query(selector))}
+            {p["metadata"]["name"] for p in ctx.list(PODS, labels=labels_query(selector))}
             if selector
             else set()
         )
@@ -198,7 +175,7 @@ def backends(ctx: Context) -> Verdict:
 def _http_listeners(gw: Json) -> list[Json]:
     return [
         lis
-        for lis in _dig(gw, "spec", "listeners", default=[]) or []
+        for lis in dig(gw, "spec", "listeners", default=[]) or []
         if lis.get("protocol") == "HTTP" and lis.get("port") == PORT
     ]
 
@@ -209,7 +186,7 @@ def gateway(ctx: Context) -> Verdict:
     controller has also accepted and programmed it."""
     v = Verdict()
     gw = ctx.need(GATEWAYS, GATEWAY)
-    cls = _dig(gw, "spec", "gatewayClassName", default="")
+    cls = dig(gw, "spec", "gatewayClassName", default="")
     known = sorted(c["metadata"]["name"] for c in ctx.api.list(GATEWAYCLASSES))
     v.expect(
         cls in known,
@@ -217,7 +194,7 @@ def gateway(ctx: Context) -> Verdict:
         f"(it has: {', '.join(known) or 'none'})",
         "`kubectl get gatewayclass` lists the classes the cluster provides; use one of them.",
     )
-    listeners = _dig(gw, "spec", "listeners", default=[]) or []
+    listeners = dig(gw, "spec", "listeners", default=[]) or []
     seen = ", ".join(f"{x.get('name')} {x.get('protocol')}/{x.get('port')}" for x in listeners)
     v.expect(
         bool(_http_listeners(gw)),
@@ -227,14 +204,14 @@ def gateway(ctx: Context) -> Verdict:
         "certificate Secret.",
     )
     if ctx.substrate == "kind":
-        conds = _dig(gw, "status", "conditions", default=[])
+        conds = dig(gw, "status", "conditions", default=[])
         if cls in known and _http_listeners(gw):
             gw = ctx.wait(
                 lambda: ctx.get(GATEWAYS, GATEWAY) or {},
-                lambda g: gr.condition(_dig(g, "status", "conditions"), "Programmed") == "True",
+                lambda g: gr.condition(dig(g, "status", "conditions"), "Programmed") == "True",
                 what=f"Gateway {GATEWAY} to be programmed",
             )
-            conds = _dig(gw, "status", "conditions", default=[])
+            conds = dig(gw, "status", "conditions", default=[])
         state = {k: gr.condition(conds, k) for k in ("Accepted", "Programmed")}
         v.expect(
             all(s == "True" for s in state.values()),
@@ -252,7 +229,7 @@ def _namespace_labels(ctx: Context) -> dict[str, str] | None:
         ns = ctx.api.get(NAMESPACES, ctx.namespace)
     except Exception:  # participants may not read Namespaces; Selector listeners then fail
         return None
-    return dict(_dig(ns, "metadata", "labels", default={}) or {})
+    return dict(dig(ns, "metadata", "labels", default={}) or {})
 
 
 class _Routing:
@@ -270,7 +247,7 @@ class _Routing:
             if gr.attachment(r, self.gateway, route_namespace_labels=labels).attached
         ] or [self.route]
         self.services = {
-            s["metadata"]["name"]: [p.get("port") for p in _dig(s, "spec", "ports", default=[])]
+            s["metadata"]["name"]: [p.get("port") for p in dig(s, "spec", "ports", default=[])]
             for s in ctx.list(SERVICES)
         }
 
@@ -283,14 +260,14 @@ class _Routing:
         found = gr.resolve(self.routes, gr.Request(path, headers or {}))
         if found is None:
             return ""
-        ns = _dig(found.route, "metadata", "namespace", default="")
+        ns = dig(found.route, "metadata", "namespace", default="")
         problems = [b.problem for b in gr.backends(found.rule, ns, self.services) if b.problem]
         return f" (by {found.where}" + (f"; {'; '.join(problems)}" if problems else "") + ")"
 
 
 def _host(route: Json, gw: Json | None) -> str:
     """Return a Host header the route and the listener both accept."""
-    for h in _dig(route, "spec", "hostnames", default=[]) or []:
+    for h in dig(route, "spec", "hostnames", default=[]) or []:
         if not h.startswith("*"):
             return str(h)
     for lis in _http_listeners(gw or {}):
@@ -415,7 +392,7 @@ def header_route(ctx: Context) -> Verdict:
     if only_v2 or any(
         m.get("headers")
         for r in routing.routes
-        for rule in _dig(r, "spec", "rules", default=[]) or []
+        for rule in dig(r, "spec", "rules", default=[]) or []
         for m in rule.get("matches") or []
     ):  # once a header rule exists, it must not catch other values too
         others = {

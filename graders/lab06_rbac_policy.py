@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import uuid
 from decimal import Decimal
-from typing import Any
 
 from kubelab import netpol
 from kubelab.api import (
@@ -38,6 +37,7 @@ from kubelab.api import (
 )
 from kubelab.grading import Checks, Context, Verdict
 from kubelab.grading.quantity import parse
+from kubelab.objects import dig
 
 checks = Checks("06-rbac-policy")
 
@@ -54,17 +54,9 @@ DOCS_QUOTA = "https://kubernetes.io/docs/concepts/policy/resource-quotas/"
 DOCS_PSA = "https://kubernetes.io/docs/concepts/security/pod-security-admission/"
 
 
-def _dig(obj: Any, *path: str, default: Any = None) -> Any:
-    for key in path:
-        if not isinstance(obj, dict) or key not in obj:
-            return default
-        obj = obj[key]
-    return obj
-
-
 def _template(ctx: Context, name: str) -> Json | None:
     dep = ctx.get(DEPLOYMENTS, name)
-    return _dig(dep, "spec", "template") if dep else None
+    return dig(dep, "spec", "template") if dep else None
 
 
 # --- service-account -------------------------------------------------------------------------
@@ -84,8 +76,8 @@ def service_account(ctx: Context) -> Verdict:
         "the API server should not carry a token an attacker could use.",
     )
     template = _template(ctx, WEB)
-    account = _dig(template, "spec", "serviceAccountName", default="default")
-    pod_automount = _dig(template, "spec", "automountServiceAccountToken")
+    account = dig(template, "spec", "serviceAccountName", default="default")
+    pod_automount = dig(template, "spec", "automountServiceAccountToken")
     v.expect(
         template is not None and account == SA and pod_automount is not True,
         f"Deployment {WEB} not found"
@@ -215,18 +207,18 @@ def _namespace_labels(ctx: Context, name: str) -> dict[str, str]:
         ns = ctx.api.get(NAMESPACES, name)
     except ApiError:  # confined credentials may not read Namespaces: the name label is enough
         ns = None
-    return dict(_dig(ns, "metadata", "labels", default={}) or {})
+    return dict(dig(ns, "metadata", "labels", default={}) or {})
 
 
 def _policies(ctx: Context) -> list[Json]:
-    return [p for p in ctx.list(NETWORKPOLICIES) if not _dig(p, "metadata", "deletionTimestamp")]
+    return [p for p in ctx.list(NETWORKPOLICIES) if not dig(p, "metadata", "deletionTimestamp")]
 
 
 def probes(ctx: Context) -> dict[str, netpol.Endpoint]:
     """Return the hypothetical endpoints the network checks ask about, by role."""
     ns = ctx.namespace
     template = _template(ctx, WEB)
-    web_ports = netpol.pod_from_json({"spec": _dig(template, "spec", default={})}).ports
+    web_ports = netpol.pod_from_json({"spec": dig(template, "spec", default={})}).ports
     return {
         "web": netpol.Pod(
             ns, {"app": WEB}, WEB, web_ports or (netpol.ContainerPort(8080, "http"),)
@@ -419,13 +411,13 @@ def probe_pod(name: str, labels: dict[str, str], ip: str, port: int) -> Json:
 
 def probe_outcome(pod: Json | None) -> bool | None:
     """Return True if a probe pod connected, False if it could not, None if it did not run."""
-    phase = _dig(pod, "status", "phase")
+    phase = dig(pod, "status", "phase")
     if phase == "Succeeded":
         return True
     if phase == "Failed":
         terminated = [
-            _dig(s, "state", "terminated", default={})
-            for s in _dig(pod, "status", "containerStatuses", default=[]) or []
+            dig(s, "state", "terminated", default={})
+            for s in dig(pod, "status", "containerStatuses", default=[]) or []
         ]
         return False if any(t.get("exitCode") == 1 for t in terminated) else None
     return None
@@ -454,7 +446,7 @@ def _kind_traffic(ctx: Context, v: Verdict) -> None:
     pods = [
         p
         for p in ctx.list(PODS, labels=f"app={WEB}")
-        if _dig(p, "status", "podIP") and _dig(p, "status", "phase") == "Running"
+        if dig(p, "status", "podIP") and dig(p, "status", "phase") == "Running"
     ]
     if not pods:
         v.expect(
@@ -548,7 +540,7 @@ def limits(ctx: Context) -> Verdict:
         v.expect(False, f"a pod without resources was refused: {refusal}", hint)
         v.expect(False, "so no requests or limits could be filled in", hint)
         return v
-    got = _dig(created, "spec", "containers", default=[{}])[0].get("resources") or {}
+    got = dig(created, "spec", "containers", default=[{}])[0].get("resources") or {}
     for part, field in (("requests", "defaultRequest"), ("limits", "default")):
         values = got.get(part) or {}
         missing = [r for r in ("cpu", "memory") if r not in values]
@@ -572,7 +564,7 @@ def _hard(quotas: list[Json]) -> dict[str, Decimal]:
     """Return the tightest hard limit per resource over all quotas ("cpu" means requests.cpu)."""
     found: dict[str, Decimal] = {}
     for q in quotas:
-        for key, value in (_dig(q, "spec", "hard", default={}) or {}).items():
+        for key, value in (dig(q, "spec", "hard", default={}) or {}).items():
             canonical = {"cpu": "requests.cpu", "memory": "requests.memory"}.get(key, key)
             amount = parse(value)
             if amount is not None:
@@ -584,7 +576,7 @@ def _remaining(quotas: list[Json], key: str) -> Decimal | None:
     """Return the least headroom any quota leaves for `key` (hard minus used)."""
     left: Decimal | None = None
     for q in quotas:
-        hard, used = _dig(q, "status", "hard", default={}) or {}, _dig(q, "status", "used") or {}
+        hard, used = dig(q, "status", "hard", default={}) or {}, dig(q, "status", "used") or {}
         for name in (key, QUOTA_KEYS.get(key, key)):
             if name in hard:
                 h, u = parse(hard[name]) or Decimal(0), parse(used.get(name, "0")) or Decimal(0)
@@ -597,7 +589,7 @@ def _container_max(ctx: Context, resource: str) -> Decimal | None:
     caps = [
         parse(item["max"][resource])
         for lr in ctx.list(LIMITRANGES)
-        for item in _dig(lr, "spec", "limits", default=[]) or []
+        for item in dig(lr, "spec", "limits", default=[]) or []
         if item.get("type") == "Container" and resource in (item.get("max") or {})
     ]
     known = [c for c in caps if c is not None]
@@ -634,7 +626,7 @@ def quota(ctx: Context) -> Verdict:
     shown_hard = {
         {"cpu": "requests.cpu", "memory": "requests.memory"}.get(k, k): amount
         for q in found
-        for k, amount in (_dig(q, "spec", "hard", default={}) or {}).items()
+        for k, amount in (dig(q, "spec", "hard", default={}) or {}).items()
     }
     missing = [k for k in QUOTA_KEYS if k not in hard]
     v.expect(
@@ -647,8 +639,7 @@ def quota(ctx: Context) -> Verdict:
 
         def computed(qs: list[Json]) -> bool:
             return all(
-                set(_dig(q, "spec", "hard") or {}) <= set(_dig(q, "status", "hard") or {})
-                for q in qs
+                set(dig(q, "spec", "hard") or {}) <= set(dig(q, "status", "hard") or {}) for q in qs
             )
 
         found = ctx.wait(quotas, computed, what="the quota controller to compute usage")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kubelab import labs
+from kubelab import labs, paths
 from kubelab.grading import runner
 
 LABS = labs.all_labs()
@@ -51,3 +51,25 @@ def test_readme_names_every_task(lab: labs.Lab) -> None:
     readme = (lab.directory / "README.md").read_text()
     for task in lab.tasks:
         assert f"`{task.id}`" in readme, task.id
+
+
+def test_the_labs_index_lists_every_lab_with_its_namespace_tasks_and_points() -> None:
+    index = (paths.LABS_DIR / "README.md").read_text()
+    rows = {
+        cells[0]: cells[1:]
+        for line in index.splitlines()
+        if line.startswith("| [")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    expected = {
+        f"[{lab.id}]({lab.id}/)": [lab.namespace, str(len(lab.tasks)), str(lab.max_score)]
+        for lab in LABS
+    }
+    assert rows == expected
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])
+def test_the_course_map_in_the_readme_names_every_task(lab: labs.Lab) -> None:
+    readme = (paths.REPO_ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if f"](labs/{lab.id}/)" in line)
+    assert all(f"`{t.id}`" in row for t in lab.tasks), row

@@ -231,19 +231,6 @@ def test_prestop_delay(hook: dict[str, Any] | None, seconds: int | None) -> None
     assert grader.prestop_delay(hook) == seconds
 
 
-def test_selector_query() -> None:
-    selector = {
-        "matchLabels": {"app": "demo-web"},
-        "matchExpressions": [
-            {"key": "tier", "operator": "In", "values": ["web", "api"]},
-            {"key": "canary", "operator": "DoesNotExist"},
-        ],
-    }
-    assert grader.selector_query(selector) == "app=demo-web,tier in (web,api),!canary"
-    assert grader.selector_query(None) is None
-    assert grader.selector_query({}) is None
-
-
 def test_drill_copies_the_budget_but_not_the_selector() -> None:
     budget = {"spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "demo-web"}}}}
     rs, copy = grader.drill_manifests("kubelab-drill-x", budget)

@@ -1,0 +1,53 @@
+"""The small JSON readers every grader shares."""
+
+from __future__ import annotations
+
+from kubelab.objects import dig, image_tag, labels_query, owned_by, port_number, selector_query
+
+
+def test_dig_reads_nested_fields_and_defaults_where_a_step_is_missing() -> None:
+    obj = {"spec": {"template": {"spec": {"containers": [{"name": "web"}]}}}, "status": None}
+    assert dig(obj, "spec", "template", "spec", "containers") == [{"name": "web"}]
+    assert dig(obj, "spec", "replicas", default=1) == 1
+    assert dig(obj, "status", "replicas", default=0) == 0  # a null step is missing too
+    assert dig(obj) is obj
+
+
+def test_owned_by_matches_owner_uids_only() -> None:
+    pod = {"metadata": {"ownerReferences": [{"kind": "ReplicaSet", "uid": "u1"}]}}
+    assert owned_by(pod, "u1")
+    assert not owned_by(pod, "u2")
+    assert not owned_by({"metadata": {}}, "u1")
+    assert not owned_by({"metadata": {"ownerReferences": None}}, "u1")
+
+
+def test_port_number_resolves_names_through_the_containers() -> None:
+    containers = [{"ports": [{"name": "http", "containerPort": 8080}]}, {"ports": None}]
+    assert port_number("http", containers) == 8080
+    assert port_number(9090, containers) == 9090
+    assert port_number("metrics", containers) == "metrics"  # unknown names stay names
+
+
+def test_selectors_become_api_queries() -> None:
+    assert labels_query({"tier": "web", "app": "demo"}) == "app=demo,tier=web"
+    selector = {
+        "matchLabels": {"app": "demo-web"},
+        "matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["web", "api"]},
+            {"key": "track", "operator": "NotIn", "values": ["canary"]},
+            {"key": "owner", "operator": "Exists"},
+            {"key": "canary", "operator": "DoesNotExist"},
+        ],
+    }
+    assert selector_query(selector) == (
+        "app=demo-web,tier in (web,api),track notin (canary),owner,!canary"
+    )
+    assert selector_query({"matchExpressions": [{"key": "a", "operator": "Exists"}]}) == "a"
+    assert selector_query(None) is None
+    assert selector_query({}) is None
+
+
+def test_image_tag() -> None:
+    assert image_tag("kubelab/demo-web:v2") == "v2"
+    assert image_tag("registry:5000/team/web") == "latest"
+    assert image_tag("web@sha256:abc") == "sha256:abc"
