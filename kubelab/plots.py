@@ -13,7 +13,6 @@ functions, tested without a cluster; only `watch_autoscaling` talks to the API s
 from __future__ import annotations
 
 import io
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from kubelab import api
+from kubelab import api, live
 
 Json = Mapping[str, Any]
 
@@ -166,15 +165,6 @@ def summary(samples: Sequence[ScaleSample]) -> str:
     return "; ".join(parts)
 
 
-def _in_notebook() -> bool:
-    if "IPython" not in sys.modules:
-        return False
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
 def watch_autoscaling(
     namespace: str,
     hpa: str,
@@ -193,7 +183,7 @@ def watch_autoscaling(
     """
     client = api.Api(Path(kubeconfig) if kubeconfig else None)
     handle: Any = None
-    if _in_notebook():
+    if live.in_notebook():
         from IPython.display import Image, display
 
         handle = display(Image(data=png(figure([], title=title))), display_id=True)  # type: ignore[no-untyped-call]

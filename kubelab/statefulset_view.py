@@ -13,15 +13,16 @@ JSON, tested without a cluster; only `watch_statefulset` talks to the API server
 from __future__ import annotations
 
 import html
-import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
+from kubelab import live
 from kubelab.api import default_kubeconfig
 from kubelab.kube import REQUEST_TIMEOUT, api_client
 from kubelab.views import as_json
@@ -220,37 +221,6 @@ def first_ready(samples: Sequence[SetSample]) -> dict[str, float]:
     return ready
 
 
-def _in_notebook() -> bool:
-    """Tell whether we run inside a Jupyter kernel (which can update a display in place)."""
-    if "IPython" not in sys.modules:
-        return False
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
-def _shower(name: str) -> Callable[[SetSample, str], None]:
-    """Return a function that shows a sample: in place in a notebook, as a line in a terminal."""
-    if _in_notebook():
-        from IPython.display import HTML, display
-
-        handle = display(HTML(""), display_id=True)  # type: ignore[no-untyped-call]
-
-        def show_html(s: SetSample, note: str) -> None:
-            """Replace the table in the notebook output."""
-            if handle is not None:
-                handle.update(HTML(render_html(name, s, note)))  # type: ignore[no-untyped-call]
-
-        return show_html
-
-    def show_line(s: SetSample, note: str) -> None:
-        """Print one line."""
-        print(render_line(s) + (f"  ({note})" if note else ""), flush=True)
-
-    return show_line
-
-
 def watch_statefulset(
     namespace: str,
     name: str,
@@ -265,7 +235,7 @@ def watch_statefulset(
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     start = time.monotonic()
     deadline = start + timeout
-    show = _shower(name)
+    show = live.shower(partial(render_html, name), render_line)
     samples: list[SetSample] = []
 
     def take() -> SetSample | None:

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import functools
 import html
-import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, watch
 
+from kubelab import live
 from kubelab.api import default_kubeconfig
 from kubelab.kube import REQUEST_TIMEOUT, api_client
 from kubelab.objects import REVISION_ANNOTATION, image_tag
@@ -187,37 +188,6 @@ def render_line(s: RolloutSample) -> str:
     return f"{s.elapsed:5.1f}s  " + " | ".join(parts) + (" | complete" if s.complete else "")
 
 
-def _in_notebook() -> bool:
-    """Tell whether we run inside a Jupyter kernel (which can update a display in place)."""
-    if "IPython" not in sys.modules:
-        return False
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
-def _shower(deployment: str) -> Callable[[RolloutSample, str], None]:
-    """Return a function that shows a sample: in place in a notebook, as a line in a terminal."""
-    if _in_notebook():
-        from IPython.display import HTML, display
-
-        handle = display(HTML(""), display_id=True)  # type: ignore[no-untyped-call]
-
-        def show_html(s: RolloutSample, note: str) -> None:
-            """Replace the table in the notebook output."""
-            if handle is not None:
-                handle.update(HTML(render_html(deployment, s, note)))  # type: ignore[no-untyped-call]
-
-        return show_html
-
-    def show_line(s: RolloutSample, note: str) -> None:
-        """Print one line."""
-        print(render_line(s) + (f"  ({note})" if note else ""), flush=True)
-
-    return show_line
-
-
 def watch_rollout(
     namespace: str, deployment: str, *, timeout: float = 90, kubeconfig: str | None = None
 ) -> list[RolloutSample]:
@@ -226,7 +196,7 @@ def watch_rollout(
     apps = client.AppsV1Api(api)
     start = time.monotonic()
     deadline = start + timeout
-    show = _shower(deployment)
+    show = live.shower(partial(render_html, deployment), render_line)
     samples: list[RolloutSample] = []
     states: dict[str, ReplicaSetState] = {}  # by name: every ReplicaSet the Deployment owns
     involved: set[str] = set()  # the ones this rollout touches

@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -77,3 +79,35 @@ def scores(course: Path, lab_id: str, student: str) -> dict[str, float]:
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         sub = gb.find_submission(lab_id, student)
         return {g.name: float(g.score) for g in sub.notebooks[0].grades}
+
+
+def submit_solution(course: Path, lab_id: str, student: str, solution: Path) -> Path:
+    """Hand in the release with the reference answer as the learner's starter/ files."""
+    target = submit(course, lab_id, student)
+    shutil.rmtree(target / "starter")
+    shutil.copytree(solution, target / "starter")
+    return target
+
+
+def autograde_all(
+    course: Path,
+    lab_id: str,
+    students: list[str],
+    *,
+    kubeconfig: Path,
+    home: Path,
+    delete_namespace: Callable[[str], object],
+) -> dict[str, dict[str, float]]:
+    """Autograde each submission in a namespace of its own; return every student's scores."""
+    namespaces = []
+    found = {}
+    try:
+        for student in students:
+            ns = f"nbg-{student}-{uuid.uuid4().hex[:4]}"
+            namespaces.append(ns)
+            autograde(course, lab_id, student, kubeconfig=kubeconfig, namespace=ns, home=home)
+            found[student] = scores(course, lab_id, student)
+    finally:
+        for ns in namespaces:
+            delete_namespace(ns)
+    return found

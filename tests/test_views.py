@@ -179,3 +179,15 @@ def test_sample_orders_newest_first_and_names_the_current_revision() -> None:
     assert table.count("<tr") == 3  # header + two ReplicaSets
     assert "rolling" in table
     assert "note &lt;b&gt;" in table  # escaped
+
+
+def test_live_display_outside_a_notebook_prints_one_line_per_sample(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kubelab import live
+
+    assert not live.in_notebook()
+    show = live.shower(lambda s, note: f"<b>{s}</b>", lambda s: f"sample {s}")
+    show(1, "")
+    show(2, "settled")
+    assert capsys.readouterr().out.splitlines() == ["sample 1", "sample 2  (settled)"]

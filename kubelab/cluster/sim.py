@@ -261,6 +261,16 @@ class SimBackend:
                 count, lambda rt: rt == (nodes, nodes), timeout=60, raise_on_timeout=False
             )
         if (ready, total) != (nodes, nodes):
+            # Usually kwok-controller died; its log says why (a port another cluster took while
+            # both were starting shows as "address already in use").
+            for name, pid in self.pids().items():
+                log = self.cluster_dir / "logs" / f"{name}.log"
+                if not procs.alive(pid) and log.is_file():
+                    raise KubelabError(
+                        f"only {ready} of {nodes} nodes became Ready: {name} exited: "
+                        f"{_exit_reason(log.read_text())[:200]}; `kubelab cluster down` then "
+                        "`up` starts afresh"
+                    )
             raise KubelabError(f"only {ready} of {nodes} nodes became Ready within 60s")
 
     def _addons_digest(self) -> str:

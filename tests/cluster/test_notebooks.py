@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Kubectl
+
 ROOT = Path(__file__).resolve().parents[2]
 # Every teaching notebook, and every lab's nbgrader source notebook (with its solutions).
 NOTEBOOKS = sorted(
@@ -30,7 +32,7 @@ TAIL = 60  # lines of the child's output shown on failure
 @pytest.mark.notebook
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_notebook_runs(notebook: str, kubeconfig: Path, tmp_path: Path) -> None:
+def test_notebook_runs(notebook: str, kubeconfig: Path, kubectl: Kubectl, tmp_path: Path) -> None:
     path = ROOT / notebook
     assert path.is_file(), f"{notebook} is missing"
     bin_dir = str(Path(sys.executable).parent)
@@ -60,10 +62,14 @@ def test_notebook_runs(notebook: str, kubeconfig: Path, tmp_path: Path) -> None:
         output, _ = child.communicate()
         pytest.fail(f"{notebook} did not finish within {TIMEOUT}s:\n{_tail(output)}")
     finally:
-        # A notebook that failed half-way has not run its clean-up cell: remove its work folders.
+        # A notebook that failed half-way has not run its clean-up cell: remove its work folders,
+        # its namespace, and any cordon it left (module 03 drains nodes), or later tests suffer.
         for name in {p.name for p in path.parent.iterdir()} - before:
             if name.startswith("work-"):
                 shutil.rmtree(path.parent / name, ignore_errors=True)
+        kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
+        for node in kubectl("get", "nodes", "-o", "name", check=False).stdout.split():
+            kubectl("uncordon", node, check=False)
     assert child.returncode == 0, f"{notebook} failed (exit {child.returncode}):\n{_tail(output)}"
 
 

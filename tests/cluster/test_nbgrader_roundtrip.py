@@ -1,0 +1,253 @@
+"""nbgrader round trip of every lab on the sim cluster: full, zero and partial marks as they
+should be.
+
+For each lab, three submissions are autograded, each in a namespace of its own: "solved" (the
+reference answer as the learner's starter/ files, plus the commands the lab asks to be typed),
+"untouched" (the release as handed out: 0 on every task), and "half" (some tasks done, some
+half done: nbgrader must record the partial credit the grader gives).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubelab import labs
+from tests.conftest import Kubectl
+from tests.nbgrader_course import (
+    answer,
+    autograde_all,
+    make_course,
+    nbgrader,
+    submit,
+    submit_solution,
+)
+
+
+def _solution(lab: labs.Lab, name: str) -> Path:
+    return lab.directory / "solution" / name
+
+
+def _edit_yaml(path: Path, edit: Callable[[list[dict]], None]) -> None:  # type: ignore[type-arg]
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    edit(docs)
+    path.write_text(yaml.safe_dump_all(docs))
+
+
+def _half_01(lab: labs.Lab, sub: Path) -> None:
+    """The parent right, and a controller that never writes status."""
+    shutil.copy(_solution(lab, "configmapset.yaml"), sub / "starter/configmapset.yaml")
+    source = _solution(lab, "controller.py").read_text()
+    status_write = "if any(seen.get(key) != value for key, value in status.items()):"
+    assert source.count(status_write) == 1
+    (sub / "starter/controller.py").write_text(source.replace(status_write, "if False:"))
+
+
+def _half_02(lab: labs.Lab, sub: Path) -> None:
+    """A Deployment with a wrong surge; Service and rollout left undone."""
+    shutil.copy(_solution(lab, "base/deployment.yaml"), sub / "starter/base/deployment.yaml")
+
+    def surge_0(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        docs[0]["spec"]["strategy"]["rollingUpdate"]["maxSurge"] = 0
+
+    _edit_yaml(sub / "starter/base/deployment.yaml", surge_0)
+
+
+def _half_03(lab: labs.Lab, sub: Path) -> None:
+    """HPA and PDB fixed; the Deployment as handed out (no CPU request, no preStop), and the
+    leftover second budget still there."""
+    for name in ("hpa.yaml", "pdb.yaml"):
+        shutil.copy(_solution(lab, name), sub / "starter" / name)
+
+
+def _half_04(lab: labs.Lab, sub: Path) -> None:
+    """The solution with an unnamed Service port and claims deleted on scale-down; no update."""
+    shutil.rmtree(sub / "starter")
+    shutil.copytree(lab.directory / "solution", sub / "starter")
+
+    def unnamed_port(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        del docs[0]["spec"]["ports"][0]["name"]
+
+    def delete_when_scaled(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        docs[0]["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"] = "Delete"
+
+    _edit_yaml(sub / "starter/service.yaml", unnamed_port)
+    _edit_yaml(sub / "starter/statefulset.yaml", delete_when_scaled)
+
+
+def _half_05(lab: labs.Lab, sub: Path) -> None:
+    """Backends and Gateway done; the route splits 50/50 and its header rule takes any value."""
+    for name in ("deployments.yaml", "services.yaml", "gateway.yaml"):
+        shutil.copy(_solution(lab, name), sub / "starter" / name)
+    shutil.copy(_solution(lab, "httproute.yaml"), sub / "starter/httproute.yaml")
+
+    def loosen(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        header_rule, canary_rule = docs[0]["spec"]["rules"]
+        header_rule["matches"][0]["headers"][0].update(type="RegularExpression", value=".*")
+        for ref in canary_rule["backendRefs"]:
+            ref["weight"] = 50
+
+    _edit_yaml(sub / "starter/httproute.yaml", loosen)
+
+
+def _half_06(lab: labs.Lab, sub: Path) -> None:
+    """The solution, except the article's Role (lists secrets) and a quota without memory; Pod
+    Security left undone."""
+    shutil.rmtree(sub / "starter")
+    shutil.copytree(lab.directory / "solution", sub / "starter")
+
+    def articles_role(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        role = next(d for d in docs if d["kind"] == "Role")
+        role["rules"] = [
+            {"apiGroups": [""], "resources": ["configmaps", "secrets"], "verbs": ["get", "list"]}
+        ]
+
+    def no_memory(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        del docs[0]["spec"]["hard"]["requests.memory"]
+
+    _edit_yaml(sub / "starter/rbac.yaml", articles_role)
+    _edit_yaml(sub / "starter/quota.yaml", no_memory)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One lab's round trip: what "solved" types into its answer cells, how "half" is made, and
+    the points "half" must get."""
+
+    lab: str
+    half: Callable[[labs.Lab, Path], None]
+    half_points: dict[str, float]
+    answers: dict[str, str] = field(default_factory=dict)
+
+
+CASES = [
+    # Lab 01: reconcile meets 2 of its 3 requirements (status never written).
+    Case(
+        "01-control-loop",
+        _half_01,
+        {
+            "custom-resource": 2,
+            "reconcile": 2,
+            "self-healing": 3,
+            "owner-references": 2,
+            "idempotent": 2,
+        },
+    ),
+    # Lab 02: 2 of 3 deployment requirements met -> 2 of 3 points.
+    Case(
+        "02-deployment",
+        _half_02,
+        {
+            "deployment": 2,
+            "resources": 2,
+            "probes": 2,
+            "security": 1,
+            "service": 0,
+            "rolling-update": 0,
+        },
+        answers={
+            "rollout": "!kubectl set image deployment/demo-web web=kubelab/demo-web:v2"
+            " -n {grader.namespace}\n"
+            "!kubectl rollout status deployment/demo-web -n {grader.namespace} --timeout=90s"
+        },
+    ),
+    # Lab 03: the HPA meets 3 of 4 (no CPU request); two budgets over the pods make the live
+    # dry-run eviction fail (500); with no CPU request the HPA cannot react, so no load is put on.
+    Case(
+        "03-hpa-pdb",
+        _half_03,
+        {"hpa": 2, "pdb": 2, "eviction": 2, "graceful-shutdown": 0, "scales-under-load": 0},
+        answers={
+            "delete-freeze": "!kubectl delete pdb demo-web-freeze -n {grader.namespace}"
+            " --ignore-not-found"
+        },
+    ),
+    # Lab 04: 3 of 4 Service requirements met -> 1 of 2 points.
+    Case(
+        "04-statefulset",
+        _half_04,
+        {
+            "headless-service": 1,
+            "statefulset": 3,
+            "storage": 2,
+            "staged-update": 0,
+            "retention": 0,
+        },
+        answers={
+            "stage": "stage = '"
+            '{"spec": {"updateStrategy": {"rollingUpdate": {"partition": 2}}}}'
+            "'\n"
+            "!kubectl patch statefulset demo-db -n {grader.namespace} -p '{stage}'\n"
+            "!kubectl set image statefulset/demo-db db=postgres:16.6 -n {grader.namespace}\n"
+            "!kubectl rollout status statefulset/demo-db -n {grader.namespace} --timeout=90s"
+        },
+    ),
+    # Lab 05: attached but 50/50 (1 of 2 -> 1 of 3 points); the header rule sends "true" to v2
+    # but also every other value (1 of 2 -> 1 of 2 points).
+    Case(
+        "05-gateway-canary",
+        _half_05,
+        {"backends": 3, "gateway": 2, "canary-route": 1, "header-route": 1},
+    ),
+    # Lab 06: least privilege 3 of 4 (it may also list and watch secrets); quota 1 of 3
+    # (requests.memory missing, an oversized-memory pod admitted).
+    Case(
+        "06-rbac-policy",
+        _half_06,
+        {
+            "service-account": 2,
+            "least-privilege": 3,
+            "default-deny": 2,
+            "allow-rules": 4,
+            "limits": 2,
+            "quota": 1,
+            "pod-security": 0,
+        },
+        answers={
+            "enforce": "!kubectl label ns {grader.namespace}"
+            " pod-security.kubernetes.io/enforce=restricted --overwrite\n"
+            'grader.apply(f"{MANIFESTS}")'
+        },
+    ),
+]
+
+
+def test_every_lab_has_a_round_trip() -> None:
+    assert [c.lab for c in CASES] == [lab.id for lab in labs.all_labs()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=[c.lab for c in CASES])
+def test_autograde_gives_full_zero_and_partial_marks(
+    case: Case, tmp_path: Path, kubeconfig: Path, kubectl: Kubectl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBELAB_CONTROLLER", raising=False)  # lab 01's notebook must set it
+    lab = labs.find(case.lab)
+    course = make_course(tmp_path / "course")
+    nbgrader(course, "generate_assignment", lab.id, "--force")
+    assert not (course / "release" / lab.id / "solution").exists()
+
+    solved = submit_solution(course, lab.id, "solved", lab.directory / "solution")
+    for grade_id, source in case.answers.items():
+        answer(solved / "lab.ipynb", grade_id, source)
+    submit(course, lab.id, "untouched")
+    case.half(lab, submit(course, lab.id, "half"))
+
+    found = autograde_all(
+        course,
+        lab.id,
+        ["solved", "untouched", "half"],
+        kubeconfig=kubeconfig,
+        home=tmp_path / "home",
+        delete_namespace=lambda ns: kubectl("delete", "namespace", ns, "--wait=false", check=False),
+    )
+    full = {t.id: float(t.points) for t in lab.tasks}
+    assert found["solved"] == full
+    assert found["untouched"] == dict.fromkeys(full, 0.0)
+    assert found["half"] == {k: float(v) for k, v in case.half_points.items()}
+    assert found["half"] != full and any(v > 0 for v in found["half"].values())
