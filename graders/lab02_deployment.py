@@ -11,7 +11,14 @@ from typing import Any
 from kubelab.api import DEPLOYMENTS, ENDPOINTSLICES, PODS, REPLICASETS, SERVICES, Json
 from kubelab.grading import Checks, Context, Missing, Verdict
 from kubelab.grading.quantity import parse
-from kubelab.objects import REVISION_ANNOTATION, dig, image_tag, owned_by, port_number
+from kubelab.objects import (
+    REVISION_ANNOTATION,
+    dig,
+    image_tag,
+    owned_by,
+    port_number,
+    ready_endpoints,
+)
 
 checks = Checks("02-deployment")
 
@@ -227,15 +234,6 @@ def security(ctx: Context) -> Verdict:
     return v.ok("runs as non-root, no privilege escalation")
 
 
-def _ready_endpoints(slices: list[Json]) -> set[str]:
-    ready: set[str] = set()
-    for s in slices:
-        for ep in s.get("endpoints") or []:
-            if dig(ep, "conditions", "ready") is True:
-                ready.add(dig(ep, "targetRef", "name") or ",".join(ep.get("addresses", [])))
-    return ready
-
-
 @checks.check("service", docs=DOCS_SERVICE)
 def service(ctx: Context) -> Verdict:
     """Service demo-web: port 80 named http to 8080, selects exactly the pods, 3 ready endpoints."""
@@ -288,10 +286,10 @@ def service(ctx: Context) -> Verdict:
     if selects_all:  # endpoints can only converge when the selector is right
         found = ctx.wait(
             slices,
-            lambda s: len(_ready_endpoints(s)) == REPLICAS,
+            lambda s: len(ready_endpoints(s)) == REPLICAS,
             what=f"EndpointSlices of Service {NAME}",
         )
-    ready = len(_ready_endpoints(found))
+    ready = len(ready_endpoints(found))
     v.expect(
         ready == REPLICAS,
         f"EndpointSlices of Service {NAME}: expected {REPLICAS} ready endpoints, found {ready}",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from kubelab.api import ENDPOINTSLICES, PODS, PVCS, SERVICES, STATEFULSETS, Json, Resource
 from kubelab.grading import Checks, Context, Verdict
 from kubelab.grading.quantity import parse
-from kubelab.objects import dig, image_tag, owned_by, port_number
+from kubelab.objects import dig, image_tag, owned_by, port_number, ready_endpoints
 
 checks = Checks("04-statefulset")
 
@@ -66,15 +66,6 @@ def _revision(pod: Json | None) -> str:
 
 def _containers(sts: Json) -> list[Json]:
     return list(dig(sts, "spec", "template", "spec", "containers", default=[]) or [])
-
-
-def _ready_endpoints(slices: list[Json]) -> set[str]:
-    ready: set[str] = set()
-    for s in slices:
-        for ep in s.get("endpoints") or []:
-            if dig(ep, "conditions", "ready") is True:
-                ready.add(dig(ep, "targetRef", "name") or ",".join(ep.get("addresses", [])))
-    return ready
 
 
 @checks.check("headless-service", docs=DOCS_HEADLESS)
@@ -137,12 +128,12 @@ def headless_service(ctx: Context) -> Verdict:
 
     def listed(found: list[Json]) -> bool:
         current = ctx.get(STATEFULSETS, NAME)
-        return bool(current) and set(_pods(ctx, current or {})) <= _ready_endpoints(found)
+        return bool(current) and set(_pods(ctx, current or {})) <= ready_endpoints(found)
 
     found = slices()
     if selects_all:  # endpoints can only converge when the selector is right
         found = ctx.wait(slices, listed, what=f"EndpointSlices of Service {NAME}")
-    ready = _ready_endpoints(found)
+    ready = ready_endpoints(found)
     want = set(_pods(ctx, sts)) if sts else set()
     v.expect(
         bool(want) and want <= ready,

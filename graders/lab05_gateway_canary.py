@@ -28,7 +28,7 @@ from kubelab.api import (
     Json,
 )
 from kubelab.grading import Checks, Context, Verdict
-from kubelab.objects import dig, image_tag, labels_query, port_number
+from kubelab.objects import dig, image_tag, labels_query, port_number, ready_endpoints
 
 checks = Checks("05-gateway-canary")
 
@@ -70,12 +70,7 @@ def _pods_of(ctx: Context, dep: Json) -> set[str]:
 
 
 def _ready_endpoints(ctx: Context, service: str) -> set[str]:
-    ready: set[str] = set()
-    for s in ctx.list(ENDPOINTSLICES, labels=f"kubernetes.io/service-name={service}"):
-        for ep in s.get("endpoints") or []:
-            if dig(ep, "conditions", "ready") is True:
-                ready.add(dig(ep, "targetRef", "name") or ",".join(ep.get("addresses", [])))
-    return ready
+    return ready_endpoints(ctx.list(ENDPOINTSLICES, labels=f"kubernetes.io/service-name={service}"))
 
 
 def _container_tag(dep: Json) -> str:

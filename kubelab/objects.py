@@ -62,3 +62,13 @@ def selector_query(selector: Mapping[str, Any] | None) -> str | None:
         elif op == "DoesNotExist":
             parts.append(f"!{key}")
     return ",".join(parts) or None
+
+
+def ready_endpoints(slices: list[dict[str, Any]]) -> set[str]:
+    """Return the ready endpoints of EndpointSlices, by pod name (or address when no pod)."""
+    ready: set[str] = set()
+    for s in slices:
+        for ep in s.get("endpoints") or []:
+            if dig(ep, "conditions", "ready") is True:
+                ready.add(dig(ep, "targetRef", "name") or ",".join(ep.get("addresses", [])))
+    return ready

@@ -73,3 +73,16 @@ class LabAttempt:
 def failed(report: Report) -> dict[str, str]:
     """Return the failed checks' messages by id (for assertion messages)."""
     return {c.id: c.message for c in report.checks if not c.passed}
+
+
+DOCS_SITES = ("https://kubernetes.io/docs/", "https://gateway-api.sigs.k8s.io/")
+
+
+def assert_every_check_fails_with_a_hint(report: Report) -> None:
+    """The starter's promise: 0 points on every check, each with a message and a docs hint."""
+    for check in report.checks:
+        assert not check.passed, check.id
+        assert check.points == 0, (check.id, check.message)
+        assert check.message, check.id
+        assert check.hint and any(site in check.hint for site in DOCS_SITES), check.id
+    assert report.score == 0

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from kubelab.objects import dig, image_tag, labels_query, owned_by, port_number, selector_query
+from kubelab.objects import (
+    dig,
+    image_tag,
+    labels_query,
+    owned_by,
+    port_number,
+    ready_endpoints,
+    selector_query,
+)
 
 
 def test_dig_reads_nested_fields_and_defaults_where_a_step_is_missing() -> None:
@@ -51,3 +59,17 @@ def test_image_tag() -> None:
     assert image_tag("kubelab/demo-web:v2") == "v2"
     assert image_tag("registry:5000/team/web") == "latest"
     assert image_tag("web@sha256:abc") == "sha256:abc"
+
+
+def test_ready_endpoints_are_named_by_pod_and_exclude_unready_ones() -> None:
+    slices = [
+        {
+            "endpoints": [
+                {"conditions": {"ready": True}, "targetRef": {"name": "web-1"}},
+                {"conditions": {"ready": False}, "targetRef": {"name": "web-2"}},
+                {"conditions": {"ready": True}, "addresses": ["10.0.0.9"]},
+            ]
+        },
+        {"endpoints": None},
+    ]
+    assert ready_endpoints(slices) == {"web-1", "10.0.0.9"}

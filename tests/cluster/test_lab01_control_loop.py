@@ -17,7 +17,7 @@ from kubelab import api, labs
 from kubelab.grading import runner
 from kubelab.grading.result import Report
 from tests.conftest import Kubectl
-from tests.lab_attempt import LabAttempt, failed
+from tests.lab_attempt import LabAttempt, assert_every_check_fails_with_a_hint, failed
 
 LAB = labs.find("01-control-loop")
 SOLUTION = LAB.directory / "solution"
@@ -92,12 +92,7 @@ def test_starter_fails_every_check_with_a_hint(
     monkeypatch.delenv("KUBELAB_CONTROLLER", raising=False)
     attempt.apply(STARTER / "configmapset.yaml")
     report = attempt.grade()
-    for check in report.checks:
-        assert not check.passed, check.id
-        assert check.points == 0, (check.id, check.message)
-        assert check.hint and "https://kubernetes.io/docs/" in check.hint, check.id
-        assert check.message
-    assert report.score == 0
+    assert_every_check_fails_with_a_hint(report)
     by_id = {c.id: c for c in report.checks}
     assert "NotImplementedError" in by_id["reconcile"].message
     assert "controller.py:" in by_id["reconcile"].message  # where it failed

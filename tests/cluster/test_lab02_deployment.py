@@ -13,7 +13,7 @@ import pytest
 from kubelab import api, labs
 from kubelab.grading import runner
 from tests.conftest import Kubectl
-from tests.lab_attempt import Docs, LabAttempt, find
+from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, find
 
 LAB = labs.find("02-deployment")
 SOLUTION = LAB.directory / "solution" / "overlays" / "prod"
@@ -60,12 +60,7 @@ def test_solution_passes_every_check(attempt: LabNamespace) -> None:
 def test_starter_fails_every_check_with_a_hint(attempt: LabNamespace) -> None:
     attempt.apply(STARTER)
     report = attempt.grade()
-    for check in report.checks:
-        assert not check.passed, check.id
-        assert check.points == 0, (check.id, check.message)
-        assert check.hint and "https://kubernetes.io/docs/" in check.hint, check.id
-        assert check.message
-    assert report.score == 0
+    assert_every_check_fails_with_a_hint(report)
 
 
 def _deployment_strategy(docs: Docs) -> None:

@@ -13,7 +13,7 @@ from graders import lab03_hpa_pdb as grader
 from kubelab import api, labs, load
 from kubelab.grading import runner
 from tests.conftest import Kubectl
-from tests.lab_attempt import Docs, LabAttempt, failed, find
+from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find
 
 LAB = labs.find("03-hpa-pdb")
 SOLUTION = LAB.directory / "solution"
@@ -77,12 +77,7 @@ def test_acting_checks_leave_no_trace(attempt: LabAttempt) -> None:
 def test_starter_fails_every_check_with_a_hint(attempt: LabAttempt) -> None:
     attempt.apply(STARTER)
     report = attempt.grade()
-    for check in report.checks:
-        assert not check.passed, check.id
-        assert check.points == 0, (check.id, check.message)
-        assert check.hint and "https://kubernetes.io/docs/" in check.hint, check.id
-        assert check.message
-    assert report.score == 0
+    assert_every_check_fails_with_a_hint(report)
 
 
 def _target_80(docs: Docs) -> None:

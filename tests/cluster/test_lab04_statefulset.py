@@ -14,7 +14,7 @@ from kubelab import api, labs
 from kubelab.grading import runner
 from kubelab.wait import until
 from tests.conftest import Kubectl
-from tests.lab_attempt import Docs, LabAttempt, failed, find
+from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find
 
 LAB = labs.find("04-statefulset")
 SOLUTION = LAB.directory / "solution"
@@ -88,12 +88,7 @@ def test_solution_passes_every_check(attempt: LabNamespace) -> None:
 def test_starter_fails_every_check_with_a_hint(attempt: LabNamespace) -> None:
     attempt.apply(STARTER)
     report = attempt.grade()
-    for check in report.checks:
-        assert not check.passed, check.id
-        assert check.points == 0, (check.id, check.message)
-        assert check.hint and "https://kubernetes.io/docs/" in check.hint, check.id
-        assert check.message
-    assert report.score == 0
+    assert_every_check_fails_with_a_hint(report)
 
 
 def _not_headless(docs: Docs) -> None:
