@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kubelab import api, tools
 from kubelab.cluster.sim import SimBackend
@@ -67,6 +68,16 @@ class Kubectl:
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc
+
+
+def token_kubeconfig(kubectl: Kubectl, namespace: str, account: str, target: Path) -> Path:
+    """Write a kubeconfig for the test cluster that authenticates as a ServiceAccount's token."""
+    token = kubectl("-n", namespace, "create", "token", account).stdout.strip()
+    config = yaml.safe_load(kubectl.kubeconfig.read_text())
+    for user in config["users"]:
+        user["user"] = {"token": token}
+    target.write_text(yaml.safe_dump(config))
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
 from kubelab import api, lab_namespaces, labs
 from kubelab.errors import KubelabError
-from tests.conftest import Kubectl
+from tests.conftest import Kubectl, token_kubeconfig
 
 CRD = """\
 apiVersion: apiextensions.k8s.io/v1
@@ -93,12 +92,7 @@ def test_confined_credentials_get_one_line_about_cluster_setup(
             "create", "clusterrolebinding", f"t-ns-create-{suffix}",
             f"--clusterrole=t-ns-create-{suffix}", f"--serviceaccount={home}:learner",
         )  # fmt: skip
-        token = kubectl("-n", home, "create", "token", "learner").stdout.strip()
-        config = yaml.safe_load(kubeconfig.read_text())
-        for user in config["users"]:
-            user["user"] = {"token": token}
-        confined = tmp_path / "confined.yaml"
-        confined.write_text(yaml.safe_dump(config))
+        confined = token_kubeconfig(kubectl, home, "learner", tmp_path / "confined.yaml")
         conn = api.Api(confined)
         try:
             with pytest.raises(KubelabError) as err:

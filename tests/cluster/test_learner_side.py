@@ -19,7 +19,7 @@ import graders
 from kubelab import api, apply, lab_namespaces, labs
 from kubelab.errors import KubelabError
 from kubelab.grading.context import Context
-from tests.conftest import Kubectl
+from tests.conftest import Kubectl, token_kubeconfig
 
 LAB = labs.find("02")
 SOLUTION = LAB.directory / "solution" / "overlays" / "prod"
@@ -249,12 +249,7 @@ def test_confined_credentials_grade_their_own_namespace_only(
         "-n", solved_ns, "create", "rolebinding", "learner-view", "--clusterrole=view",
         f"--serviceaccount={solved_ns}:learner",
     )  # fmt: skip
-    token = kubectl("-n", solved_ns, "create", "token", "learner").stdout.strip()
-    config = yaml.safe_load(kubeconfig.read_text())
-    for user in config["users"]:
-        user["user"] = {"token": token}
-    confined = tmp_path / "learner.yaml"
-    confined.write_text(yaml.safe_dump(config))
+    confined = token_kubeconfig(kubectl, solved_ns, "learner", tmp_path / "learner.yaml")
     env = _env(kubeconfig, tmp_path, KUBECONFIG=str(confined))
 
     # The substrate marker is readable with any credentials, so confined graders can branch on it.
