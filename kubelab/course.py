@@ -6,10 +6,13 @@ temporary course root, so the settings that make the round trip work live in one
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from kubelab import paths
+
+SPEC_ENV = "KUBELAB_GRADE_SPEC"  # set by kubelab's bulk grader for each nbgrader run
 
 
 def starter_files(labs_dir: Path) -> dict[str, list[str]]:
@@ -43,3 +46,22 @@ def configure_nbgrader(c: Any, *, root: Path, labs_dir: Path = paths.LABS_DIR) -
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
     # Grade cells wait for rollouts: give every cell room, but not forever.
     c.Execute.timeout = 300
+    if os.environ.get(SPEC_ENV):
+        # `kubelab grade autograde` is running this nbgrader: execute in the sandbox instead.
+        from kubelab.instructor.sandboxed_execute import configure
+
+        configure(c)
+
+
+def write_course_config(root: Path, labs_dir: Path = paths.LABS_DIR) -> Path:
+    """Make `root` an nbgrader course over `labs_dir` (writes its nbgrader_config.py)."""
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "nbgrader_config.py"
+    config.write_text(
+        '"""nbgrader course made by kubelab: every lab in labs/ is an assignment."""\n'
+        "from pathlib import Path\n\n"
+        "from kubelab.course import configure_nbgrader\n\n"
+        f"configure_nbgrader(get_config(), root=Path({str(root)!r}),"
+        f" labs_dir=Path({str(labs_dir)!r}))  # type: ignore[name-defined]  # noqa: F821\n"
+    )
+    return config

@@ -13,20 +13,14 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from kubelab import paths
+from kubelab.course import write_course_config
 
 BIN = Path(sys.executable).parent  # nbgrader runs `alembic` from PATH: use this venv's
 
 
 def make_course(root: Path) -> Path:
-    """Write an nbgrader_config.py that uses kubelab's settings with `root` as the course root."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "nbgrader_config.py").write_text(
-        "from pathlib import Path\n"
-        "from kubelab.course import configure_nbgrader\n"
-        f"configure_nbgrader(get_config(), root=Path({str(root)!r}),"
-        f" labs_dir=Path({str(paths.LABS_DIR)!r}))\n"
-    )
+    """Make `root` an nbgrader course over the repository's labs (kubelab's own settings)."""
+    write_course_config(root)
     return root
 
 

@@ -79,6 +79,23 @@ class Report:
         """Return the report as JSON text."""
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, title: str = "") -> Report:
+        """Read a report back from its JSON contract (the lab title is not part of it)."""
+        checks = tuple(
+            CheckResult(
+                id=str(c["id"]),
+                title=str(c["title"]),
+                passed=bool(c["passed"]),
+                points=float(c["points"]),
+                max_points=float(c["max_points"]),
+                message=str(c["message"]),
+                hint=c.get("hint"),
+            )
+            for c in data["checks"]
+        )
+        return cls(str(data["lab"]), title, str(data["namespace"]), checks)
+
     def _repr_html_(self) -> str:
         """Render as an HTML scorecard in Jupyter."""
         from kubelab.grading.render import html

@@ -1,0 +1,176 @@
+"""Grade every submission of a lab: in parallel, each in a fresh namespace with credentials that
+reach only that namespace, each notebook in the sandbox, with a progress bar.
+
+The instructor's (admin) credentials only prepare and clean up: the lab's cluster-wide set-up once,
+then per submission a namespace, a ServiceAccount token confined to it (kubelab/access.py), and
+afterwards the namespace's deletion. Everything the submission runs uses the token.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from kubelab import access, api, lab_namespaces, sandbox
+from kubelab.errors import KubelabError
+from kubelab.instructor import gradebook, submissions
+from kubelab.instructor.sandboxed_execute import SPEC_ENV, Spec
+from kubelab.labs import Lab
+from kubelab.progress import status
+
+ACCOUNT = "kubelab-submission"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Limits of one bulk run."""
+
+    workers: int = max(1, os.cpu_count() or 1)
+    wall_seconds: float = 900.0  # a whole notebook, kernel start to last cell
+    cell_timeout: int = 300  # one cell (grade cells wait for rollouts)
+    check_timeout: float = 60.0  # the final grader run's wait for convergence
+
+
+def _loopback_server(server: str) -> str:
+    host = urlsplit(server).hostname or ""
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        raise KubelabError(
+            f"bulk grading runs notebooks against a cluster on this machine, not {server}: "
+            "start one with `kubelab cluster up` (sim)"
+        )
+    return server
+
+
+def _nbgrader(course: Path, lab: Lab, student: str, spec_path: Path, timeout: float) -> str:
+    """Run `nbgrader autograde` for one submission; return '' or a one-line failure."""
+    bin_dir = Path(sys.executable).parent  # nbgrader runs alembic from PATH: this venv's
+    env = dict(os.environ, **{SPEC_ENV: str(spec_path)})
+    env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
+    argv = [str(bin_dir / "nbgrader"), "autograde", lab.id, "--student", student, "--force"]
+    argv.append("--Autograde.create_student=True")
+    # Workers write one gradebook at once: wait for its lock instead of failing after 5 s.
+    argv.append(f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}?timeout=120")
+    try:
+        proc = subprocess.run(
+            argv, cwd=course, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return f"nbgrader autograde did not finish in {timeout:.0f}s"
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ERROR" in ln]
+        return (lines[-1] if lines else f"nbgrader autograde exited {proc.returncode}")[:300]
+    return ""
+
+
+class BulkGrader:
+    """Grades submissions of one lab on the cluster that `admin` reaches."""
+
+    def __init__(self, course: Path, lab: Lab, admin: api.Api, settings: Settings) -> None:
+        self.course, self.lab, self.admin, self.settings = course, lab, admin, settings
+        self.server, self.ca = access.cluster_endpoint(admin.kubeconfig)
+        _loopback_server(self.server)
+        self._lock = threading.Lock()
+
+    def prepare(self) -> None:
+        """Install what every submission needs once, with the instructor's credentials."""
+        sandbox.check_available()
+        access.install_shared_roles(self.admin)
+        if self.lab.cluster_setup is not None:
+            lab_namespaces.install_cluster_setup(self.admin, self.lab, "default")
+
+    def grade(self, student: str) -> gradebook.Row:
+        """Grade one submission from a fresh namespace; always returns its row."""
+        ns = submissions.namespace_for(self.lab, student)
+        grant = ns
+        s = self.settings
+        tmp = Path(tempfile.mkdtemp(prefix="kubelab-bulk-"))
+        try:
+            with self._lock:  # one creation at a time keeps the API server's answers fast
+                lab_namespaces.reset(self.admin, self.lab, ns, stream=io.StringIO())
+                lifetime = int(s.wall_seconds + 3 * s.check_timeout + 600)
+                token = access.service_account_token(self.admin, ns, ACCOUNT, seconds=lifetime)
+                subject = {"kind": "ServiceAccount", "name": ACCOUNT, "namespace": ns}
+                access.confine(self.admin, grant, subject, [ns])
+            config = access.kubeconfig_for(
+                self.server, self.ca, {"token": token}, name="submission", namespace=ns
+            )
+            kubeconfig = access.write_kubeconfig(tmp / "kubeconfig", config)
+            result = gradebook.result_path(self.course, self.lab, student)
+            spec = Spec(
+                lab=self.lab.id,
+                student=student,
+                namespace=ns,
+                kubeconfig=str(kubeconfig),
+                api_server=self.server,
+                wall_seconds=s.wall_seconds,
+                cell_timeout=s.cell_timeout,
+                check_timeout=s.check_timeout,
+                result=str(result),
+            ).write(tmp / "spec.json")
+            budget = s.wall_seconds + 3 * s.check_timeout + 180
+            failure = _nbgrader(self.course, self.lab, student, spec, budget)
+            if failure or not result.is_file():
+                gradebook.write_error(self.course, self.lab, student, failure or "no result")
+        except KubelabError as err:
+            gradebook.write_error(self.course, self.lab, student, str(err))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            self._cleanup(ns, grant)
+        return gradebook.read_row(self.course, self.lab, student)
+
+    def _cleanup(self, ns: str, grant: str) -> None:
+        try:
+            self.admin.delete(api.NAMESPACES, ns)  # deletion finishes in the background
+            access.release(self.admin, grant)
+        except KubelabError:
+            pass  # a dead cluster: nothing more to clean
+
+
+def grade_all(
+    course: Path,
+    lab: Lab,
+    students: list[str],
+    admin: api.Api,
+    settings: Settings,
+    *,
+    on_row: Callable[[gradebook.Row], None] | None = None,
+) -> list[gradebook.Row]:
+    """Grade `students`' submissions with `settings.workers` in parallel; show a progress bar."""
+    grader = BulkGrader(course, lab, admin, settings)
+    with status(f"preparing {lab.id} for {len(students)} submissions"):
+        grader.prepare()
+    rows: list[gradebook.Row] = []
+    started = time.monotonic()
+    with (
+        status(f"grading {lab.id}") as bar,
+        ThreadPoolExecutor(max_workers=settings.workers) as pool,
+    ):
+        bar.update(_bar(0, len(students)))
+        futures = {pool.submit(grader.grade, s): s for s in students}
+        for future in as_completed(futures):
+            row = future.result()
+            rows.append(row)
+            bar.update(
+                f"{_bar(len(rows), len(students))} last: {row.student} "
+                f"{row.total:g}/{row.max_total:g} ({row.status})"
+            )
+            if on_row:
+                on_row(row)
+        bar.update(f"{_bar(len(rows), len(students))} in {time.monotonic() - started:.0f}s")
+    return sorted(rows, key=lambda r: r.student)
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = round(width * done / total) if total else width
+    return f"[{'█' * filled}{'░' * (width - filled)}] {done}/{total}"

@@ -1,0 +1,168 @@
+"""`kubelab grade`: an instructor's way from released labs to a gradebook.
+
+    kubelab grade release 02            # nbgrader generate_assignment (solution/ never released)
+    kubelab grade collect 02 inbox/     # submissions -> <course>/submitted/<student>/02-deployment
+    kubelab grade autograde 02          # every submission, sandboxed, in its own namespace
+    kubelab grade report                # gradebook.csv and feedback pages, again, from results
+
+The course is the folder with nbgrader_config.py: `--course DIR`, else the current folder if it
+has one, else the repository. A `--course` folder without one gets one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from kubelab import paths
+from kubelab.errors import KubelabError
+
+FEEDBACK_DIR = "kubelab-feedback"
+GRADEBOOK = "gradebook.csv"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the `grade` command group to the `kubelab` parser."""
+    grade = sub.add_parser("grade", help="instructors: release, collect, autograde, report")
+    gsub = grade.add_subparsers(dest="action", required=True, parser_class=type(grade))
+
+    def course_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--course", type=Path, default=None, help="nbgrader course folder")
+
+    release = gsub.add_parser("release", help="make the student version of labs (no solutions)")
+    release.add_argument("labs", nargs="+", help="lab ids or numbers")
+    course_arg(release)
+    release.set_defaults(handler=cmd_release)
+
+    collect = gsub.add_parser("collect", help="take in a folder of submissions or of zips")
+    collect.add_argument("lab", help="lab id or number")
+    collect.add_argument("folder", type=Path, help="<student>/ folders or <student>.zip files")
+    course_arg(collect)
+    collect.set_defaults(handler=cmd_collect)
+
+    auto = gsub.add_parser("autograde", help="grade every submission of a lab on the cluster")
+    auto.add_argument("lab", help="lab id or number")
+    auto.add_argument("--student", action="append", help="only this student (repeatable)")
+    auto.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="in parallel (default: cores)"
+    )
+    auto.add_argument(
+        "--timeout", type=float, default=900, help="seconds per notebook (default 900)"
+    )
+    auto.add_argument("--kubeconfig", help="instructor credentials (default: the course cluster)")
+    course_arg(auto)
+    auto.set_defaults(handler=cmd_autograde)
+
+    report = gsub.add_parser("report", help="write gradebook.csv and feedback pages again")
+    course_arg(report)
+    report.set_defaults(handler=cmd_report)
+
+
+def course_root(given: Path | None) -> Path:
+    """Return the course folder (see the module docstring), creating its config if asked to."""
+    from kubelab.course import write_course_config
+
+    if given is not None:
+        root = given.resolve()
+        if not (root / "nbgrader_config.py").is_file():
+            write_course_config(root)
+        return root
+    here = Path.cwd()
+    return here if (here / "nbgrader_config.py").is_file() else paths.REPO_ROOT
+
+
+def nbgrader(course: Path, *args: str) -> str:
+    """Run an nbgrader command in the course; return its output or raise its last error line."""
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ, PATH=os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]))
+    proc = subprocess.run(
+        [str(bin_dir / "nbgrader"), *args], cwd=course, env=env, capture_output=True, text=True
+    )
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        errors = [ln for ln in output.splitlines() if "ERROR" in ln or "Error" in ln]
+        raise KubelabError(f"nbgrader {args[0]} failed: {(errors or ['no output'])[-1].strip()}")
+    return output
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """Release labs: the student version, without solution/, in <course>/release/<lab>."""
+    from kubelab import labs
+
+    course = course_root(args.course)
+    for lab in [labs.find(x) for x in args.labs]:
+        nbgrader(course, "generate_assignment", lab.id, "--force")
+        out = course / "release" / lab.id
+        leaked = [p for p in out.rglob("*") if p.name == "solution"]
+        if leaked:
+            raise KubelabError(f"release of {lab.id} contains {leaked[0]}: not handing it out")
+        print(f"released {lab.id} -> {out}")
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    """Copy submissions into the course in nbgrader's layout."""
+    from kubelab import labs
+    from kubelab.instructor import submissions
+
+    course = course_root(args.course)
+    lab = labs.find(args.lab)
+    done = submissions.collect(course, lab, args.folder)
+    for line in done.skipped:
+        print(f"skipped {line}")
+    print(f"collected {len(done.students)} submissions of {lab.id} into {course / 'submitted'}")
+    return 0 if done.students else 1
+
+
+def cmd_autograde(args: argparse.Namespace) -> int:
+    """Grade every (or the named) submission of a lab; write the gradebook and feedback."""
+    from kubelab import api, labs
+    from kubelab.instructor import bulk, submissions
+
+    course = course_root(args.course)
+    lab = labs.find(args.lab)
+    students = [submissions.check_student(s) for s in args.student or []] or (
+        submissions.submitted(course, lab)
+    )
+    if not students:
+        raise KubelabError(
+            f"no submissions of {lab.id} in {course / 'submitted'}: `kubelab grade collect` first"
+        )
+    missing = [s for s in students if not (course / "submitted" / s / lab.id).is_dir()]
+    if missing:
+        raise KubelabError(f"no submission of {lab.id} from {', '.join(missing)}")
+    if args.workers < 1:
+        raise KubelabError("--workers must be at least 1")
+    settings = bulk.Settings(workers=args.workers, wall_seconds=args.timeout)
+    admin = api.Api(args.kubeconfig)
+    rows = bulk.grade_all(course, lab, students, admin, settings)
+    for row in rows:
+        print(f"{row.student:<24} {row.total:>5g}/{row.max_total:<4g} {row.status} {row.message}")
+    write_reports(course)
+    return 0
+
+
+def write_reports(course: Path) -> None:
+    """Rebuild gradebook.csv and every feedback page from the results on disk."""
+    from kubelab import labs
+    from kubelab.instructor import gradebook, submissions
+
+    rows = [
+        gradebook.read_row(course, lab, student)
+        for lab in labs.all_labs()
+        for student in submissions.submitted(course, lab)
+        if gradebook.result_path(course, lab, student).is_file()
+    ]
+    csv_path = gradebook.write_csv(rows, course / GRADEBOOK)
+    for row in rows:
+        gradebook.write_feedback(row, course / FEEDBACK_DIR)
+    print(f"gradebook: {csv_path} ({len(rows)} rows); feedback: {course / FEEDBACK_DIR}/")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the gradebook and feedback pages again from the results on disk."""
+    write_reports(course_root(args.course))
+    return 0

@@ -1,0 +1,251 @@
+"""nbgrader's execute step, replaced: run the submission in the sandbox, then grade the cluster.
+
+`kubelab grade autograde` runs `nbgrader autograde` once per submission with this preprocessor in
+place of nbgrader's `Execute` (see `configure`). For one submission it:
+
+1. copies the submission to a throwaway work folder and runs it, cell by cell, inside the sandbox
+   (kubelab/sandbox.py), as the submission's confined ServiceAccount;
+2. runs a fresh `kubelab check --json` in a second sandbox: scores come from the cluster's state,
+   never from what the learner's kernel printed (a kernel can redefine `grader.require`);
+3. rewrites every grade cell's output from that report, so nbgrader records those points and the
+   feedback shows each check's message and hint; a grade cell the run never reached (time limit,
+   dead kernel) gets an error output and 0, as nbgrader would give it;
+4. writes the outcome to the submission's result file, which the gradebook reads.
+
+What it needs arrives in a JSON file named by $KUBELAB_GRADE_SPEC (written by kubelab/instructor/
+bulk.py), because nbgrader constructs preprocessors itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from kubelab import labs, sandbox
+from kubelab.course import SPEC_ENV
+from kubelab.grading.result import Report
+from kubelab.instructor.notebook_runner import STATUS_KEY
+
+_IN, _OUT = ".kubelab-submitted.ipynb", ".kubelab-executed.ipynb"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One submission's grading settings, handed from the bulk grader to nbgrader's process."""
+
+    lab: str
+    student: str
+    namespace: str
+    kubeconfig: str  # confined credentials on the instructor's disk, bound read-only
+    api_server: str
+    wall_seconds: float
+    cell_timeout: int
+    check_timeout: float
+    result: str  # where the outcome JSON goes
+
+    def write(self, path: Path) -> Path:
+        """Save the spec as JSON."""
+        path.write_text(json.dumps(asdict(self)))
+        return path
+
+    @classmethod
+    def read(cls, path: str | Path) -> Spec:
+        """Load a spec written by `write`."""
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def _sandbox_env(spec: Spec, **extra: str) -> dict[str, str]:
+    return sandbox.base_env(
+        KUBECONFIG=sandbox.KUBECONFIG,
+        KUBELAB_NAMESPACE=spec.namespace,
+        NBGRADER_EXECUTION="autograde",
+        PYTHONDONTWRITEBYTECODE="1",
+        MPLBACKEND="Agg",
+        **extra,
+    )
+
+
+def _last_json_line(text: str) -> dict[str, Any] | None:
+    for line in reversed(text.strip().splitlines()):
+        try:
+            found = json.loads(line)
+        except ValueError:
+            continue
+        return found if isinstance(found, dict) else None
+    return None
+
+
+def _execute(spec: Spec, nb: NotebookNode, work: Path) -> tuple[NotebookNode, dict[str, Any]]:
+    """Run the notebook in the sandbox; return the executed notebook and how the run ended."""
+    nbformat.write(nb, str(work / _IN))
+    started = time.monotonic()
+    ran = sandbox.run(
+        [
+            sys.executable,
+            "-m",
+            "kubelab.instructor.notebook_runner",
+            _IN,
+            _OUT,
+            "--cell-timeout",
+            str(spec.cell_timeout),
+        ],
+        workdir=work,
+        api_server=spec.api_server,
+        env=_sandbox_env(spec),
+        ro_files={sandbox.KUBECONFIG: Path(spec.kubeconfig)},
+        limits=sandbox.Limits(wall_seconds=spec.wall_seconds),
+    )
+    outcome = _last_json_line(ran.stdout) or {}
+    if ran.timed_out:
+        outcome = {"status": "timeout", "message": f"time limit of {spec.wall_seconds:g}s"}
+    elif not outcome:
+        tail = (ran.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        outcome = {"status": "crashed", "message": f"exit {ran.returncode}: {tail}"}
+    outcome["seconds"] = round(time.monotonic() - started, 1)
+    try:
+        executed = nbformat.read(str(work / _OUT), as_version=4)
+        if len(executed.cells) != len(nb.cells):
+            raise ValueError("cell count changed")
+    except Exception:  # never written, or written by the learner's code: trust nothing of it
+        executed = nb
+    return executed, outcome
+
+
+def _check(spec: Spec, work: Path) -> tuple[Report | None, str]:
+    """Grade the namespace with a fresh kubelab process in a fresh sandbox."""
+    extra = {}
+    controller = work / "starter" / "controller.py"  # lab 01 grades the learner's controller
+    if controller.is_file():
+        extra["KUBELAB_CONTROLLER"] = f"{sandbox.WORK}/starter/controller.py"
+    argv = [sys.executable, "-I", "-m", "kubelab", "check", spec.lab, "-n", spec.namespace]
+    argv += ["--json", "--timeout", f"{spec.check_timeout:g}"]
+    ran = sandbox.run(
+        argv,
+        workdir=work,
+        api_server=spec.api_server,
+        env=_sandbox_env(spec, **extra),
+        ro_files={sandbox.KUBECONFIG: Path(spec.kubeconfig)},
+        limits=sandbox.Limits(wall_seconds=spec.check_timeout * 3 + 60),
+    )
+    try:
+        data = json.loads(ran.stdout)
+        return Report.from_dict(data, title=labs.find(spec.lab).title), ""
+    except (ValueError, KeyError, TypeError):
+        why = "time limit" if ran.timed_out else (ran.stderr.strip().splitlines() or ["?"])[-1]
+        return None, f"the grader could not finish: {why[:300]}"
+
+
+def _error(ename: str, text: str) -> NotebookNode:
+    output: NotebookNode = nbformat.v4.new_output(
+        "error", ename=ename, evalue=text, traceback=[f"\x1b[31m✘ {text}\x1b[0m"]
+    )
+    return output
+
+
+def grade_cell_outputs(
+    task: str, reached: bool, report: Report | None, why: str
+) -> list[NotebookNode]:
+    """Return the outputs a grade cell gets: the cluster's verdict, or why there is none."""
+    if not reached:
+        return [_error("NotRun", f"{task}: not run, the notebook stopped before this cell ({why})")]
+    result = next((c for c in report.checks if c.id == task), None) if report else None
+    if report is None or result is None:
+        return [_error("NotGraded", f"{task}: not graded: {why or 'no result for this task'}")]
+    card = Report(report.lab, report.title, report.namespace, (result,))
+    outputs = [nbformat.v4.new_output("display_data", data={"text/html": card._repr_html_()})]
+    if result.points > 0:
+        outputs.append(
+            nbformat.v4.new_output(
+                "execute_result", data={"text/plain": f"{result.points:g}"}, execution_count=None
+            )
+        )
+    else:
+        outputs.append(_error("TaskFailed", f"{task}: 0/{result.max_points:g}. {result.message}"))
+    return outputs
+
+
+def _apply_report(
+    nb: NotebookNode, outcome: dict[str, Any], report: Report | None, why: str
+) -> None:
+    stopped = outcome.get("status", "finished") != "finished"
+    reason = f"{outcome.get('status')}: {outcome.get('message', '')}".strip(": ")
+    for cell in nb.cells:
+        grading = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or not grading.get("grade"):
+            continue
+        ran = bool(cell.metadata.get(STATUS_KEY)) or not stopped
+        cell.outputs = grade_cell_outputs(grading["grade_id"], ran, report, why or reason)
+
+
+def grade(spec: Spec, nb: NotebookNode, submission: Path) -> NotebookNode:
+    """Run and grade one submitted notebook; write the outcome file; return the graded notebook."""
+    with tempfile.TemporaryDirectory(prefix="kubelab-grade-") as tmp:
+        work = Path(tmp) / "work"
+        # symlinks=True: a link in a submission must never pull an instructor's file in.
+        shutil.copytree(submission, work, symlinks=True)
+        executed, outcome = _execute(spec, nb, work)
+        report, why = _check(spec, work)
+    _apply_report(executed, outcome, report, why)
+    Path(spec.result).write_text(
+        json.dumps(
+            {
+                "student": spec.student,
+                "lab": spec.lab,
+                "namespace": spec.namespace,
+                "run": outcome,
+                "grader_error": why,
+                "report": report.to_dict() if report else None,
+                "reached": [
+                    c.metadata["nbgrader"]["grade_id"]
+                    for c in executed.cells
+                    if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+                    and not (c.outputs and c.outputs[0].get("ename") == "NotRun")
+                ],
+            },
+            indent=2,
+        )
+    )
+    return executed
+
+
+class SandboxedExecute(NbGraderPreprocessor):  # type: ignore[misc]
+    """nbgrader preprocessor: `grade` the notebook instead of executing it in-process."""
+
+    def preprocess(self, nb: NotebookNode, resources: Any) -> tuple[NotebookNode, Any]:
+        """Called by nbgrader autograde for each submitted notebook."""
+        spec = Spec.read(os.environ[SPEC_ENV])
+        graded = grade(spec, nb, Path(resources["metadata"]["path"]))
+        return graded, resources
+
+
+def configure(c: Any) -> None:
+    """Make nbgrader autograde use SandboxedExecute (the rest of its pipeline unchanged)."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
+
+    c.Autograde.autograde_preprocessors = [
+        SandboxedExecute,
+        IgnorePattern,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGrades,
+        AssignLatePenalties,
+        CheckCellMetadata,
+    ]

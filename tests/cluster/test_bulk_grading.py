@@ -1,0 +1,192 @@
+"""Bulk grading on the sim cluster: each submission in its own namespace, as a ServiceAccount that
+reaches nothing else, its notebook in the sandbox; hostile submissions harm nothing.
+
+One bulk run of lab 02 grades five submissions with two workers at once:
+- solved: the reference answer (full marks);
+- untouched: the release as handed out (0);
+- hostile: tries to delete other namespaces (another submission's included), bind itself to
+  cluster-admin, read another namespace's Secret, read and overwrite the instructor's files, and
+  reach a server on the host's loopback;
+- looper: solved manifests, then loops forever in the last answer: that cell is stopped at the
+  cell time limit and costs its task only, as in nbgrader;
+- forkbomb: forks without end: the sandbox's process cap holds, the wall limit ends it, and the
+  row still comes (status timeout, 0 for the tasks never reached).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kubelab import access, api, labs
+from kubelab.course import write_course_config
+from kubelab.instructor import bulk, commands, submissions
+from tests.conftest import Kubectl
+from tests.nbgrader_course import answer, nbgrader, scores, submit, submit_solution
+
+LAB = labs.find("02-deployment")
+ROLLOUT = (
+    "!kubectl set image deployment/demo-web web=kubelab/demo-web:v2 -n {grader.namespace}\n"
+    "!kubectl rollout status deployment/demo-web -n {grader.namespace} --timeout=90s"
+)
+
+
+def _hostile(sentinel: str, victim: str, private: list[Path], port: int) -> str:
+    return f"""
+import pathlib, socket, subprocess
+def attempt(name, argv):
+    run = subprocess.run(argv, capture_output=True, text=True)
+    print("ATTEMPT", name, run.returncode, (run.stdout + run.stderr).strip()[:200])
+attempt("delete-namespace", ["kubectl", "delete", "namespace", "{sentinel}", "--wait=false"])
+attempt("delete-victim", ["kubectl", "delete", "namespace", "{victim}", "--wait=false"])
+attempt("delete-kube-system", ["kubectl", "delete", "pods", "--all", "-n", "kube-system"])
+attempt("cluster-admin", ["kubectl", "create", "clusterrolebinding", "pwned",
+         "--clusterrole=cluster-admin", "--group=system:serviceaccounts"])
+attempt("read-secret", ["kubectl", "get", "secret", "keep", "-n", "{sentinel}", "-o", "yaml"])
+for path in {[str(p) for p in private]!r}:
+    try:
+        print("ATTEMPT read", path, pathlib.Path(path).read_text()[:50])
+    except Exception as err:
+        print("ATTEMPT read", path, "failed", type(err).__name__)
+try:
+    pathlib.Path("{private[0]}").write_text("pwned")
+    print("ATTEMPT write ok")
+except Exception as err:
+    print("ATTEMPT write failed", type(err).__name__)
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=3).sendall(b"pwned")
+    print("ATTEMPT connect ok")
+except Exception as err:
+    print("ATTEMPT connect failed", type(err).__name__)
+"""
+
+
+FORK_BOMB = """
+import os
+while True:
+    try:
+        os.fork()
+    except OSError:
+        pass
+"""
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[bytes]]]:
+    """A TCP server on the host's loopback that records anything that reaches it."""
+    server = socket.create_server(("127.0.0.1", 0))
+    got: list[bytes] = []
+
+    def serve() -> None:
+        server.settimeout(1)
+        while True:
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            got.append(conn.recv(100))
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield server.getsockname()[1], got
+    server.close()
+
+
+@pytest.mark.slow
+def test_bulk_grading_contains_hostile_submissions(
+    tmp_path: Path,
+    kubeconfig: Path,
+    client: api.Api,
+    kubectl: Kubectl,
+    listener: tuple[int, list[bytes]],
+) -> None:
+    port, reached_host = listener
+    course = tmp_path / "course"
+    write_course_config(course)
+    nbgrader(course, "generate_assignment", LAB.id, "--force")
+    instructor_file = tmp_path / "instructor-notes.txt"
+    instructor_file.write_text("grades are private")
+    sentinel = "instructor-private"
+    kubectl("create", "namespace", sentinel, check=False)
+    kubectl(
+        "-n", sentinel, "create", "secret", "generic", "keep", "--from-literal=k=v", check=False
+    )
+    victim = submissions.namespace_for(LAB, "solved")
+    private = [instructor_file, course / "gradebook.db", kubeconfig]  # admin credentials
+
+    solved = submit_solution(course, LAB.id, "solved", LAB.directory / "solution")
+    answer(solved / "lab.ipynb", "rollout", ROLLOUT)
+    submit(course, LAB.id, "untouched")
+    hostile = submit(course, LAB.id, "hostile")
+    answer(hostile / "lab.ipynb", "manifests", _hostile(sentinel, victim, private, port))
+    looper = submit_solution(course, LAB.id, "looper", LAB.directory / "solution")
+    answer(looper / "lab.ipynb", "rollout", "while True:\n    pass")
+    bomb = submit(course, LAB.id, "forkbomb")
+    answer(bomb / "lab.ipynb", "manifests", FORK_BOMB)
+
+    students = ["forkbomb", "hostile", "looper", "solved", "untouched"]
+    settings = bulk.Settings(workers=2, wall_seconds=90, cell_timeout=25, check_timeout=60)
+    rows = {r.student: r for r in bulk.grade_all(course, LAB, students, client, settings)}
+    commands.write_reports(course)
+
+    full = {t.id: float(t.points) for t in LAB.tasks}
+    zero = dict.fromkeys(full, 0.0)
+    assert rows["solved"].points == full and rows["solved"].status == "graded"
+    assert rows["untouched"].points == zero and rows["untouched"].status == "graded"
+    assert rows["hostile"].points == zero
+    assert rows["looper"].status == "graded" and "cell time limit" in rows["looper"].message
+    assert rows["looper"].points == {**full, "rolling-update": 0.0}
+    assert rows["forkbomb"].points == zero and rows["forkbomb"].status == "timeout"
+
+    # The hostile code really ran, and every attempt failed.
+    executed = json.loads((course / "autograded/hostile" / LAB.id / "lab.ipynb").read_text())
+    printed = "".join(
+        "".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", [])
+    )
+    attempts = [line for line in printed.splitlines() if line.startswith("ATTEMPT")]
+    assert len(attempts) == 10, printed
+    for name in ("delete-namespace", "delete-victim", "delete-kube-system", "cluster-admin"):
+        line = next(a for a in attempts if a.startswith(f"ATTEMPT {name} "))
+        assert " 1 " in line and "forbidden" in line.lower(), line
+    assert "forbidden" in next(a for a in attempts if "read-secret" in a).lower()
+    assert all("failed" in a for a in attempts if a.startswith(("ATTEMPT read /", "ATTEMPT write")))
+    assert any(a.startswith("ATTEMPT connect failed") for a in attempts)
+
+    # ...and harmed nothing.
+    assert instructor_file.read_text() == "grades are private"
+    assert reached_host == []
+    assert client.get(api.NAMESPACES, sentinel) is not None
+    assert kubectl("-n", sentinel, "get", "secret", "keep", "-o", "name").stdout.strip()
+    assert client.get(access.CLUSTERROLEBINDINGS, "pwned") is None
+
+    # Gradebook and feedback: a row per submission, per-task points, status; hints in feedback.
+    table = {r["student"]: r for r in csv.DictReader((course / "gradebook.csv").open())}
+    assert set(table) == set(students)
+    assert table["solved"]["total"] == "12" and table["forkbomb"]["status"] == "timeout"
+    assert table["looper"]["02:rolling-update"] == "0" and table["looper"]["02:deployment"] == "3"
+    page = (course / commands.FEEDBACK_DIR / "untouched" / f"{LAB.id}.html").read_text()
+    assert "💡" in page  # every failed check carries a hint
+    page = (course / commands.FEEDBACK_DIR / "forkbomb" / f"{LAB.id}.html").read_text()
+    assert "not run" in page and "timeout" in page
+    # nbgrader's own gradebook holds the same points.
+    assert scores(course, LAB.id, "solved") == full
+    assert scores(course, LAB.id, "hostile") == zero
+    assert scores(course, LAB.id, "looper") == rows["looper"].points
+
+    # Every grading namespace and grant is gone (deletion may still be finishing).
+    for student in students:
+        ns = client.get(api.NAMESPACES, submissions.namespace_for(LAB, student))
+        assert ns is None or ns.get("metadata", {}).get("deletionTimestamp")
+        grant = f"kubelab:own:{submissions.namespace_for(LAB, student)}"
+        assert client.get(access.CLUSTERROLEBINDINGS, grant) is None
+    kubectl("delete", "namespace", sentinel, "--wait=false", check=False)
+    shutil.rmtree(course, ignore_errors=True)
