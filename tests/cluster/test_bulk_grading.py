@@ -16,9 +16,13 @@ One bulk run of lab 02 grades five submissions with two workers at once:
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +32,7 @@ import pytest
 from kubelab import access, api, labs
 from kubelab.course import write_course_config
 from kubelab.instructor import bulk, commands, submissions
+from tests.cluster.test_nbgrader_roundtrip import CASES, Case
 from tests.conftest import Kubectl
 from tests.nbgrader_course import answer, nbgrader, scores, submit, submit_solution
 
@@ -190,3 +195,85 @@ def test_bulk_grading_contains_hostile_submissions(
         assert client.get(access.CLUSTERROLEBINDINGS, grant) is None
     kubectl("delete", "namespace", sentinel, "--wait=false", check=False)
     shutil.rmtree(course, ignore_errors=True)
+
+
+def _kubelab(*args: str, kubeconfig: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "kubelab"), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_grade_commands_from_release_to_gradebook(tmp_path: Path, kubeconfig: Path) -> None:
+    course = tmp_path / "course"
+    run = functools.partial(_kubelab, kubeconfig=kubeconfig, cwd=tmp_path)
+    released = run("grade", "release", "02", "--course", str(course))
+    assert released.returncode == 0 and not (course / "release" / LAB.id / "solution").exists()
+
+    inbox = tmp_path / "inbox"
+    alice = tmp_path / "alice-work"
+    shutil.copytree(course / "release" / LAB.id, alice)
+    shutil.rmtree(alice / "starter")
+    shutil.copytree(LAB.directory / "solution", alice / "starter")
+    answer(alice / "lab.ipynb", "rollout", ROLLOUT)
+    inbox.mkdir()
+    shutil.make_archive(str(inbox / "alice"), "zip", tmp_path, "alice-work")
+    shutil.copytree(course / "release" / LAB.id, inbox / "bob" / LAB.id)
+    (inbox / "not a student").mkdir()
+    collected = run("grade", "collect", "02", str(inbox), "--course", str(course))
+    assert collected.returncode == 0, collected.stderr
+    assert "collected 2 submissions" in collected.stdout and "not a student id" in collected.stdout
+
+    graded = run("grade", "autograde", "02", "--course", str(course), "--workers", "2")
+    assert graded.returncode == 0, graded.stderr
+    table = {r["student"]: r for r in csv.DictReader((course / "gradebook.csv").open())}
+    assert (table["alice"]["total"], table["bob"]["total"]) == ("12", "0")
+    assert table["alice"]["status"] == table["bob"]["status"] == "graded"
+    for student in ("alice", "bob"):
+        assert (course / commands.FEEDBACK_DIR / student / f"{LAB.id}.html").is_file()
+    (course / "gradebook.csv").unlink()
+    assert run("grade", "report", "--course", str(course)).returncode == 0
+    assert (course / "gradebook.csv").read_text().count("\n") == 3
+
+    # Bad input: one line, exit 2, nothing changed.
+    for args, needle in [
+        (("grade", "autograde", "02", "--course", str(tmp_path / "empty")), "no submissions"),
+        (
+            ("grade", "collect", "02", str(tmp_path / "nowhere"), "--course", str(course)),
+            "no folder",
+        ),
+        (("grade", "autograde", "02", "--course", str(course), "--student", "zoe"), "zoe"),
+        (("grade", "release", "99", "--course", str(course)), "99"),
+    ]:
+        bad = run(*args)
+        assert bad.returncode == 2 and needle in bad.stderr, (args, bad.stderr)
+        assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=[c.lab for c in CASES])
+def test_every_lab_grades_in_full_with_confined_credentials(
+    case: Case, tmp_path: Path, client: api.Api
+) -> None:
+    """The confined ServiceAccount can do and read all that every lab needs (CRDs, namespace
+    labels, access reviews, quotas), so a solved submission gets every point."""
+    lab = labs.find(case.lab)
+    course = tmp_path / "course"
+    write_course_config(course)
+    nbgrader(course, "generate_assignment", lab.id, "--force")
+    solved = submit_solution(course, lab.id, "solved", lab.directory / "solution")
+    for grade_id, source in case.answers.items():
+        answer(solved / "lab.ipynb", grade_id, source)
+    settings = bulk.Settings(workers=1, wall_seconds=600, cell_timeout=300)
+    (row,) = bulk.grade_all(course, lab, ["solved"], client, settings)
+    assert row.status == "graded", row.message
+    assert row.points == {t.id: float(t.points) for t in lab.tasks}, [
+        c.message for c in row.checks if not c.passed
+    ]
