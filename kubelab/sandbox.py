@@ -410,6 +410,9 @@ def _filesystem(
             bound.append(top)
     for solution in sorted(paths.LABS_DIR.glob("*/solution")):
         args += ["--ro-bind", empty_dir, str(solution)]
+    # The instructor's lab notebooks hold the answers between BEGIN/END SOLUTION markers.
+    for notebook in sorted(paths.LABS_DIR.glob("*/*.ipynb")):
+        args += ["--ro-bind", empty_file, str(notebook)]
     args += ["--proc", "/proc", "--dev", "/dev"]
     size = _optional("--size", str(max(limits.memory_bytes // 2, 64 * 2**20)))  # bwrap >= 0.8
     args += [*size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]

@@ -109,12 +109,14 @@ def test_instructor_files_are_not_there(tmp_path: Path, home_secret: Path) -> No
             print(path, os.path.exists(path))
         shadow = "/etc/shadow"
         print("shadow", open(shadow).read() if os.path.exists(shadow) else "")
+        print("notebook", len(open({str(paths.LABS_DIR / "02-deployment" / "lab.ipynb")!r}).read()))
     """
     out = run_python(code, work)
     assert out.returncode == 0, out.stderr
     for path in hidden:
         assert f"{path} False" in out.stdout
     assert "root:" not in out.stdout  # /etc/shadow is there but empty
+    assert "notebook 0" in out.stdout  # the instructor's notebook (with its answers) is empty
     assert (paths.LABS_DIR / "README.md").exists()  # the labs themselves stay readable
     shown = run_python(f"print(len(open({str(paths.LABS_DIR / 'README.md')!r}).read()))", work)
     assert int(shown.stdout) == len((paths.LABS_DIR / "README.md").read_text())
