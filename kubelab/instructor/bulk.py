@@ -158,15 +158,19 @@ def grade_all(
     ):
         bar.update(_bar(0, len(students)))
         futures = {pool.submit(grader.grade, s): s for s in students}
-        for future in as_completed(futures):
-            row = future.result()
-            rows.append(row)
-            bar.update(
-                f"{_bar(len(rows), len(students))} last: {row.student} "
-                f"{row.total:g}/{row.max_total:g} ({row.status})"
-            )
-            if on_row:
-                on_row(row)
+        try:
+            for future in as_completed(futures):
+                row = future.result()
+                rows.append(row)
+                bar.update(
+                    f"{_bar(len(rows), len(students))} last: {row.student} "
+                    f"{row.total:g}/{row.max_total:g} ({row.status})"
+                )
+                if on_row:
+                    on_row(row)
+        except KeyboardInterrupt:  # start nothing new; running ones end with their nbgrader
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         bar.update(f"{_bar(len(rows), len(students))} in {time.monotonic() - started:.0f}s")
     return sorted(rows, key=lambda r: r.student)
 
