@@ -23,9 +23,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from kubelab import access, api, lab_namespaces, sandbox
+from kubelab.course import SPEC_ENV
 from kubelab.errors import KubelabError
 from kubelab.instructor import gradebook, submissions
-from kubelab.instructor.sandboxed_execute import SPEC_ENV, Spec
+from kubelab.instructor.sandboxed_execute import Spec
 from kubelab.labs import Lab
 from kubelab.progress import status
 
