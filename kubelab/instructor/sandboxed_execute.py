@@ -38,6 +38,7 @@ from kubelab.grading.result import Report
 from kubelab.instructor.notebook_runner import STATUS_KEY
 
 _IN, _OUT = ".kubelab-submitted.ipynb", ".kubelab-executed.ipynb"
+MAX_NOTEBOOK_BYTES = 64 * 2**20  # an executed lab notebook is well under 1 MiB
 
 
 @dataclass(frozen=True)
@@ -113,13 +114,24 @@ def _execute(spec: Spec, nb: NotebookNode, work: Path) -> tuple[NotebookNode, di
         tail = (ran.stderr.strip().splitlines() or ["no output"])[-1][:300]
         outcome = {"status": "crashed", "message": f"exit {ran.returncode}: {tail}"}
     outcome["seconds"] = round(time.monotonic() - started, 1)
+    # The executed copy was written inside the sandbox, so take only its outputs (and which cells
+    # ran): sources and nbgrader metadata (points, grade ids) stay the ones nbgrader gave us.
     try:
-        executed = nbformat.read(str(work / _OUT), as_version=4)
-        if len(executed.cells) != len(nb.cells):
-            raise ValueError("cell count changed")
-    except Exception:  # never written, or written by the learner's code: trust nothing of it
-        executed = nb
-    return executed, outcome
+        out = work / _OUT
+        if out.stat().st_size > MAX_NOTEBOOK_BYTES:
+            raise ValueError("too large")
+        executed = nbformat.read(str(out), as_version=4)
+        if [c.cell_type for c in executed.cells] != [c.cell_type for c in nb.cells]:
+            raise ValueError("cells changed")
+    except Exception:  # never written, or mangled by the learner's code: keep no output
+        return nb, outcome
+    for mine, theirs in zip(nb.cells, executed.cells, strict=True):
+        if mine.cell_type == "code":
+            mine.outputs = theirs.get("outputs", [])
+            mine.execution_count = theirs.get("execution_count")
+            if theirs.get("metadata", {}).get(STATUS_KEY):
+                mine.metadata[STATUS_KEY] = True
+    return nb, outcome
 
 
 def _check(spec: Spec, work: Path) -> tuple[Report | None, str]:
