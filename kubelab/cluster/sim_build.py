@@ -178,6 +178,26 @@ def _lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def build_dir() -> Path:
+    """Return the folder for the current pins' binaries (``<cache>/sim/<key>``), made or not.
+
+    `sim_fetch` fills the same folder with release binaries, so `ensure_built` finds either.
+    """
+    return paths.cache_home() / "sim" / build_key()
+
+
+def is_complete(out: Path) -> bool:
+    """Tell whether `out` holds every binary, every asset and the stamp, however they came."""
+    return _complete(out)
+
+
+@contextmanager
+def build_lock() -> Iterator[None]:
+    """Hold the lock that stops two processes filling the sim cache at the same time."""
+    with _lock(paths.cache_home() / "sim" / "build.lock"):
+        yield
+
+
 def ensure_built() -> Path:
     """Return the directory holding the sim binaries, building them first if the pins changed."""
     root = paths.cache_home() / "sim"
