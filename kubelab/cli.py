@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     where = apply.add_mutually_exclusive_group(required=True)
     where.add_argument("--lab", help="apply into this lab's namespace")
     where.add_argument("-n", "--namespace", help="apply into this namespace")
+
+    # Command groups of their own packages (each sets `handler`; both import nothing heavy).
+    from kubelab.instructor import commands as grade
+    from kubelab.workshop import commands as workshop
+
+    workshop.register(sub)
+    grade.register(sub)
     return p
 
 
@@ -97,7 +104,8 @@ def _add_namespace_arg(p: argparse.ArgumentParser) -> None:
         "-n",
         "--namespace",
         default=None,
-        help="namespace to use (default: $KUBELAB_NAMESPACE, else the lab's own)",
+        help="namespace to use (default: $KUBELAB_NAMESPACE, else a workshop participant's own"
+        " copy of the lab's namespace, else the lab's own)",
     )
 
 
@@ -216,7 +224,10 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def _namespace(args: argparse.Namespace, default: str) -> str:
-    chosen: str = args.namespace or os.environ.get("KUBELAB_NAMESPACE") or default
+    from kubelab import lab_namespaces
+
+    # -n, else $KUBELAB_NAMESPACE, else a workshop participant's copy, else the lab's own
+    chosen: str = args.namespace or lab_namespaces.default_namespace(default)
     return chosen
 
 
@@ -298,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"labs": cmd_labs, "check": cmd_check, "reset": cmd_reset, "apply": cmd_apply}
         if args.command in commands:
             return commands[args.command](args)
+        if hasattr(args, "handler"):  # command groups registered by their own package
+            code: int = args.handler(args)
+            return code
         raise AssertionError(args.command)
     except KubelabError as err:
         print(f"kubelab: error: {err}", file=sys.stderr)

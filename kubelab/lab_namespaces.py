@@ -7,6 +7,7 @@ work. Reset touches the cluster only, never the learner's files.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from functools import partial
@@ -21,18 +22,66 @@ from kubelab.progress import status
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 LAB_LABEL = "kubelab.dev/lab"
+# Marks a workshop participant's namespaces, and names the kubeconfig context extension that
+# says whose kubeconfig it is (kubelab/workshop).
+PARTICIPANT = "kubelab.dev/participant"
 _SYSTEM = {"default", "kube-system", "kube-public", "kube-node-lease"}
 DELETE_TIMEOUT = 180.0
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: faster
 
 
-def ensure(client: api.Api, lab: Lab, namespace: str) -> bool:
-    """Create the lab namespace (and the lab's set-up) unless it exists; return True if created."""
+def participant(kubeconfig: str | None = None) -> str | None:
+    """Return the workshop participant whose kubeconfig this is (its current context's
+    `kubelab.dev/participant` extension), or None; an unreadable kubeconfig is None too (the API
+    client says what is wrong with it when it is used)."""
+    files = (kubeconfig or api.default_kubeconfig()).split(os.pathsep)
+    current: str | None = None
+    contexts: dict[str, object] = {}
+    for path in files:
+        try:
+            with open(os.path.expanduser(path)) as fh:
+                doc = yaml.load(fh, Loader=_YAML_LOADER)
+        except (OSError, yaml.YAMLError):
+            continue
+        if not isinstance(doc, dict):
+            continue
+        current = current or doc.get("current-context")  # as kubectl: the first file wins
+        for entry in doc.get("contexts") or []:
+            if isinstance(entry, dict) and entry.get("name") not in contexts:
+                contexts[str(entry.get("name"))] = entry.get("context")
+    context = contexts.get(current or "")
+    for ext in (context.get("extensions") if isinstance(context, dict) else None) or []:
+        if isinstance(ext, dict) and ext.get("name") == PARTICIPANT and ext.get("extension"):
+            return str(ext["extension"])
+    return None
+
+
+def default_namespace(lab_namespace: str, kubeconfig: str | None = None) -> str:
+    """Return the namespace a lab (whose own namespace is `lab_namespace`) uses by default:
+    $KUBELAB_NAMESPACE, else a workshop participant's copy (`alice-lab-02` when the kubeconfig
+    is alice's), else the lab's own."""
+    explicit = os.environ.get("KUBELAB_NAMESPACE")
+    if explicit:
+        return explicit
+    who = participant(kubeconfig)
+    return f"{who}-{lab_namespace}" if who else lab_namespace
+
+
+def ensure(
+    client: api.Api, lab: Lab, namespace: str, *, labels: dict[str, str] | None = None
+) -> bool:
+    """Create the lab namespace (and the lab's set-up) unless it exists; return True if created.
+
+    `labels` are added to the new namespace (a workshop marks its participant's namespaces)."""
     if client.namespace_exists(namespace) is not False:
         return False  # there already, or not ours to see (a participant's own credentials)
     body = {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": namespace, "labels": {MANAGED_BY: "kubelab", LAB_LABEL: lab.id}},
+        "metadata": {
+            "name": namespace,
+            "labels": {**(labels or {}), MANAGED_BY: "kubelab", LAB_LABEL: lab.id},
+        },
     }
     try:
         client.create(api.NAMESPACES, body)

@@ -148,6 +148,20 @@ class SimBackend:
                 ],
             }
         )
+        # kube-controller-manager signs CertificateSigningRequests (workshop participants' user
+        # certificates) with the cluster CA that kwokctl generates in <cluster>/pki before it
+        # starts any component; the API server trusts that CA for client certificates.
+        pki = self.cluster_dir / "pki"
+        signing = [
+            {"key": "cluster-signing-cert-file", "value": str(pki / "ca.crt")},
+            {"key": "cluster-signing-key-file", "value": str(pki / "ca.key")},
+        ]
+        patches = doc.setdefault("componentsPatches", [])
+        kcm = next((p for p in patches if p.get("name") == "kube-controller-manager"), None)
+        if kcm is None:
+            kcm = {"name": "kube-controller-manager"}
+            patches.append(kcm)
+        kcm.setdefault("extraArgs", []).extend(signing)
         out = self.workdir / "configs" / f"{self.cluster}.yaml"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(yaml.safe_dump(doc, sort_keys=False))

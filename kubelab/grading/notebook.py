@@ -7,7 +7,6 @@ show as one line (`_render_traceback_`), not a traceback wall.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from kubelab import api, lab_namespaces, labs
@@ -49,7 +48,7 @@ class LabGrader:
         timeout: float = runner.DEFAULT_TIMEOUT,
     ) -> None:
         self.lab = lab
-        self.namespace = namespace or os.environ.get("KUBELAB_NAMESPACE") or lab.namespace
+        self.namespace = namespace or lab_namespaces.default_namespace(lab.namespace, kubeconfig)
         self.kubeconfig = kubeconfig
         self.timeout = timeout
 
@@ -65,7 +64,7 @@ class LabGrader:
             kubeconfig=self.kubeconfig,
             stream=sys.stdout,
         )
-        saved_progress.record(report)
+        saved_progress.record(report, kubeconfig=self.kubeconfig)
         return report
 
     def setup(self) -> str:

@@ -1,7 +1,8 @@
 """A learner's progress, kept on their own machine: the latest result of every check they ran.
 
 No login and no server: one JSON file under kubelab's data folder (`paths.data_home`). Writes are
-atomic, and a damaged file is set aside (never deleted) and started afresh.
+atomic, and a damaged file is set aside (never deleted) and started afresh. In a workshop the
+result is also posted to the leader's board (`kubelab.workshop.scores`).
 """
 
 from __future__ import annotations
@@ -46,8 +47,13 @@ def _write(data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def record(report: Report) -> None:
-    """Merge a report's results into the saved progress (a partial run updates only its checks)."""
+def record(report: Report, *, kubeconfig: str | None = None) -> None:
+    """Merge a report's results into the saved progress (a partial run updates only its checks),
+    and post it to the workshop board when it graded a participant's namespace (`kubeconfig`:
+    the credentials the check used; never fails the check)."""
+    from kubelab.workshop import scores  # here: the board is a side road of every check
+
+    scores.publish(report, kubeconfig)
     try:
         data = _read()
         entry = data["labs"].setdefault(report.lab, {"checks": {}})
@@ -89,3 +95,16 @@ def of(lab: Lab) -> LabProgress:
             score += min(float(result.get("points", 0)), task.points)
             passed += bool(result.get("passed"))
     return LabProgress(score, lab.max_score, int(passed), len(lab.tasks), entry.get("checked_at"))
+
+
+def passed_tasks(lab: Lab) -> dict[str, bool]:
+    """Return, for each task of `lab` that was ever checked, whether its latest check passed."""
+    try:
+        saved = _read()["labs"].get(lab.id, {}).get("checks", {})
+    except OSError:
+        saved = {}
+    return {
+        t.id: bool(saved[t.id].get("passed"))
+        for t in lab.tasks
+        if isinstance(saved.get(t.id), dict)
+    }
