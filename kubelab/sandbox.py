@@ -401,6 +401,12 @@ def _filesystem(
     args = [*_system_binds(), "--ro-bind", "/etc", "/etc"]
     for path, is_dir in _private_under("/etc"):
         args += ["--ro-bind", empty_dir if is_dir else empty_file, path]
+    # The fresh /dev and /tmp come before the code binds: a checkout or venv under /tmp (a CI
+    # clone) must stay visible, not be hidden under the new tmpfs.
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    size = _optional("--size", str(max(limits.memory_bytes // 2, 64 * 2**20)))  # bwrap >= 0.8
+    args += [*size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
+    args += [*size, "--tmpfs", "/tmp"]
     bound = [Path("/usr"), Path("/etc")]
     repo = paths.REPO_ROOT
     for tree in (sys.base_prefix, sys.prefix, repo / "kubelab", repo / "graders", paths.LABS_DIR):
@@ -413,10 +419,6 @@ def _filesystem(
     # The instructor's lab notebooks hold the answers between BEGIN/END SOLUTION markers.
     for notebook in sorted(paths.LABS_DIR.glob("*/*.ipynb")):
         args += ["--ro-bind", empty_file, str(notebook)]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    size = _optional("--size", str(max(limits.memory_bytes // 2, 64 * 2**20)))  # bwrap >= 0.8
-    args += [*size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
-    args += [*size, "--tmpfs", "/tmp"]
     args += [*size, "--tmpfs", HOME, "--bind", str(workdir.resolve()), WORK]
     for dest, source in ro_files.items():
         args += ["--ro-bind", str(source.resolve()), dest]

@@ -380,3 +380,11 @@ def test_cpu_share_is_capped(tmp_path: Path) -> None:
     out = run_python(code, tmp_path, limits=sandbox.Limits(wall_seconds=10, cpus=0.5))
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) < 1.5  # two spinners for 2 s would use 4 CPU-seconds on 2 cores
+
+
+def test_a_checkout_under_tmp_stays_visible(tmp_path: Path) -> None:
+    """CI may clone the repository under /tmp: the sandbox's fresh /tmp must not hide it."""
+    args = sandbox._filesystem(tmp_path, {}, sandbox.DEFAULT_LIMITS, tmp_path)
+    fresh_tmp = max(i for i, a in enumerate(args) if a == "--tmpfs" and args[i + 1] == "/tmp")
+    code_binds = [i for i, a in enumerate(args) if a == str(Path(sys.prefix))]
+    assert code_binds and all(i > fresh_tmp for i in code_binds)
