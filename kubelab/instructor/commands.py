@@ -91,10 +91,12 @@ def nbgrader(course: Path, *args: str) -> str:
 def cmd_release(args: argparse.Namespace) -> int:
     """Release labs: the student version, without solution/, in <course>/release/<lab>."""
     from kubelab import labs
+    from kubelab.progress import status
 
     course = course_root(args.course)
     for lab in [labs.find(x) for x in args.labs]:
-        nbgrader(course, "generate_assignment", lab.id, "--force")
+        with status(f"releasing {lab.id} (nbgrader generate_assignment)"):
+            nbgrader(course, "generate_assignment", lab.id, "--force")
         out = course / "release" / lab.id
         leaked = [p for p in out.rglob("*") if p.name == "solution"]
         if leaked:
