@@ -21,10 +21,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, watch
 
 from kubelab import live
 from kubelab.api import default_kubeconfig
+from kubelab.errors import KubelabError
 from kubelab.kube import REQUEST_TIMEOUT, api_client
 from kubelab.objects import REVISION_ANNOTATION, image_tag
 
@@ -287,5 +289,11 @@ def watch_rollout(
             if not current.complete:  # the Deployment's status may trail its ReplicaSets
                 current = record(read_deployment())
         return samples
+    except (client.ApiException, urllib3.exceptions.HTTPError, OSError) as err:
+        reason = getattr(err, "reason", None) or err.__class__.__name__
+        raise KubelabError(
+            f"lost the cluster while watching deployment/{deployment} ({reason}): "
+            "is it still up? (`kubelab cluster status`)"
+        ) from err
     finally:
         api.close()  # type: ignore[no-untyped-call]

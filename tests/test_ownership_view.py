@@ -193,8 +193,9 @@ def test_render_line_gives_each_revision_its_readiness() -> None:
     assert render_line(settled_tree()).endswith("| settled")
 
 
-def test_a_dead_cluster_is_one_line(tmp_path: Path) -> None:
-    with socket.socket() as s:  # a port nobody listens on once this closes
+def _dead_kubeconfig(tmp_path: Path) -> Path:
+    """A kubeconfig for a port nobody listens on."""
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     kubeconfig = tmp_path / "kubeconfig"
@@ -204,8 +205,22 @@ def test_a_dead_cluster_is_one_line(tmp_path: Path) -> None:
         "users: [{name: dead, user: {token: x}}]\n"
         "contexts: [{name: dead, context: {cluster: dead, user: dead}}]\n"
     )
+    return kubeconfig
+
+
+def test_a_dead_cluster_is_one_line(tmp_path: Path) -> None:
+    kubeconfig = _dead_kubeconfig(tmp_path)
     with pytest.raises(KubelabError) as caught:
         watch_ownership("default", "web", timeout=5, kubeconfig=str(kubeconfig))
     message = str(caught.value)
     assert "\n" not in message and "did not answer" in message
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_the_rollout_view_on_a_dead_cluster_is_one_line(tmp_path: Path) -> None:
+    from kubelab.views import watch_rollout
+
+    kubeconfig = _dead_kubeconfig(tmp_path)
+    with pytest.raises(KubelabError, match="lost the cluster") as caught:
+        watch_rollout("default", "web", timeout=5, kubeconfig=str(kubeconfig))
+    assert "\n" not in str(caught.value)
