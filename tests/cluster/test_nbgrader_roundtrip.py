@@ -135,6 +135,22 @@ def _half_07(lab: labs.Lab, sub: Path) -> None:
     _edit_yaml(sub / "starter/deployment.yaml", no_priority)
 
 
+def _half_08(lab: labs.Lab, sub: Path) -> None:
+    """The solution, except no limits on the web container, liveness on the readiness
+    endpoint, and one web replica."""
+    shutil.rmtree(sub / "starter")
+    shutil.copytree(lab.directory / "solution", sub / "starter")
+
+    def three_faults(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        web = next(d for d in docs if d["kind"] == "Deployment")
+        web["spec"]["replicas"] = 1
+        container = web["spec"]["template"]["spec"]["containers"][0]
+        del container["resources"]["limits"]
+        container["livenessProbe"]["httpGet"]["path"] = "/healthz"
+
+    _edit_yaml(sub / "starter/shop.yaml", three_faults)
+
+
 @dataclass(frozen=True)
 class Case:
     """One lab's round trip: what "solved" types into its answer cells, how "half" is made, and
@@ -256,6 +272,22 @@ CASES = [
             "answer-capacity": 'cpu_request = "250m"\n'
             "min_replicas = math.ceil(P95_RPS / (POD_RPS * TARGET))\n"
             "max_replicas = math.ceil(P95_RPS * BURST / (POD_RPS * TARGET))",
+        },
+    ),
+    # Lab 08: requests but no limits (1 of 2), its own liveness probe on the readiness endpoint
+    # (1 of 2), one web replica (0 of 1); the rest of the review passes.
+    Case(
+        "08-production-readiness",
+        _half_08,
+        {
+            "requests-limits": 1,
+            "liveness-probe": 1,
+            "image-tags": 1,
+            "non-root": 2,
+            "pdb": 2,
+            "prestop": 2,
+            "backup-policy": 2,
+            "replicas": 0,
         },
     ),
 ]
