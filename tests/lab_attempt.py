@@ -75,7 +75,12 @@ def failed(report: Report) -> dict[str, str]:
     return {c.id: c.message for c in report.checks if not c.passed}
 
 
-DOCS_SITES = ("https://kubernetes.io/docs/", "https://gateway-api.sigs.k8s.io/")
+# The SRE books are the reference for SLOs and error budgets (lab 07).
+DOCS_SITES = (
+    "https://kubernetes.io/docs/",
+    "https://gateway-api.sigs.k8s.io/",
+    "https://sre.google/",
+)
 
 
 def assert_every_check_fails_with_a_hint(report: Report) -> None:

@@ -114,6 +114,43 @@ def _half_06(lab: labs.Lab, sub: Path) -> None:
     _edit_yaml(sub / "starter/quota.yaml", no_memory)
 
 
+def _half_07(lab: labs.Lab, sub: Path) -> None:
+    """The solution's files, except a burn rate written in percent and an HPA capped above the
+    plan; priority left undone. The answer cells are left as handed out, so the notebook writes
+    nothing into the plan."""
+    shutil.rmtree(sub / "starter")
+    shutil.copytree(lab.directory / "solution", sub / "starter")
+
+    def percent(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        docs[0]["data"]["burn-rate"] = "1.44"
+
+    def capped_at_20(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        docs[0]["spec"]["maxReplicas"] = 20
+
+    def no_priority(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        del docs[0]["spec"]["template"]["spec"]["priorityClassName"]
+
+    _edit_yaml(sub / "starter/capacity-plan.yaml", percent)
+    _edit_yaml(sub / "starter/hpa.yaml", capped_at_20)
+    _edit_yaml(sub / "starter/deployment.yaml", no_priority)
+
+
+def _half_08(lab: labs.Lab, sub: Path) -> None:
+    """The solution, except no limits on the web container, liveness on the readiness
+    endpoint, and one web replica."""
+    shutil.rmtree(sub / "starter")
+    shutil.copytree(lab.directory / "solution", sub / "starter")
+
+    def three_faults(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        web = next(d for d in docs if d["kind"] == "Deployment")
+        web["spec"]["replicas"] = 1
+        container = web["spec"]["template"]["spec"]["containers"][0]
+        del container["resources"]["limits"]
+        container["livenessProbe"]["httpGet"]["path"] = "/healthz"
+
+    _edit_yaml(sub / "starter/shop.yaml", three_faults)
+
+
 @dataclass(frozen=True)
 class Case:
     """One lab's round trip: what "solved" types into its answer cells, how "half" is made, and
@@ -212,6 +249,45 @@ CASES = [
             "enforce": "!kubectl label ns {grader.namespace}"
             " pod-security.kubernetes.io/enforce=restricted --overwrite\n"
             'grader.apply(f"{MANIFESTS}")'
+        },
+    ),
+    # Lab 07: burn rate 1 of 2 requirements; the HPA 3 of 4 (max not the plan's) -> 2 of 3.
+    # "solved" types the arithmetic, which the notebook writes into the plan.
+    Case(
+        "07-slo-capacity",
+        _half_07,
+        {
+            "error-budget": 2,
+            "burn-rate": 1,
+            "capacity": 3,
+            "requests": 2,
+            "autoscaling": 2,
+            "priority": 0,
+        },
+        answers={
+            "answer-error-budget": "error_budget_minutes = (1 - SLO) * WINDOW_DAYS * 24 * 60\n"
+            "error_budget_requests = (1 - SLO) * WINDOW_DAYS * REQUESTS_PER_DAY",
+            "answer-burn-rate": "burn_rate = ERROR_RATIO / (1 - SLO)\n"
+            "hours_to_exhaustion = WINDOW_DAYS * 24 / burn_rate",
+            "answer-capacity": 'cpu_request = "250m"\n'
+            "min_replicas = math.ceil(P95_RPS / (POD_RPS * TARGET))\n"
+            "max_replicas = math.ceil(P95_RPS * BURST / (POD_RPS * TARGET))",
+        },
+    ),
+    # Lab 08: requests but no limits (1 of 2), its own liveness probe on the readiness endpoint
+    # (1 of 2), one web replica (0 of 1); the rest of the review passes.
+    Case(
+        "08-production-readiness",
+        _half_08,
+        {
+            "requests-limits": 1,
+            "liveness-probe": 1,
+            "image-tags": 1,
+            "non-root": 2,
+            "pdb": 2,
+            "prestop": 2,
+            "backup-policy": 2,
+            "replicas": 0,
         },
     ),
 ]

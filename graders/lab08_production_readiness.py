@@ -1,0 +1,422 @@
+"""Checks for lab 08: a production-readiness review of a seeded namespace, one check per
+anti-pattern the article lists.
+
+kubelab seeds the namespace (the lab's setup/) with a shop that carries the anti-patterns; each
+check reads every workload in the namespace (Deployments and StatefulSets), so a fix in one
+object never hides a fault in another, and each failure names the object, the container and the
+fix. Image checks read only the tag, never the image's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from kubelab.api import DEPLOYMENTS, HPAS, PDBS, PODS, STATEFULSETS, Json
+from kubelab.grading import Checks, Context, Missing, Verdict
+from kubelab.grading.quantity import parse
+from kubelab.objects import dig, image_tag, selector_query
+
+checks = Checks("08-production-readiness")
+
+WEB, DB = "shop-web", "shop-db"
+WEB_CONTAINER = "web"
+BACKUP_ANNOTATION = "backup.velero.io/backup-volumes"
+MIN_REPLICAS = 2
+
+DOCS_RESOURCES = "https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/"
+DOCS_PROBES = (
+    "https://kubernetes.io/docs/tasks/configure-pod-container/"
+    "configure-liveness-readiness-startup-probes/"
+)
+DOCS_IMAGES = "https://kubernetes.io/docs/concepts/containers/images/#image-names"
+DOCS_SECURITY = "https://kubernetes.io/docs/tasks/configure-pod-container/security-context/"
+DOCS_PDB = "https://kubernetes.io/docs/tasks/run-application/configure-pdb/"
+DOCS_SHUTDOWN = "https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/#hook-handler-execution"
+DOCS_BACKUP = "https://kubernetes.io/docs/concepts/storage/volume-snapshots/"
+DOCS_REPLICAS = "https://kubernetes.io/docs/concepts/workloads/controllers/deployment/"
+
+
+def _workloads(ctx: Context) -> list[tuple[str, Json]]:
+    """Return every Deployment and StatefulSet in the namespace as ("Kind name", object)."""
+    found = [(f"Deployment {d['metadata']['name']}", d) for d in ctx.list(DEPLOYMENTS)]
+    found += [(f"StatefulSet {s['metadata']['name']}", s) for s in ctx.list(STATEFULSETS)]
+    if not found:
+        raise Missing(
+            f"no Deployment or StatefulSet in namespace {ctx.namespace}",
+            f"`kubelab reset 08-production-readiness` seeds the shop again, then apply your "
+            f"fixed folder with `kubectl apply -k <folder> -n {ctx.namespace}`.",
+        )
+    return found
+
+
+def _containers(pod_spec: Json) -> Iterator[Json]:
+    yield from pod_spec.get("initContainers") or []
+    yield from pod_spec.get("containers") or []
+
+
+def _each_container(ctx: Context) -> Iterator[tuple[str, Json, Json]]:
+    """Yield ("Kind name container c", container, pod spec) for every workload's container."""
+    for where, obj in _workloads(ctx):
+        spec = dig(obj, "spec", "template", "spec", default={}) or {}
+        for c in _containers(spec):
+            yield f"{where} container {c.get('name', '?')}", c, spec
+
+
+def _need(ctx: Context, res_kind: str, name: str) -> Json:
+    res = DEPLOYMENTS if res_kind == "Deployment" else STATEFULSETS
+    return ctx.need(
+        res,
+        name,
+        hint=f"`kubelab reset 08-production-readiness` seeds {res_kind} {name} again; keep it "
+        "and fix it rather than deleting it.",
+    )
+
+
+def _web_container(dep: Json) -> Json:
+    for c in dig(dep, "spec", "template", "spec", "containers", default=[]) or []:
+        if c.get("name") == WEB_CONTAINER:
+            return dict(c)
+    raise Missing(
+        f"Deployment {WEB} has no container named {WEB_CONTAINER}",
+        f"Keep the application container's name, `{WEB_CONTAINER}`.",
+    )
+
+
+def _pods(ctx: Context, obj: Json) -> list[Json]:
+    """Return the live pods a workload's selector picks (not being deleted)."""
+    query = selector_query(dig(obj, "spec", "selector"))
+    if query is None:
+        return []
+    return [p for p in ctx.list(PODS, labels=query) if not dig(p, "metadata", "deletionTimestamp")]
+
+
+def _stale(
+    ctx: Context, res_kind: str, name: str, matches: Callable[[Json, Json], bool]
+) -> Callable[[], list[str]]:
+    """Return a probe listing the workload's pods that do not match its template yet."""
+
+    def probe() -> list[str]:
+        obj = _need(ctx, res_kind, name)
+        template = dig(obj, "spec", "template", default={}) or {}
+        pods = _pods(ctx, obj)
+        if not pods:
+            return [f"{res_kind} {name} has no pods"]
+        return [f"pod {p['metadata']['name']}" for p in pods if not matches(template, p)]
+
+    return probe
+
+
+def _rolled_out(
+    ctx: Context,
+    v: Verdict,
+    res_kind: str,
+    name: str,
+    ready: bool,
+    probe: Callable[[], list[str]],
+    what: str,
+) -> None:
+    """Add the requirement that every pod of the workload carries the fix (once it is right)."""
+    left = ctx.wait(probe, lambda s: not s, what=f"pods of {name} to roll out") if ready else []
+    v.expect(
+        ready and not left,
+        f"pods of {res_kind} {name} without {what}: {', '.join(left[:3])}"
+        if left
+        else f"pods are compared once {res_kind} {name} has {what}",
+        f"Apply the change and wait for `kubectl rollout status {res_kind.lower()}/{name} -n "
+        f"{ctx.namespace}`.",
+    )
+
+
+@checks.check("requests-limits", docs=DOCS_RESOURCES)
+def requests_limits(ctx: Context) -> Verdict:
+    """Every container requests CPU and memory, and has limits for both at or above them."""
+    v = Verdict()
+    no_requests, no_limits = [], []
+    for where, c, _ in _each_container(ctx):
+        res = c.get("resources") or {}
+        requests, limits = res.get("requests") or {}, res.get("limits") or {}
+        if any(parse(requests.get(r, "")) is None for r in ("cpu", "memory")):
+            no_requests.append(where)
+        if any(
+            parse(limits.get(r, "")) is None
+            or (parse(requests.get(r, "")) or 0) > (parse(limits.get(r, "")) or 0)
+            for r in ("cpu", "memory")
+        ):
+            no_limits.append(where)
+    v.expect(
+        not no_requests,
+        f"{', '.join(no_requests)}: expected resources.requests for cpu and memory, found "
+        "none or only one",
+        f"Set resources.requests.cpu and .memory on {no_requests[0] if no_requests else 'it'}: "
+        "without requests the scheduler packs nodes blind, and the pod is the first evicted "
+        "under pressure.",
+    )
+    v.expect(
+        not no_limits,
+        f"{', '.join(no_limits)}: expected resources.limits for cpu and memory, at or above the "
+        "requests",
+        f"Set resources.limits.cpu and .memory on {no_limits[0] if no_limits else 'it'}: one "
+        "leaking or spinning container must not take the whole node with it.",
+    )
+    return v.ok("every container requests CPU and memory, within limits")
+
+
+def _endpoint(probe: Json | None) -> object:
+    """Return what a probe asks: its handler without the timing fields."""
+    if not probe:
+        return None
+    return {k: probe[k] for k in ("httpGet", "tcpSocket", "exec", "grpc") if k in probe}
+
+
+def describe(probe: Json | None) -> str:
+    """Return a probe's handler in a few words ("httpGet /livez on http")."""
+    if not probe:
+        return "no probe"
+    if "httpGet" in probe:
+        get = probe["httpGet"]
+        return f"httpGet {get.get('path', '/')} on {get.get('port')}"
+    kind = next((k for k in ("tcpSocket", "exec", "grpc") if k in probe), "unknown")
+    return f"{kind} {probe[kind]}" if kind != "unknown" else "a probe with no handler"
+
+
+@checks.check("liveness-probe", docs=DOCS_PROBES)
+def liveness_probe(ctx: Context) -> Verdict:
+    """shop-web's liveness probe is its own (not a copy of readiness) and asks another endpoint."""
+    v = Verdict()
+    c = _web_container(_need(ctx, "Deployment", WEB))
+    ready, live = c.get("readinessProbe"), c.get("livenessProbe")
+    where = f"Deployment {WEB} container {WEB_CONTAINER}"
+    v.expect(
+        live is not None and live != ready,
+        f"{where} livenessProbe: "
+        + ("missing" if live is None else "a copy of readinessProbe, field for field"),
+        f"Give {where} its own livenessProbe: it answers 'is the process stuck?' and restarts "
+        "the container, readiness answers 'can it serve now?' and only takes it out of the "
+        "Service. A copy restarts pods that are merely busy.",
+    )
+    v.expect(
+        live is not None and _endpoint(live) != _endpoint(ready),
+        f"{where} livenessProbe asks the same endpoint as readinessProbe: {describe(live)}"
+        if live
+        else f"{where} has no livenessProbe to compare",
+        "Point liveness at the endpoint that only says the process is alive (demo-web: "
+        "httpGet /livez), and let it give up more slowly than readiness.",
+    )
+    return v.ok(f"{where}: liveness {describe(live)}, readiness {describe(ready)}")
+
+
+@checks.check("image-tags", docs=DOCS_IMAGES)
+def image_tags(ctx: Context) -> Verdict:
+    """Every container's image names a version tag or a digest, never latest or nothing."""
+    v = Verdict()
+    floating = [
+        f"{where} ({c.get('image', '')})"
+        for where, c, _ in _each_container(ctx)
+        if image_tag(str(c.get("image", ""))) == "latest"
+    ]
+    v.expect(
+        not floating,
+        f"{', '.join(floating)}: expected a version tag, found :latest or no tag",
+        f"Pin {floating[0] if floating else 'the image'} to a version (name:1.2.3, or a digest): "
+        "with :latest a restart or a new node silently runs different code, and a rollback has "
+        "nothing to go back to.",
+    )
+    return v.ok("every image is pinned to a version")
+
+
+@checks.check("non-root", docs=DOCS_SECURITY)
+def non_root(ctx: Context) -> Verdict:
+    """Every container runs with runAsNonRoot (and not as uid 0), without privilege escalation."""
+    v = Verdict()
+    root, escalates = [], []
+    for where, c, spec in _each_container(ctx):
+        pod_sc, sc = spec.get("securityContext") or {}, c.get("securityContext") or {}
+        non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
+        uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
+        if non_root is not True or uid == 0:
+            root.append(where)
+        if sc.get("allowPrivilegeEscalation") is not False:
+            escalates.append(where)
+    v.expect(
+        not root,
+        f"{', '.join(root)}: expected runAsNonRoot true and a non-zero runAsUser, found root "
+        "allowed",
+        f"Set securityContext.runAsNonRoot: true on {root[0] if root else 'it'} (and runAsUser "
+        "to the image's unprivileged user, e.g. 999 for postgres): root in a container is one "
+        "escape away from root on the node.",
+    )
+    v.expect(
+        not escalates,
+        f"{', '.join(escalates)}: expected allowPrivilegeEscalation false, found it unset or true",
+        f"Set allowPrivilegeEscalation: false in the container securityContext of "
+        f"{escalates[0] if escalates else 'it'} (it exists only at container level).",
+    )
+    return v.ok("every container runs as non-root without privilege escalation")
+
+
+@checks.check("pdb", docs=DOCS_PDB)
+def pdb(ctx: Context) -> Verdict:
+    """A PodDisruptionBudget selects exactly shop-web's pods and allows at least one eviction."""
+    v = Verdict()
+    dep = _need(ctx, "Deployment", WEB)
+    theirs = {p["metadata"]["name"] for p in _pods(ctx, dep)}
+
+    def picks(budget: Json) -> set[str]:
+        selector = dig(budget, "spec", "selector")
+        query = selector_query(selector)
+        if query is None and selector != {}:
+            return set()
+        return {p["metadata"]["name"] for p in ctx.list(PODS, labels=query)}
+
+    budgets = [b for b in ctx.list(PDBS) if theirs and picks(b) == theirs]
+    names = ", ".join(b["metadata"]["name"] for b in ctx.list(PDBS)) or "none"
+    v.expect(
+        bool(budgets),
+        f"PodDisruptionBudget over Deployment {WEB}'s {len(theirs)} pods: found none "
+        f"(budgets in the namespace: {names})",
+        f"Add a PodDisruptionBudget whose selector matches {WEB}'s pod labels (app: {WEB}), "
+        "with maxUnavailable: 1: a node drain then evicts one pod at a time instead of all.",
+    )
+    if not budgets:
+        v.expect(False, "no budget, so no disruption is guarded", "See the hint above.")
+        return v.ok("")
+    name = budgets[0]["metadata"]["name"]
+
+    def settled(budget: Json | None) -> bool:
+        st = (budget or {}).get("status") or {}
+        return bool(
+            st.get("observedGeneration", 0) >= dig(budget, "metadata", "generation", default=0)
+            and st.get("expectedPods") == len(theirs)
+        )
+
+    budget = ctx.wait(lambda: ctx.get(PDBS, name), settled, what=f"PDB {name} to count pods")
+    st = (budget or {}).get("status") or {}
+    allowed = st.get("disruptionsAllowed", 0)
+    v.expect(
+        allowed >= 1,
+        f"PodDisruptionBudget {name} status.disruptionsAllowed: expected at least 1, found "
+        f"{allowed} ({st.get('currentHealthy', 0)} healthy, {st.get('desiredHealthy', 0)} "
+        "required)",
+        f"A budget that allows no eviction blocks every drain: use maxUnavailable: 1 on {name}, "
+        "or keep minAvailable below the replicas.",
+    )
+    return v.ok(
+        f"PodDisruptionBudget {name} over {len(theirs)} pods, {allowed} eviction(s) allowed"
+    )
+
+
+def prestop_seconds(hook: Json | None) -> int | None:
+    """Return how long a preStop hook pauses when that can be read (a sleep action), else None."""
+    seconds = dig(hook, "sleep", "seconds")
+    return seconds if isinstance(seconds, int) else None
+
+
+@checks.check("prestop", docs=DOCS_SHUTDOWN)
+def prestop(ctx: Context) -> Verdict:
+    """shop-web's container has a preStop hook, a grace period that outlasts it, on every pod."""
+    v = Verdict()
+    dep = _need(ctx, "Deployment", WEB)
+    hook = dig(_web_container(dep), "lifecycle", "preStop")
+    where = f"Deployment {WEB} container {WEB_CONTAINER}"
+    v.expect(
+        hook is not None,
+        f"{where} lifecycle.preStop: expected a hook (e.g. sleep 5), found none",
+        f"Add lifecycle.preStop to {where} with a short sleep (the `sleep` action: the image "
+        "has no shell), so the endpoints drop the pod before it gets SIGTERM.",
+    )
+    grace = dig(dep, "spec", "template", "spec", "terminationGracePeriodSeconds", default=30)
+    delay = prestop_seconds(hook)
+    v.expect(
+        hook is not None and grace > (delay or 0),
+        f"Deployment {WEB} terminationGracePeriodSeconds {grace} must be longer than the "
+        f"preStop pause ({delay if delay is not None else 'unknown'} s)"
+        if hook
+        else f"Deployment {WEB} terminationGracePeriodSeconds: nothing to compare without a hook",
+        "The grace period counts from the start of preStop: make it longer than the pause plus "
+        "the time the app needs to finish its requests.",
+    )
+
+    def has_hook(template: Json, pod: Json) -> bool:
+        def hooks(spec: Json) -> list[object]:
+            return [dig(c, "lifecycle", "preStop") for c in spec.get("containers") or []]
+
+        return hooks(pod.get("spec") or {}) == hooks(template.get("spec") or {})
+
+    probe = _stale(ctx, "Deployment", WEB, has_hook)
+    _rolled_out(ctx, v, "Deployment", WEB, hook is not None, probe, "the preStop hook")
+    return v.ok(f"{where}: preStop pause {delay if delay is not None else '?'} s, grace {grace} s")
+
+
+@checks.check("backup-policy", docs=DOCS_BACKUP)
+def backup_policy(ctx: Context) -> Verdict:
+    """shop-db's pod template names every claim template for backup; every pod carries it."""
+    v = Verdict()
+    sts = _need(ctx, "StatefulSet", DB)
+    annotations = dig(sts, "spec", "template", "metadata", "annotations", default={}) or {}
+    value = annotations.get(BACKUP_ANNOTATION)
+    v.expect(
+        bool(value),
+        f"StatefulSet {DB} pod template: expected annotation {BACKUP_ANNOTATION}, found none",
+        f"Annotate {DB}'s pod template (spec.template.metadata.annotations) with "
+        f"{BACKUP_ANNOTATION}: the volumes to back up, comma-separated. Upgrading a database "
+        "with no backup leaves no way back.",
+    )
+    claims = {
+        str(dig(t, "metadata", "name"))
+        for t in dig(sts, "spec", "volumeClaimTemplates", default=[]) or []
+    }
+    named = {n.strip() for n in str(value or "").split(",") if n.strip()}
+    v.expect(
+        bool(value) and claims <= named and named <= claims,
+        f"StatefulSet {DB} {BACKUP_ANNOTATION}: expected the claim templates "
+        f"{', '.join(sorted(claims)) or 'none'}, found {value!r}",
+        f"Name exactly the volumes that hold data: {DB}'s volumeClaimTemplates.",
+    )
+
+    def annotated(template: Json, pod: Json) -> bool:
+        theirs = dig(pod, "metadata", "annotations", BACKUP_ANNOTATION)
+        return bool(theirs == dig(template, "metadata", "annotations", BACKUP_ANNOTATION))
+
+    probe = _stale(ctx, "StatefulSet", DB, annotated)
+    _rolled_out(ctx, v, "StatefulSet", DB, bool(value), probe, "the backup annotation")
+    return v.ok(f"StatefulSet {DB}: {BACKUP_ANNOTATION}={value} on every pod")
+
+
+@checks.check("replicas", docs=DOCS_REPLICAS)
+def replicas(ctx: Context) -> Verdict:
+    """shop-web asks for at least 2 replicas (or an HPA keeps at least 2), and they are up."""
+    v = Verdict()
+    dep = _need(ctx, "Deployment", WEB)
+    raw = dig(dep, "spec", "replicas", default=1)
+    want = raw if isinstance(raw, int) else 1
+    hpa_min = max(
+        (
+            dig(h, "spec", "minReplicas", default=1)
+            for h in ctx.list(HPAS)
+            if dig(h, "spec", "scaleTargetRef", "name") == WEB
+            and dig(h, "spec", "scaleTargetRef", "kind") == "Deployment"
+        ),
+        default=0,
+    )
+    enough = v.expect(
+        want >= MIN_REPLICAS and (hpa_min == 0 or hpa_min >= MIN_REPLICAS),
+        f"Deployment {WEB} spec.replicas: expected at least {MIN_REPLICAS}, found {want}"
+        + (f" (an HPA keeps at least {hpa_min})" if hpa_min else ""),
+        f"Run {WEB} with spec.replicas 3 (and an HPA's minReplicas, if any, at least "
+        f"{MIN_REPLICAS}): one replica means every crash, node drain and rollout is an outage.",
+    )
+
+    def available(obj: Json) -> bool:
+        return int(dig(obj, "status", "availableReplicas", default=0) or 0) >= want
+
+    if enough:
+        dep = ctx.wait(lambda: _need(ctx, "Deployment", WEB), available, what=f"{WEB} pods")
+    up = int(dig(dep, "status", "availableReplicas", default=0) or 0)
+    v.expect(
+        enough and up >= max(want, MIN_REPLICAS),
+        f"Deployment {WEB} status.availableReplicas: expected {max(want, MIN_REPLICAS)}, "
+        f"found {up}",
+        f"`kubectl rollout status deployment/{WEB} -n {ctx.namespace}`; `kubectl describe` a "
+        "pod that is not Ready to see why.",
+    )
+    return v.ok(f"Deployment {WEB}: {up} of {want} replicas available")

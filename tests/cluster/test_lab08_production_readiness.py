@@ -1,0 +1,251 @@
+"""Lab 08 on the real sim cluster: the seeded namespace fails every check with a hint naming the
+object, the solution passes, each anti-pattern put back fails exactly its check, and reset
+seeds the anti-patterns again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from graders import lab08_production_readiness as grader
+from kubelab import api, lab_namespaces, labs
+from kubelab.grading import runner
+from tests.conftest import Kubectl
+from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find
+
+LAB = labs.find("08-production-readiness")
+SOLUTION = LAB.directory / "solution"
+STARTER = LAB.directory / "starter"
+SETUP = LAB.directory / "setup"
+
+# Where each seeded anti-pattern is, as a check's message must name it.
+NAMED = {
+    "requests-limits": "Deployment shop-web container web",
+    "liveness-probe": "Deployment shop-web container web",
+    "image-tags": "StatefulSet shop-db container db",
+    "non-root": "StatefulSet shop-db container db",
+    "pdb": "shop-web",
+    "prestop": "Deployment shop-web container web",
+    "backup-policy": "StatefulSet shop-db",
+    "replicas": "Deployment shop-web",
+}
+
+
+@pytest.fixture
+def attempt(kubectl: Kubectl, client: api.Api) -> Iterator[LabAttempt]:
+    ns = LabAttempt(LAB, kubectl, client)
+    yield ns
+    ns.delete()
+
+
+def _web(docs: Docs) -> dict[str, Any]:
+    pod = find(docs, "Deployment", "shop-web")["spec"]["template"]["spec"]
+    container: dict[str, Any] = pod["containers"][0]
+    return container
+
+
+def _db(docs: Docs) -> dict[str, Any]:
+    pod = find(docs, "StatefulSet", "shop-db")["spec"]["template"]["spec"]
+    container: dict[str, Any] = pod["containers"][0]
+    return container
+
+
+def _settle(attempt: LabAttempt) -> None:
+    attempt.run("rollout", "status", "deployment/shop-web", "--timeout=60s")
+    attempt.run("rollout", "status", "statefulset/shop-db", "--timeout=60s")
+
+
+def test_the_seeded_namespace_fails_every_check_naming_the_object(attempt: LabAttempt) -> None:
+    _settle(attempt)  # kubelab seeded it when it made the namespace: nothing applied yet
+    report = attempt.grade(timeout=10)
+    assert_every_check_fails_with_a_hint(report)
+    for check in report.checks:
+        assert NAMED[check.id] in check.message, (check.id, check.message)
+
+
+def test_the_starter_is_the_seeded_shop(attempt: LabAttempt) -> None:
+    def by_name(docs: Docs) -> dict[tuple[str, str], Any]:
+        return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+    assert by_name(attempt.render(STARTER)) == by_name(attempt.render(SETUP))
+    attempt.apply(STARTER)
+    _settle(attempt)
+    assert_every_check_fails_with_a_hint(attempt.grade(timeout=10))
+
+
+def test_solution_passes_every_check(attempt: LabAttempt) -> None:
+    attempt.apply(SOLUTION)
+    _settle(attempt)
+    report = attempt.grade()
+    assert not failed(report)
+    assert report.score == report.max_score == LAB.max_score == 14
+    assert [c.id for c in report.checks] == [t.id for t in LAB.tasks]
+    assert all(c.hint is None and c.message for c in report.checks)
+
+
+def _no_db_resources(docs: Docs) -> None:
+    del _db(docs)["resources"]
+
+
+def _no_limits(docs: Docs) -> None:
+    del _web(docs)["resources"]["limits"]
+
+
+def _liveness_copy(docs: Docs) -> None:
+    _web(docs)["livenessProbe"] = dict(_web(docs)["readinessProbe"])
+
+
+def _liveness_same_endpoint(docs: Docs) -> None:
+    _web(docs)["livenessProbe"]["httpGet"]["path"] = "/healthz"
+
+
+def _untagged_db(docs: Docs) -> None:
+    _db(docs)["image"] = "postgres"
+
+
+def _latest_web(docs: Docs) -> None:
+    _web(docs)["image"] = "kubelab/demo-web:latest"
+
+
+def _db_as_root(docs: Docs) -> None:
+    del _db(docs)["securityContext"]
+
+
+def _web_escalates(docs: Docs) -> None:
+    _web(docs)["securityContext"]["allowPrivilegeEscalation"] = True
+
+
+def _no_pdb(docs: Docs) -> None:
+    docs.remove(find(docs, "PodDisruptionBudget"))
+
+
+def _pdb_blocks_drains(docs: Docs) -> None:
+    budget = find(docs, "PodDisruptionBudget")["spec"]
+    del budget["maxUnavailable"]
+    budget["minAvailable"] = 3
+
+
+def _no_prestop(docs: Docs) -> None:
+    del _web(docs)["lifecycle"]
+
+
+def _no_backup(docs: Docs) -> None:
+    del find(docs, "StatefulSet")["spec"]["template"]["metadata"]["annotations"]
+
+
+def _backup_names_no_volume(docs: Docs) -> None:
+    annotations = find(docs, "StatefulSet")["spec"]["template"]["metadata"]["annotations"]
+    annotations[grader.BACKUP_ANNOTATION] = "pgdata"
+
+
+def _one_replica(docs: Docs) -> None:
+    find(docs, "Deployment", "shop-web")["spec"]["replicas"] = 1
+
+
+VARIANTS = [
+    # (name, change to the solution, the one check that must fail)
+    ("db-without-resources", _no_db_resources, "requests-limits"),
+    ("web-without-limits", _no_limits, "requests-limits"),
+    ("liveness-copied-from-readiness", _liveness_copy, "liveness-probe"),
+    ("liveness-on-the-readiness-endpoint", _liveness_same_endpoint, "liveness-probe"),
+    ("untagged-db-image", _untagged_db, "image-tags"),
+    ("latest-web-image", _latest_web, "image-tags"),
+    ("db-as-root", _db_as_root, "non-root"),
+    ("web-escalates", _web_escalates, "non-root"),
+    ("no-pdb", _no_pdb, "pdb"),
+    ("pdb-blocks-drains", _pdb_blocks_drains, "pdb"),
+    ("no-prestop", _no_prestop, "prestop"),
+    ("no-backup-annotation", _no_backup, "backup-policy"),
+    ("backup-names-no-volume", _backup_names_no_volume, "backup-policy"),
+    ("one-replica", _one_replica, "replicas"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mutate", "failing"), [pytest.param(m, f, id=name) for name, m, f in VARIANTS]
+)
+def test_wrong_answer_fails_exactly_its_check(
+    attempt: LabAttempt, mutate: Callable[[Docs], None], failing: str
+) -> None:
+    attempt.run("delete", "pdb", "--all")  # a fresh namespace holds only the seeded shop
+    attempt.apply(SOLUTION, mutate)
+    _settle(attempt)
+    report = attempt.grade()
+    assert set(failed(report)) == {failing}, failed(report)
+    result = next(c for c in report.checks if c.id == failing)
+    assert result.hint and result.points < result.max_points
+
+
+def test_every_task_is_covered_by_a_wrong_variant() -> None:
+    assert {f for *_, f in VARIANTS} == {t.id for t in LAB.tasks}
+
+
+def test_partial_credit_follows_requirements_met(attempt: LabAttempt) -> None:
+    def two_wrongs(docs: Docs) -> None:
+        _no_limits(docs)  # requests set, limits not: 1 of 2 points
+        _liveness_same_endpoint(docs)  # its own probe, the readiness endpoint: 1 of 2 points
+
+    attempt.apply(SOLUTION, two_wrongs)
+    _settle(attempt)
+    by_id = {
+        c.id: c for c in attempt.grade(only=["requests-limits", "liveness-probe", "pdb"]).checks
+    }
+    assert by_id["requests-limits"].points == 1 and not by_id["requests-limits"].passed
+    assert by_id["liveness-probe"].points == 1 and not by_id["liveness-probe"].passed
+    assert by_id["pdb"].passed
+
+
+def test_reset_seeds_the_anti_patterns_again(attempt: LabAttempt, client: api.Api) -> None:
+    attempt.apply(SOLUTION)
+    _settle(attempt)
+    assert attempt.grade(only=["image-tags"]).passed
+    lab_namespaces.reset(client, LAB, attempt.name)
+    web = client.get(api.DEPLOYMENTS, "shop-web", attempt.name)
+    assert web is not None and web["spec"]["replicas"] == 1
+    assert not client.list(api.PDBS, attempt.name)
+    _settle(attempt)
+    assert_every_check_fails_with_a_hint(attempt.grade(timeout=10))
+
+
+def test_graders_do_not_depend_on_image_names(attempt: LabAttempt) -> None:
+    def rename(docs: Docs) -> None:
+        _web(docs)["image"] = "registry.example.com/team/web-frontend:1.0.0"
+        _db(docs)["image"] = "registry.example.com/team/db@sha256:" + "a" * 64
+
+    attempt.apply(SOLUTION, rename)
+    _settle(attempt)
+    report = attempt.grade()
+    assert report.passed, failed(report)
+
+
+def test_missing_namespace_fails_every_check_with_the_fix(client: api.Api) -> None:
+    report = runner.run(LAB, namespace="no-such-ns", client=client, timeout=5)
+    assert report.score == 0
+    assert all("no-such-ns does not exist" in c.message for c in report.checks)
+
+
+# The pure parts.
+
+
+@pytest.mark.parametrize(
+    ("probe", "words"),
+    [
+        ({"httpGet": {"path": "/livez", "port": "http"}}, "httpGet /livez on http"),
+        ({"tcpSocket": {"port": 5432}}, "tcpSocket {'port': 5432}"),
+        (None, "no probe"),
+    ],
+)
+def test_describe_probe(probe: dict[str, Any] | None, words: str) -> None:
+    assert grader.describe(probe) == words
+
+
+def test_the_checklist_names_every_task() -> None:
+    text = (STARTER / "kustomization.yaml").read_text()
+    assert all(f"TODO({t.id})" in text for t in LAB.tasks)
+    shop = (STARTER / "shop.yaml").read_text()
+    assert "TODO(" not in shop  # the review finds the faults; nothing points at them
+    assert yaml.safe_load_all(shop)
