@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kubelab import paths, progress, tools
 from kubelab.errors import KubelabError
@@ -198,6 +199,14 @@ def build_lock() -> Iterator[None]:
         yield
 
 
+def publish(tmp: Path, out: Path, stamp: dict[str, Any]) -> None:
+    """Stamp a filled temporary folder and rename it to `out`: a build is never half there."""
+    (tmp / "versions.json").write_text(json.dumps(stamp, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+
+
 def ensure_built() -> Path:
     """Return the directory holding the sim binaries, building them first if the pins changed."""
     root = paths.cache_home() / "sim"
@@ -240,10 +249,7 @@ def _build_all(out: Path) -> None:
             "versions": versions,
             "build_seconds": round(time.monotonic() - started, 1),
         }
-        (tmp / "versions.json").write_text(json.dumps(stamp, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        publish(tmp, out, stamp)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

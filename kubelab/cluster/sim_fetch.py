@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import json
 import os
 import platform
 import shutil
@@ -300,10 +299,7 @@ def _fetch_all(out: Path, arch: str, sources: Sources) -> None:
             "urls": {a.binary: a.url for a in todo},
             "fetch_seconds": round(time.monotonic() - started, 1),
         }
-        (tmp / "versions.json").write_text(json.dumps(stamp, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        sim_build.publish(tmp, out, stamp)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
