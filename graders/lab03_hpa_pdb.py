@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from kubelab import load
 from kubelab.api import DEPLOYMENTS, HPAS, PDBS, PODS, REPLICASETS, ApiError, Json
 from kubelab.grading import Checks, Context, Missing, Verdict
-from kubelab.objects import dig, owned_by, selector_query
+from kubelab.objects import dig, selector_query
 
 checks = Checks("03-hpa-pdb")
 
@@ -40,23 +40,6 @@ DOCS_SHUTDOWN = "https://kubernetes.io/docs/concepts/containers/container-lifecy
 
 def _deployment(ctx: Context) -> Json:
     return ctx.need(DEPLOYMENTS, NAME)
-
-
-def _pods(ctx: Context, dep: Json) -> list[Json]:
-    """Return the Deployment's pods that are not being deleted (owned through its ReplicaSets)."""
-    query = selector_query(dig(dep, "spec", "selector"))
-    if query is None:
-        return []
-    uids = {
-        rs["metadata"]["uid"]
-        for rs in ctx.list(REPLICASETS, labels=query)
-        if owned_by(rs, dep["metadata"]["uid"])
-    }
-    return [
-        p
-        for p in ctx.list(PODS, labels=query)
-        if any(owned_by(p, u) for u in uids) and not dig(p, "metadata", "deletionTimestamp")
-    ]
 
 
 def _ready(pod: Json) -> bool:
@@ -183,7 +166,7 @@ def pdb(ctx: Context) -> Verdict:
         "while nodes are drained (a percentage rounds with the replica count).",
     )
     dep = _deployment(ctx)
-    theirs = {p["metadata"]["name"] for p in _pods(ctx, dep)}
+    theirs = {p["metadata"]["name"] for p in ctx.pods_of(dep)}
     query = selector_query(spec.get("selector"))
     everything = spec.get("selector") == {}  # in policy/v1 an empty selector picks every pod
     picked = (
@@ -351,7 +334,7 @@ def eviction(ctx: Context) -> Verdict:
     v = Verdict()
     budget = ctx.need(PDBS, PDB_NAME)
     dep = _deployment(ctx)
-    ready = sorted(p["metadata"]["name"] for p in _pods(ctx, dep) if _ready(p))
+    ready = sorted(p["metadata"]["name"] for p in ctx.pods_of(dep) if _ready(p))
     answer = "no Ready pod to try"
     if ready:
         try:
@@ -454,7 +437,7 @@ def graceful_shutdown(ctx: Context) -> Verdict:
         wanted = _shutdown(dig(current, "spec", "template", "spec", default={}) or {})
         return [
             p["metadata"]["name"]
-            for p in _pods(ctx, current)
+            for p in ctx.pods_of(current)
             if _shutdown(p.get("spec") or {}) != wanted
         ]
 
@@ -510,7 +493,7 @@ def scales_under_load(ctx: Context) -> Verdict:
             "Run this check on a course cluster (`kubelab cluster up`).",
         )
         return v
-    pods = _pods(ctx, dep)
+    pods = ctx.pods_of(dep)
     applied = load.start(ctx.api, ctx.namespace, pods, substrate=ctx.substrate)
     try:
         h2, dep2 = ctx.wait(

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from kubelab import slo
-from kubelab.api import CONFIGMAPS, DEPLOYMENTS, HPAS, PODS, PRIORITYCLASSES, REPLICASETS, Json
+from kubelab.api import CONFIGMAPS, DEPLOYMENTS, HPAS, PRIORITYCLASSES, Json
 from kubelab.grading import Checks, Context, Verdict
 from kubelab.grading.quantity import parse
-from kubelab.objects import dig, owned_by, selector_query
+from kubelab.objects import dig
 
 checks = Checks("07-slo-capacity")
 
@@ -191,23 +191,6 @@ def _container(dep: Json) -> Json:
     return next((c for c in containers if c.get("name") == CONTAINER), {})
 
 
-def _pods(ctx: Context, dep: Json) -> list[Json]:
-    """Return the Deployment's pods that are not being deleted (owned through its ReplicaSets)."""
-    query = selector_query(dig(dep, "spec", "selector"))
-    if query is None:
-        return []
-    uids = {
-        rs["metadata"]["uid"]
-        for rs in ctx.list(REPLICASETS, labels=query)
-        if owned_by(rs, dep["metadata"]["uid"])
-    }
-    return [
-        p
-        for p in ctx.list(PODS, labels=query)
-        if any(owned_by(p, u) for u in uids) and not dig(p, "metadata", "deletionTimestamp")
-    ]
-
-
 def _stale_pods(
     ctx: Context, dep: Json, matches: Callable[[Json], bool]
 ) -> Callable[[], list[str]]:
@@ -216,7 +199,7 @@ def _stale_pods(
 
     def stale() -> list[str]:
         current = ctx.get(DEPLOYMENTS, NAME) or dep
-        pods = _pods(ctx, current)
+        pods = ctx.pods_of(current)
         if not pods:
             return [f"Deployment {NAME} has no pods"]
         return [f"pod {p['metadata']['name']}" for p in pods if not matches(p)]

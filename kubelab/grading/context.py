@@ -8,6 +8,7 @@ is visible and bounded.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 from typing import Literal, TypeVar
@@ -15,6 +16,7 @@ from typing import Literal, TypeVar
 from kubelab import api, wait
 from kubelab.api import Json, Resource
 from kubelab.grading.checks import Missing
+from kubelab.objects import dig, owned_by, selector_query
 
 T = TypeVar("T")
 Substrate = Literal["sim", "kind", "unknown"]
@@ -78,6 +80,22 @@ class Context:
         """Return the objects of a kind in the lab namespace, optionally by label selector."""
         items = self.api.list(res, self.namespace if res.namespaced else None, labels=labels)
         return sorted(items, key=lambda o: str(o.get("metadata", {}).get("name", "")))
+
+    def pods_of(self, deployment: Json) -> builtins.list[Json]:
+        """Return a Deployment's pods that are not being deleted (owned through its ReplicaSets)."""
+        query = selector_query(dig(deployment, "spec", "selector"))
+        if query is None:
+            return []
+        uids = {
+            rs["metadata"]["uid"]
+            for rs in self.list(api.REPLICASETS, labels=query)
+            if owned_by(rs, deployment["metadata"]["uid"])
+        }
+        return [
+            p
+            for p in self.list(api.PODS, labels=query)
+            if any(owned_by(p, u) for u in uids) and not dig(p, "metadata", "deletionTimestamp")
+        ]
 
     def dry_run_create(self, res: Resource, body: Json) -> Json:
         """Ask the server what creating `body` would give, without creating it."""
