@@ -23,6 +23,9 @@ from kubelab.cluster.gateway_crds import VENDORED
 from kubelab.errors import KubelabError
 
 KWOKCTL_CONFIG = paths.SIM_DIR / "kwokctl.yaml"
+# KWOK Stages: KWOK's defaults plus the planted faults of the fault drills (sim/stages/faults.yaml).
+# Given any Stage, kwokctl adds none of its defaults, hence both files.
+STAGES = (paths.SIM_DIR / "stages" / "kwok-defaults.yaml", paths.SIM_DIR / "stages" / "faults.yaml")
 GATEWAY_CRDS = VENDORED
 ADDONS = paths.MANIFESTS_DIR / "cluster" / "sim"
 
@@ -123,7 +126,7 @@ class SimBackend:
         return proc.stdout
 
     def write_config(self, bin_dir: Path) -> Path:
-        """Write the kwokctl config: sim/kwokctl.yaml plus the paths of the cached binaries.
+        """Write the kwokctl config: sim/kwokctl.yaml, the paths of the cached binaries, the Stages.
 
         Every artifact kwokctl would otherwise download (binaries, the metrics-server manifest)
         is given as a local path, so creating a cluster never touches the network.
@@ -164,7 +167,9 @@ class SimBackend:
         kcm.setdefault("extraArgs", []).extend(signing)
         out = self.workdir / "configs" / f"{self.cluster}.yaml"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(yaml.safe_dump(doc, sort_keys=False))
+        # The Stages go in as written (their templates are block text, kept readable in the copy).
+        stages = "".join(f"---\n{f.read_text()}\n" for f in STAGES)
+        out.write_text(yaml.safe_dump(doc, sort_keys=False) + stages)
         return out
 
     def _create_args(self, bin_dir: Path, api_port: int | None) -> list[str]:

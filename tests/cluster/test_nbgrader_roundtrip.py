@@ -151,6 +151,22 @@ def _half_08(lab: labs.Lab, sub: Path) -> None:
     _edit_yaml(sub / "starter/shop.yaml", three_faults)
 
 
+def _half_09(lab: labs.Lab, sub: Path) -> None:
+    """The solution, except shop-web's image and shop-api's PORT still broken."""
+    shutil.rmtree(sub / "starter")
+    shutil.copytree(lab.directory / "solution", sub / "starter")
+
+    def two_faults(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        by_name = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+        by_name["shop-web"]["spec"]["template"]["spec"]["containers"][0]["image"] = (
+            "kubelab/demo-web:v1.1"
+        )
+        api = by_name["shop-api"]["spec"]["template"]["spec"]["containers"][0]
+        api["env"] = [{"name": "PORT", "value": "80800"}]
+
+    _edit_yaml(sub / "starter/shop.yaml", two_faults)
+
+
 @dataclass(frozen=True)
 class Case:
     """One lab's round trip: what "solved" types into its answer cells, how "half" is made, and
@@ -289,6 +305,12 @@ CASES = [
             "backup-policy": 2,
             "replicas": 0,
         },
+    ),
+    # Lab 09: shop-web's tag and shop-api's PORT left broken; the probe and the pin are fixed.
+    Case(
+        "09-fault-drills",
+        _half_09,
+        {"image-pull": 0, "crash-loop": 0, "readiness": 2, "node-not-ready": 2},
     ),
 ]
 
