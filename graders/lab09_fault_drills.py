@@ -71,17 +71,18 @@ def _waiting(pods: list[Json]) -> str:
     """What keeps the pods from Ready, as `kubectl get pods` says ("ErrImagePull on 2 pod(s)")."""
     reasons: dict[str, int] = {}
     for pod in pods:
-        for status in dig(pod, "status", "containerStatuses", default=[]) or []:
-            reason = dig(status, "state", "waiting", "reason")
-            if reason:
-                reasons[reason] = reasons.get(reason, 0) + 1
+        waiting = [
+            reason
+            for status in dig(pod, "status", "containerStatuses", default=[]) or []
+            if (reason := dig(status, "state", "waiting", "reason"))
+        ]
         state = None
         if not dig(pod, "spec", "nodeName"):
             state = "Pending (not scheduled)"
-        elif dig(pod, "status", "phase") == "Running" and not _ready(pod):
-            state = "Running but not Ready"
-        if state:
-            reasons[state] = reasons.get(state, 0) + 1
+        elif dig(pod, "status", "phase") == "Running" and not _ready(pod) and not waiting:
+            state = "Running but not Ready"  # a waiting container already says why it is not
+        for reason in [*waiting, *([state] if state else [])]:
+            reasons[reason] = reasons.get(reason, 0) + 1
     return ", ".join(f"{r} on {n} pod(s)" for r, n in sorted(reasons.items())) or "nothing"
 
 

@@ -92,6 +92,10 @@ def test_the_seeded_namespace_fails_every_check_naming_the_deployment(
     assert_every_check_fails_with_a_hint(report)
     for check in report.checks:
         assert WHERE[check.id] in check.message, (check.id, check.message)
+    # Each pod is counted once, by what keeps it from Ready (a crash loop is not also "not Ready").
+    crash = next(c for c in report.checks if c.id == "crash-loop")
+    assert "CrashLoopBackOff on" in crash.message, crash.message
+    assert "Running but not Ready" not in crash.message, crash.message
 
 
 def test_the_starter_is_the_seeded_shop(attempt: LabAttempt) -> None:

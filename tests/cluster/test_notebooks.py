@@ -63,11 +63,14 @@ def test_notebook_runs(notebook: str, kubeconfig: Path, kubectl: Kubectl, tmp_pa
         pytest.fail(f"{notebook} did not finish within {TIMEOUT}s:\n{_tail(output)}")
     finally:
         # A notebook that failed half-way has not run its clean-up cell: remove its work folders,
-        # its namespace, and any cordon it left (module 03 drains nodes), or later tests suffer.
+        # its namespace, its node, and any cordon it left (module 03 drains nodes), or later tests
+        # suffer.
         for name in {p.name for p in path.parent.iterdir()} - before:
             if name.startswith("work-"):
                 shutil.rmtree(path.parent / name, ignore_errors=True)
         kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
+        # ...and any node it added (module 09 makes one fail), labelled with its namespace.
+        kubectl("delete", "nodes", "-l", f"kubelab.dev/notebook={namespace}", check=False)
         for node in kubectl("get", "nodes", "-o", "name", check=False).stdout.split():
             kubectl("uncordon", node, check=False)
     assert child.returncode == 0, f"{notebook} failed (exit {child.returncode}):\n{_tail(output)}"
