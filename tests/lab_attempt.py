@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from kubelab import api, apply, lab_namespaces
@@ -68,6 +69,16 @@ class LabAttempt:
     def delete(self) -> None:
         """Delete the namespace without waiting."""
         self.kubectl("delete", "namespace", self.name, "--wait=false", check=False)
+
+
+Variant = tuple[str, Callable[[Docs], None], str]  # (id, change to the solution, failing check)
+
+
+def wrong_answers(variants: list[Variant]) -> pytest.MarkDecorator:
+    """Parametrize a test over known-wrong variants of a solution: `mutate`, `failing`."""
+    return pytest.mark.parametrize(
+        ("mutate", "failing"), [pytest.param(m, f, id=name) for name, m, f in variants]
+    )
 
 
 def failed(report: Report) -> dict[str, str]:

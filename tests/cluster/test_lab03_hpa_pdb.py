@@ -12,7 +12,14 @@ import pytest
 from graders import lab03_hpa_pdb as grader
 from kubelab import api, labs, load
 from tests.conftest import Kubectl
-from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find
+from tests.lab_attempt import (
+    Docs,
+    LabAttempt,
+    assert_every_check_fails_with_a_hint,
+    failed,
+    find,
+    wrong_answers,
+)
 
 LAB = labs.find("03-hpa-pdb")
 SOLUTION = LAB.directory / "solution"
@@ -136,9 +143,7 @@ VARIANTS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("mutate", "failing"), [pytest.param(m, f, id=name) for name, m, f in VARIANTS]
-)
+@wrong_answers(VARIANTS)
 def test_wrong_answer_fails_exactly_its_check(
     attempt: LabAttempt, mutate: Callable[[Docs], None], failing: str
 ) -> None:

@@ -15,7 +15,14 @@ import graders.lab05_gateway_canary as grader
 from kubelab import api, labs
 from kubelab.grading.context import Context
 from tests.conftest import Kubectl
-from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find
+from tests.lab_attempt import (
+    Docs,
+    LabAttempt,
+    assert_every_check_fails_with_a_hint,
+    failed,
+    find,
+    wrong_answers,
+)
 
 LAB = labs.find("05-gateway-canary")
 SOLUTION = LAB.directory / "solution"
@@ -143,9 +150,7 @@ VARIANTS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("mutate", "failing"), [pytest.param(m, f, id=name) for name, m, f in VARIANTS]
-)
+@wrong_answers(VARIANTS)
 def test_wrong_answer_fails_exactly_its_check(
     attempt: LabAttempt, mutate: Callable[[Docs], None], failing: str
 ) -> None:

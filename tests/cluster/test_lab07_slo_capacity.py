@@ -12,7 +12,14 @@ import pytest
 from graders import lab07_slo_capacity as grader
 from kubelab import api, labs, slo
 from tests.conftest import Kubectl
-from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find
+from tests.lab_attempt import (
+    Docs,
+    LabAttempt,
+    assert_every_check_fails_with_a_hint,
+    failed,
+    find,
+    wrong_answers,
+)
 
 LAB = labs.find("07-slo-capacity")
 SOLUTION = LAB.directory / "solution"
@@ -130,9 +137,7 @@ VARIANTS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("mutate", "failing"), [pytest.param(m, f, id=name) for name, m, f in VARIANTS]
-)
+@wrong_answers(VARIANTS)
 def test_wrong_answer_fails_exactly_its_check(
     attempt: LabAttempt, mutate: Callable[[Docs], None], failing: str
 ) -> None:

@@ -13,7 +13,14 @@ import yaml
 from graders import lab08_production_readiness as grader
 from kubelab import api, lab_namespaces, labs
 from tests.conftest import Kubectl
-from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find
+from tests.lab_attempt import (
+    Docs,
+    LabAttempt,
+    assert_every_check_fails_with_a_hint,
+    failed,
+    find,
+    wrong_answers,
+)
 
 LAB = labs.find("08-production-readiness")
 SOLUTION = LAB.directory / "solution"
@@ -164,9 +171,7 @@ VARIANTS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("mutate", "failing"), [pytest.param(m, f, id=name) for name, m, f in VARIANTS]
-)
+@wrong_answers(VARIANTS)
 def test_wrong_answer_fails_exactly_its_check(
     attempt: LabAttempt, mutate: Callable[[Docs], None], failing: str
 ) -> None:
