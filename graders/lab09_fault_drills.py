@@ -258,7 +258,8 @@ def node_not_ready(ctx: Context) -> Verdict:
     spec = dig(_deployment(ctx, name), "spec", "template", "spec", default={}) or {}
     selector = spec.get("nodeSelector") or {}
     affinity = str(dig(spec, "affinity", "nodeAffinity", default="") or "")
-    pinned = DRILL_LABEL in selector or DRILL_LABEL in affinity or spec.get("nodeName")
+    by_name = spec.get("nodeName") == DRILL_NODE  # a healthy node by name is fine
+    pinned = DRILL_LABEL in selector or DRILL_LABEL in affinity or by_name
     free = v.expect(
         not pinned,
         f"Deployment {name} is pinned to the drill node ({DRILL_LABEL}), which is NotReady",

@@ -139,6 +139,13 @@ def _pinned(docs: Docs) -> None:
     spec["tolerations"] = [{"key": "kubelab.dev/drill", "operator": "Exists"}]
 
 
+def _pinned_by_name(docs: Docs) -> None:
+    """Bound to the drill node by name, past the scheduler (and its taints) altogether."""
+    find(docs, "Deployment", "shop-worker")["spec"]["template"]["spec"]["nodeName"] = (
+        "kubelab-drill-node"
+    )
+
+
 @pytest.mark.parametrize(
     ("task", "fault"),
     [
@@ -146,8 +153,9 @@ def _pinned(docs: Docs) -> None:
         ("crash-loop", _bad_ready_after),
         ("readiness", _probe_on_wrong_port),
         ("node-not-ready", _pinned),
+        ("node-not-ready", _pinned_by_name),
     ],
-    ids=["image-pull", "crash-loop", "readiness", "node-not-ready"],
+    ids=["image-pull", "crash-loop", "readiness", "node-not-ready", "node-not-ready-by-name"],
 )
 def test_each_fault_fails_exactly_its_check(
     attempt: LabAttempt, task: str, fault: Callable[[Docs], None]
