@@ -205,11 +205,16 @@ def test_load_demo_images_rebuilds_only_the_stale_one_then_loads_both(
         ("docker", "image"),
         ("docker", "image"),
         ("docker", "build"),
+        ("docker", "tag"),
         ("kind", "load"),
     ]
     assert calls[2] == kind.image_build_argv(Path("/opt/docker"), "v2", digest)
-    assert calls[3] == kind.kind_load_argv(
-        "/opt/kind", "kubelab", ["kubelab/demo-web:v1", "kubelab/demo-web:v2"]
+    # lab 08's seed runs :latest (IfNotPresent): it is v1 under a second name
+    assert calls[3] == ["/opt/docker", "tag", "kubelab/demo-web:v1", "kubelab/demo-web:latest"]
+    assert calls[4] == kind.kind_load_argv(
+        "/opt/kind",
+        "kubelab",
+        ["kubelab/demo-web:v1", "kubelab/demo-web:v2", "kubelab/demo-web:latest"],
     )
 
 

@@ -34,6 +34,9 @@ ENVOY_GATEWAY_URL = "https://github.com/envoyproxy/gateway/releases/download/v1.
 DEMO_WEB_DIR = paths.APPS_DIR / "demo-web"
 DEMO_WEB_REPO = "kubelab/demo-web"
 DEMO_WEB_VERSIONS = ("v1", "v2")
+# Lab 08 seeds `kubelab/demo-web:latest` (the anti-pattern to fix) with imagePullPolicy
+# IfNotPresent, so the nodes hold that tag too: a second name for v1.
+DEMO_WEB_LATEST_OF = "v1"
 # Image label holding the hash of the sources an image was built from.
 SOURCE_LABEL = "dev.kubelab.demo-web.source"
 # What the Dockerfile copies, plus the Dockerfile itself: a change to any of these means a rebuild.
@@ -102,6 +105,11 @@ def image_build_argv(
         demo_web_image(version),
         str(app_dir),
     ]
+
+
+def image_tag_argv(docker: Path | str, source: str, target: str) -> list[str]:
+    """Return the `docker tag` command that gives an image a second name."""
+    return [str(docker), "tag", source, target]
 
 
 def kind_load_argv(kind: Path | str, cluster: str, images: Sequence[str]) -> list[str]:
@@ -280,6 +288,13 @@ class KindBackend:
                     timeout=900,
                     what=f"docker build {image}",
                 )
+        latest = demo_web_image("latest")
+        tools.run(
+            image_tag_argv(docker, demo_web_image(DEMO_WEB_LATEST_OF), latest),
+            timeout=30,
+            what=f"docker tag {latest}",
+        )
+        images.append(latest)
         with progress.status(f"Loading {', '.join(images)} into kind"):
             tools.run(
                 kind_load_argv(self._kind(), self.cluster, images),

@@ -114,6 +114,7 @@ def _untagged_db(docs: Docs) -> None:
 
 def _latest_web(docs: Docs) -> None:
     _web(docs)["image"] = "kubelab/demo-web:latest"
+    _web(docs)["imagePullPolicy"] = "IfNotPresent"  # as seeded: kind runs its local :latest
 
 
 def _db_as_root(docs: Docs) -> None:

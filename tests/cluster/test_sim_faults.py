@@ -100,6 +100,34 @@ def test_an_image_tag_that_does_not_exist_cannot_be_pulled(
     until(lambda: all_ready(kubectl, namespace, "web"), bool, timeout=30, what="fixed pods")
 
 
+@pytest.mark.parametrize(
+    ("container", "pulled"),
+    [
+        ({"image": "kubelab/demo-web:latest"}, False),  # the default policy for :latest: Always
+        ({"image": "kubelab/demo-web"}, False),
+        ({"image": "kubelab/demo-web:latest", "imagePullPolicy": "IfNotPresent"}, True),
+        ({"image": "kubelab/demo-web", "imagePullPolicy": "IfNotPresent"}, True),
+        ({"image": "kubelab/demo-web:v2", "imagePullPolicy": "Always"}, False),
+    ],
+    ids=["latest", "untagged", "latest-if-not-present", "untagged-if-not-present", "v2-always"],
+)
+def test_only_the_nodes_own_copies_run(
+    kubectl: Kubectl, namespace: str, container: dict[str, Any], pulled: bool
+) -> None:
+    """kind's nodes hold v1, v2 and :latest (loaded by kubelab) but no registry has them: what
+    the kubelet must pull from a registry fails, as :latest does with its default policy."""
+    kubectl("-n", namespace, "apply", "-f", "-", stdin=deployment("web", container))
+    if pulled:
+        until(lambda: all_ready(kubectl, namespace, "web"), bool, timeout=30, what="Ready pod")
+    else:
+        until(
+            lambda: {r[2] for r in table(kubectl, namespace, "web")},
+            lambda s: bool(s & {"ErrImagePull", "ImagePullBackOff"}),
+            timeout=30,
+            what="a failed pull",
+        )
+
+
 def test_an_invalid_port_setting_makes_the_container_crash_loop(
     kubectl: Kubectl, namespace: str
 ) -> None:
