@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from kubelab import access, api, lab_namespaces, sandbox
 from kubelab.course import SPEC_ENV
 from kubelab.errors import KubelabError
+from kubelab.fence import admission, cleanup
 from kubelab.instructor import gradebook, submissions
 from kubelab.instructor.sandboxed_execute import Spec
 from kubelab.labs import Lab
@@ -82,11 +83,13 @@ class BulkGrader:
         self.server, self.ca = access.cluster_endpoint(admin.kubeconfig)
         _loopback_server(self.server)
         self._lock = threading.Lock()
+        self.leftovers: list[str] = []  # what clean-up could not remove, reported at the end
 
     def prepare(self) -> None:
         """Install what every submission needs once, with the instructor's credentials."""
         sandbox.check_available()
-        access.install_shared_roles(self.admin)
+        access.install_shared_roles(self.admin, [self.lab])
+        admission.install(self.admin)
         if self.lab.cluster_setup is not None:
             lab_namespaces.install_cluster_setup(self.admin, self.lab, "default")
 
@@ -102,7 +105,7 @@ class BulkGrader:
                 lifetime = int(s.wall_seconds + 3 * s.check_timeout + 600)
                 token = access.service_account_token(self.admin, ns, ACCOUNT, seconds=lifetime)
                 subject = {"kind": "ServiceAccount", "name": ACCOUNT, "namespace": ns}
-                access.confine(self.admin, grant, subject, [ns])
+                access.confine(self.admin, grant, subject, {ns: self.lab})
             config = access.kubeconfig_for(
                 self.server, self.ca, {"token": token}, name="submission", namespace=ns
             )
@@ -131,11 +134,13 @@ class BulkGrader:
         return gradebook.read_row(self.course, self.lab, student)
 
     def _cleanup(self, ns: str, grant: str) -> None:
+        """Remove the grant, then the namespace until it is gone; say what would not go."""
         try:
-            self.admin.delete(api.NAMESPACES, ns)  # deletion finishes in the background
             access.release(self.admin, grant)
-        except KubelabError:
-            pass  # a dead cluster: nothing more to clean
+            cleanup.delete_namespace(self.admin, ns, timeout=lab_namespaces.DELETE_TIMEOUT)
+        except KubelabError as err:  # a dead cluster, or a namespace that would not go
+            with self._lock:
+                self.leftovers.append(str(err))
 
 
 def grade_all(
@@ -173,6 +178,8 @@ def grade_all(
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         bar.update(f"{_bar(len(rows), len(students))} in {time.monotonic() - started:.0f}s")
+    for leftover in grader.leftovers:  # grades stand; the cluster needs a look
+        print(f"clean-up: {leftover}", file=sys.stderr)
     return sorted(rows, key=lambda r: r.student)
 
 
