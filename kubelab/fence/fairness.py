@@ -23,9 +23,9 @@ LEVELS = api.Resource(
 )
 FLOWSCHEMAS = api.Resource(_GROUP, "flowschemas", "FlowSchema", namespaced=False)
 LEVEL = "kubelab-confined"
-# Below the built-in schemas for the system, nodes and leader election (<= 800 is workload-high's
-# 1000 minus headroom), above `service-accounts` (9000) and `global-default` (9900), which would
-# otherwise take the submissions' ServiceAccounts.
+# Matched after the built-in schemas for the system, nodes, leader election and controllers
+# (precedence 1000 and below), before `service-accounts` (9000) and `global-default` (9900), which
+# would otherwise take the submissions' ServiceAccounts and the participants' users.
 PRECEDENCE = 5000
 SHARES = 10  # global-default has 20, workload-low 100: confined users get a small, fixed part
 
@@ -118,9 +118,3 @@ def admit(client: api.Api, grant: str, subject: api.Json, namespaces: list[str])
 def release(client: api.Api, grant: str) -> None:
     """Remove a grant's FlowSchema (already gone is fine)."""
     client.delete(FLOWSCHEMAS, schema_name(grant))
-
-
-def remove_level(client: api.Api) -> None:
-    """Remove the shared level once no grant uses it (already gone is fine)."""
-    if not client.list(FLOWSCHEMAS, labels="app.kubernetes.io/managed-by=kubelab"):
-        client.delete(LEVELS, LEVEL)
