@@ -133,16 +133,64 @@ def hpa(ctx: Context) -> Verdict:
     )
 
 
-def _pdb_settled(pdb: Json | None, dep: Json | None) -> bool:
-    if pdb is None or dep is None:
-        return True  # nothing left to wait for
-    st = pdb.get("status") or {}
+def rolled_out(dep: Json, pods: list[Json]) -> bool:
+    """Tell whether a Deployment has settled: every replica updated and Ready, and no pod of an
+    older revision left, as its controller last saw it and as the pods themselves say."""
+    st = dep.get("status") or {}
     want = dig(dep, "spec", "replicas", default=1)
     return bool(
-        st.get("observedGeneration", 0) >= dig(pdb, "metadata", "generation", default=0)
-        and st.get("expectedPods") == want
-        and st.get("currentHealthy") == want
+        st.get("observedGeneration", 0) >= dig(dep, "metadata", "generation", default=0)
+        and st.get("replicas", 0) == st.get("updatedReplicas", 0) == want
+        and st.get("readyReplicas", 0) == want
+        and len(pods) == want
+        and all(_ready(p) for p in pods)
     )
+
+
+def pdb_counted(pdb: Json, replicas: int) -> bool:
+    """Tell whether the disruption controller has counted `replicas` healthy pods under `pdb`."""
+    st = pdb.get("status") or {}
+    return bool(
+        st.get("observedGeneration", 0) >= dig(pdb, "metadata", "generation", default=0)
+        and st.get("expectedPods") == replicas
+        and st.get("currentHealthy") == replicas
+    )
+
+
+@dataclass(frozen=True)
+class BudgetView:
+    """The budget, the Deployment and the pods, read together."""
+
+    budget: Json
+    dep: Json
+    pods: tuple[Json, ...]  # the Deployment's pods
+    picked: frozenset[str]  # the pods the budget's selector picks (none being deleted)
+
+    @property
+    def theirs(self) -> frozenset[str]:
+        """Return the names of the Deployment's pods."""
+        return frozenset(p["metadata"]["name"] for p in self.pods)
+
+    @property
+    def settled(self) -> bool:
+        """Tell whether there is nothing left to wait for before judging."""
+        if not rolled_out(self.dep, list(self.pods)):
+            return False
+        if self.picked != self.theirs:
+            return True  # a selector over other pods: the controller's count is not judged
+        return pdb_counted(self.budget, dig(self.dep, "spec", "replicas", default=1))
+
+
+def _view(ctx: Context) -> BudgetView:
+    budget, dep = ctx.need(PDBS, PDB_NAME), _deployment(ctx)
+    spec = budget.get("spec") or {}
+    query = selector_query(spec.get("selector"))
+    everything = spec.get("selector") == {}  # in policy/v1 an empty selector picks every pod
+    picked = ctx.list(PODS, labels=query) if query or everything else []
+    live = frozenset(
+        p["metadata"]["name"] for p in picked if not dig(p, "metadata", "deletionTimestamp")
+    )
+    return BudgetView(budget, dep, tuple(ctx.pods_of(dep)), live)
 
 
 def _budget(pdb: Json) -> str:
@@ -153,9 +201,20 @@ def _budget(pdb: Json) -> str:
 
 @checks.check("pdb", docs=DOCS_PDB)
 def pdb(ctx: Context) -> Verdict:
-    """PDB demo-web-pdb: minAvailable 2 (or maxUnavailable 1) over exactly demo-web's pods."""
+    """PDB demo-web-pdb: minAvailable 2 (or maxUnavailable 1) over exactly demo-web's pods.
+
+    Converges, then judges: it waits until demo-web's pods are all Ready and, for a budget over
+    exactly them, the disruption controller has counted them. Judged earlier, pods still starting
+    on a busy cluster would read as a wrong selector or a budget that blocks drains; at the
+    deadline the check is "not converged" (nothing judged), never a lower score.
+    """
     v = Verdict()
-    budget = ctx.need(PDBS, PDB_NAME)
+    view = ctx.converge(
+        lambda: _view(ctx),
+        lambda seen: seen.settled,
+        what=f"the pods of Deployment {NAME} to be Ready and PDB {PDB_NAME} to count them",
+    )
+    budget, dep, theirs, picked = view.budget, view.dep, view.theirs, view.picked
     spec = budget.get("spec") or {}
     floor, spare = spec.get("minAvailable"), spec.get("maxUnavailable")
     v.expect(
@@ -165,28 +224,12 @@ def pdb(ctx: Context) -> Verdict:
         f"Set spec.minAvailable: {FLOOR} as a whole number: at least {FLOOR} pods keep serving "
         "while nodes are drained (a percentage rounds with the replica count).",
     )
-    dep = _deployment(ctx)
-    theirs = {p["metadata"]["name"] for p in ctx.pods_of(dep)}
-    query = selector_query(spec.get("selector"))
-    everything = spec.get("selector") == {}  # in policy/v1 an empty selector picks every pod
-    picked = (
-        {p["metadata"]["name"] for p in ctx.list(PODS, labels=query)}
-        if query or everything
-        else set()
-    )
     selects = v.expect(
         bool(theirs) and picked == theirs,
         f"PDB {PDB_NAME} selector {spec.get('selector') or '{}'} picks {len(picked)} pods, "
         f"{len(picked & theirs)} of Deployment {NAME}'s {len(theirs)}",
         f"Make spec.selector match the pod template's labels (app: {NAME}), no more, no less.",
     )
-    if selects:  # only a budget over the right pods can settle
-        latest, current = ctx.wait(
-            lambda: (ctx.get(PDBS, PDB_NAME), ctx.get(DEPLOYMENTS, NAME)),
-            lambda pair: _pdb_settled(*pair),
-            what=f"PDB {PDB_NAME} to count the pods of {NAME}",
-        )
-        budget, dep = latest or budget, current or dep
     st = budget.get("status") or {}
     replicas = dig(dep, "spec", "replicas", default=1)
     v.expect(
