@@ -6,6 +6,10 @@ removes it; `eviction` asks the server for dry-run evictions of the learner's po
 drain on stand-in pods of its own, under a copy of the learner's budget, because a dry-run
 eviction never spends the budget and the learner's pods must never really be evicted. Nothing
 depends on the image's name.
+
+`pdb`, `eviction` and `graceful-shutdown` converge, then judge: they wait until demo-web's pods
+are Ready, counted by the budget, and rolled out, so the same state gets the same grade however
+busy the cluster; a state that does not settle in time is "not converged", never a lower score.
 """
 
 from __future__ import annotations
@@ -193,6 +197,16 @@ def _view(ctx: Context) -> BudgetView:
     return BudgetView(budget, dep, tuple(ctx.pods_of(dep)), live)
 
 
+def _settled(ctx: Context) -> BudgetView:
+    """Wait until there is nothing left to settle (`BudgetView.settled`); at the deadline the
+    check is "not converged"."""
+    return ctx.converge(
+        lambda: _view(ctx),
+        lambda seen: seen.settled,
+        what=f"the pods of Deployment {NAME} to be Ready and PDB {PDB_NAME} to count them",
+    )
+
+
 def _budget(pdb: Json) -> str:
     spec = pdb.get("spec") or {}
     parts = [f"{k} {spec[k]!r}" for k in ("minAvailable", "maxUnavailable") if k in spec]
@@ -209,11 +223,7 @@ def pdb(ctx: Context) -> Verdict:
     deadline the check is "not converged" (nothing judged), never a lower score.
     """
     v = Verdict()
-    view = ctx.converge(
-        lambda: _view(ctx),
-        lambda seen: seen.settled,
-        what=f"the pods of Deployment {NAME} to be Ready and PDB {PDB_NAME} to count them",
-    )
+    view = _settled(ctx)
     budget, dep, theirs, picked = view.budget, view.dep, view.theirs, view.picked
     spec = budget.get("spec") or {}
     floor, spare = spec.get("minAvailable"), spec.get("maxUnavailable")
@@ -375,9 +385,9 @@ def eviction(ctx: Context) -> Verdict:
     """Acts: dry-run evicts a pod of demo-web (nothing is evicted), and rehearses a drain on 3
     stand-in pods of its own under a copy of demo-web-pdb's budget (removed afterwards)."""
     v = Verdict()
-    budget = ctx.need(PDBS, PDB_NAME)
-    dep = _deployment(ctx)
-    ready = sorted(p["metadata"]["name"] for p in ctx.pods_of(dep) if _ready(p))
+    view = _settled(ctx)  # whether a drain may start depends on Ready pods, counted
+    budget = view.budget
+    ready = sorted(p["metadata"]["name"] for p in view.pods if _ready(p))
     answer = "no Ready pod to try"
     if ready:
         try:
@@ -484,7 +494,8 @@ def graceful_shutdown(ctx: Context) -> Verdict:
             if _shutdown(p.get("spec") or {}) != wanted
         ]
 
-    left = ctx.wait(stale, lambda s: not s, what=f"pods of {NAME} to roll out") if hook else []
+    # A rollout still under way is not an answer: judge the pods once it is over.
+    left = ctx.converge(stale, lambda s: not s, what=f"pods of {NAME} to roll out") if hook else []
     v.expect(
         hook is not None and not left,
         f"{len(left)} pod(s) of {NAME} still run without this hook, e.g. {left[0]}"
