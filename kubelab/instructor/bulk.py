@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 from kubelab import access, api, lab_namespaces, sandbox
 from kubelab.course import SPEC_ENV
 from kubelab.errors import KubelabError
-from kubelab.grading.result import NOT_CONVERGED
 from kubelab.instructor import gradebook, nbgrader_log, submissions
 from kubelab.instructor.sandboxed_execute import Spec
 from kubelab.labs import Lab
@@ -230,7 +229,7 @@ def regrade_unsettled(
     """Grade once more, one at a time with nothing else running, each submission that had a
     check not converge: a busy cluster must not cost points. A second time stays
     `not-converged` in the gradebook (for the instructor to look at), never a lower score."""
-    again = [r.student for r in rows if r.status == NOT_CONVERGED]
+    again = [r.student for r in rows if any(c.not_converged for c in r.checks)]
     if not again:
         return rows
     by_student = {r.student: r for r in rows}
