@@ -326,7 +326,7 @@ def test_bulk_grading_is_bounded_explained_and_regrades_what_did_not_converge(
     _never_ready(submit_solution(course, lab.id, "stuck", lab.directory / "solution"))
 
     students = ["altered", "flood", "forged", "stuck"]
-    settings = bulk.Settings(workers=2, wall_seconds=150, cell_timeout=20, check_timeout=8)
+    settings = bulk.Settings(workers=2, wall_seconds=240, cell_timeout=20, check_timeout=8)
     rows = {r.student: r for r in bulk.grade_all(course, lab, students, client, settings)}
     commands.write_reports(course)
     table = {r["student"]: r for r in csv.DictReader((course / "gradebook.csv").open())}
