@@ -68,7 +68,7 @@ def log_path(lab: Lab, student: str) -> str:
     return f"autograded/{student}/{lab.id}/{LOG_FILE}"
 
 
-def _notes(lab: Lab, student: str, data: dict[str, Any], status: str) -> tuple[str, ...]:
+def _notes(data: dict[str, Any], status: str) -> tuple[str, ...]:
     found = [str(n) for n in (data.get("nbgrader") or {}).get("notes") or []]
     if found and status != REFUSED:
         found[-1] += "; nbgrader put the released cells back, and the cluster's state was graded"
@@ -138,7 +138,7 @@ def row_from_result(lab: Lab, student: str, data: dict[str, Any]) -> Row:
         status,
         message,
         str(data.get("namespace", "")),
-        notes=_notes(lab, student, data, status),
+        notes=_notes(data, status),
         log=str(data.get("log") or ""),
         retried=retried,
     )
