@@ -260,3 +260,22 @@ def test_a_not_converged_check_keeps_the_saved_progress(
     unsettled = CheckResult("pdb", "PDB", False, 0, 2, "not converged", None, not_converged=True)
     saved_progress.record(Report(lab.id, lab.title, "ns", (unsettled,)))
     assert saved_progress.passed_tasks(lab) == {"pdb": True}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected", "required"),
+    [
+        ({"minAvailable": 2}, 3, 2),
+        ({"minAvailable": "50%"}, 3, 2),  # rounded up, as the disruption controller does
+        ({"maxUnavailable": 1}, 3, 2),
+        ({"maxUnavailable": "34%"}, 3, 1),  # 34% of 3 rounds up to 2 unavailable
+        ({"minAvailable": 3}, 3, 3),
+        ({}, 3, 0),
+    ],
+)
+def test_a_budgets_required_pods_are_worked_out_as_the_controller_does(
+    spec: dict[str, object], expected: int, required: int
+) -> None:
+    from graders.lab03_hpa_pdb import required_healthy
+
+    assert required_healthy(spec, expected) == required

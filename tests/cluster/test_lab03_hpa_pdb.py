@@ -291,14 +291,26 @@ def _half_solved(attempt: LabAttempt) -> None:
     attempt.apply(STARTER, mix)
 
 
-@pytest.mark.parametrize("round_", range(3))
-def test_pdb_is_judged_once_the_pods_settle_however_soon_it_runs(
-    attempt: LabAttempt, round_: int
+def test_pdb_gets_the_same_grade_whatever_the_disruption_controller_left(
+    kubectl: Kubectl, client: api.Api
 ) -> None:
-    """Graded the moment the manifests are applied (as the round trip's grade cell is), while the
-    pods are still being created: the budget is judged on the settled state, so 2/2 every time
-    (it gave 1/2 when the pods were not all there yet)."""
-    _half_solved(attempt)
-    by_id = {c.id: c for c in attempt.grade(only=["hpa", "pdb"], timeout=60).checks}
-    assert by_id["pdb"].passed and by_id["pdb"].points == 2, by_id["pdb"].message
-    assert by_id["hpa"].points == 2  # no CPU request: 3 of 4
+    """The round trip's half-solved state, in 6 namespaces at once, each graded the moment its
+    manifests are applied (as the round trip's grade cell is). With a second budget over the same
+    pods the disruption controller updates only one of them, chosen at random, per pod event, so
+    demo-web-pdb's status is stale in about 1 namespace in 8 (e.g. 1 healthy of 3 Ready pods, 0
+    disruptions allowed; it gave 1/2 instead of 2/2). The check works the budget out from the
+    settled pods instead: 2/2 in every namespace."""
+    attempts = [LabAttempt(LAB, kubectl, client) for _ in range(6)]
+    try:
+        for attempt in attempts:
+            _half_solved(attempt)
+        stale = 0
+        for attempt in attempts:
+            by_id = {c.id: c for c in attempt.grade(only=["hpa", "pdb"], timeout=60).checks}
+            budget = client.get(api.PDBS, grader.PDB_NAME, attempt.name) or {}
+            stale += (budget.get("status") or {}).get("currentHealthy") != 3
+            assert by_id["pdb"].passed and by_id["pdb"].points == 2, (stale, by_id["pdb"].message)
+            assert by_id["hpa"].points == 2  # no CPU request: 3 of 4
+    finally:
+        for attempt in attempts:
+            attempt.delete()
