@@ -254,7 +254,8 @@ def cmd_labs(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Grade a lab; exit 0 when every check passes, 1 when any fails."""
+    """Grade a lab; exit 0 when every check passes, 1 when any fails, 2 when any could not be
+    judged (not converged: the cluster did not settle before the deadline)."""
     from kubelab import labs
     from kubelab.grading import render, runner, saved_progress
 
@@ -267,6 +268,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(report.to_json())
     else:
         print(render.text(report, color=sys.stdout.isatty()))
+    if report.not_converged:
+        return 2
     return 0 if report.passed else 1
 
 

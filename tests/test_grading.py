@@ -61,6 +61,7 @@ def test_json_contract_shape() -> None:
                 "id": "deployment",
                 "title": "Deployment",
                 "passed": True,
+                "outcome": "passed",
                 "points": 3,
                 "max_points": 3,
                 "message": "3/3 available",
@@ -70,6 +71,7 @@ def test_json_contract_shape() -> None:
                 "id": "probes",
                 "title": "Probes",
                 "passed": False,
+                "outcome": "failed",
                 "points": 1,
                 "max_points": 2,
                 "message": "liveness <copy>",
@@ -205,3 +207,75 @@ def test_a_grader_that_cannot_load_is_one_line_not_a_traceback(
     with pytest.raises(KubelabError, match=r"grader error \(not your fault\).*09-demo"):
         runner.run(lab, namespace="ns")
     assert "ModuleNotFoundError" in (tmp_path / "cache/logs/grader-error.log").read_text()
+
+
+def test_a_state_that_never_settles_is_not_converged_not_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBELAB_CACHE", str(tmp_path))
+    monkeypatch.setenv("KUBELAB_DATA", str(tmp_path / "data"))
+    lab = labs.find("03-hpa-pdb")
+    checks = Checks(lab.id)
+    polls: list[float] = []
+
+    @checks.check("pdb", docs="https://example.org")
+    def slow(ctx: Context) -> Verdict:
+        v = Verdict()
+        ready = ctx.converge(
+            lambda: polls.append(time.monotonic()) or 2, lambda n: n == 3, what="3 Ready pods"
+        )
+        v.expect(ready == 3, "never judged", "")
+        return v
+
+    ctx = Context(None, "ns", deadline=time.monotonic() + 0.3, timeout=0.3)  # type: ignore[arg-type]
+    result = runner.run_check(lab, lab.task("pdb"), checks.by_task["pdb"], ctx)
+    assert len(polls) >= 2  # it really waited, until the deadline
+    assert result.not_converged and result.outcome == "not-converged"
+    assert not result.passed and result.points == 0 and result.max_points == 2
+    assert "not converged: waited for 3 Ready pods until the 0.3 s" in result.message
+    assert "kubelab check 03-hpa-pdb --task pdb" in (result.hint or "")
+    assert not (tmp_path / "logs" / "grader-error.log").exists()  # not a grader bug
+
+    passed = CheckResult("hpa", "HPA", True, 3, 3, "ok")
+    report = Report(lab.id, lab.title, "ns", (passed, result))
+    assert report.not_converged == ("pdb",) and not report.passed
+    data = json.loads(report.to_json())
+    assert [c["outcome"] for c in data["checks"]] == ["passed", "not-converged"]
+    assert Report.from_dict(data, title=lab.title) == report
+    table = render.text(report, width=100)
+    assert "⧖ pdb" in table and "-/2" in table and "1 not converged" in table
+    html = report._repr_html_()
+    assert "not converged" in html and "#e3f2fd" in html
+
+
+def test_a_not_converged_check_keeps_the_saved_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubelab.grading import saved_progress
+
+    monkeypatch.setenv("KUBELAB_DATA", str(tmp_path))
+    lab = labs.find("03-hpa-pdb")
+    passed = CheckResult("pdb", "PDB", True, 2, 2, "ok")
+    saved_progress.record(Report(lab.id, lab.title, "ns", (passed,)))
+    unsettled = CheckResult("pdb", "PDB", False, 0, 2, "not converged", None, not_converged=True)
+    saved_progress.record(Report(lab.id, lab.title, "ns", (unsettled,)))
+    assert saved_progress.passed_tasks(lab) == {"pdb": True}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected", "required"),
+    [
+        ({"minAvailable": 2}, 3, 2),
+        ({"minAvailable": "50%"}, 3, 2),  # rounded up, as the disruption controller does
+        ({"maxUnavailable": 1}, 3, 2),
+        ({"maxUnavailable": "34%"}, 3, 1),  # 34% of 3 rounds up to 2 unavailable
+        ({"minAvailable": 3}, 3, 3),
+        ({}, 3, 0),
+    ],
+)
+def test_a_budgets_required_pods_are_worked_out_as_the_controller_does(
+    spec: dict[str, object], expected: int, required: int
+) -> None:
+    from graders.lab03_hpa_pdb import required_healthy
+
+    assert required_healthy(spec, expected) == required

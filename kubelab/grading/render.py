@@ -10,13 +10,31 @@ import textwrap
 from kubelab.grading.result import CheckResult, Report, _number
 
 _GREEN, _RED, _YELLOW, _DIM, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
+_CYAN = "\033[36m"
 _URL = re.compile(r"(https?://[^\s)]+)")
 
 
 def _mark(c: CheckResult) -> str:
+    if c.not_converged:
+        return "⧖"  # not judged: neither passed nor failed
     if c.passed:
         return "✔"
     return "◐" if c.points > 0 else "✘"
+
+
+def _points(c: CheckResult) -> str:
+    scored = "-" if c.not_converged else f"{_number(c.points)}"
+    return f"{scored}/{_number(c.max_points)}"
+
+
+def _footer(report: Report) -> str:
+    unsettled = len(report.not_converged)
+    if not unsettled:
+        return ""
+    return (
+        f" · {unsettled} not converged (the cluster did not settle in time: not judged, "
+        "grade again)"
+    )
 
 
 def _wrap(line: str, width: int) -> list[str]:
@@ -33,7 +51,8 @@ def text(report: Report, *, color: bool = False, width: int | None = None) -> st
     indent = " " * (idw + 13)
     for c in report.checks:
         colour = _GREEN if c.passed else (_YELLOW if c.points > 0 else _RED)
-        pts = f"{_number(c.points)}/{_number(c.max_points)}".rjust(5)
+        colour = _CYAN if c.not_converged else colour
+        pts = _points(c).rjust(5)
         head = f"  {_mark(c)} {c.id.ljust(idw)}  {pts}  "
         body = _wrap(c.message, cols - len(indent))
         first = (colour + head + _RESET) if color else head
@@ -45,7 +64,7 @@ def text(report: Report, *, color: bool = False, width: int | None = None) -> st
                 lines.append(indent + (_DIM + h + _RESET if color else h))
     passed = sum(c.passed for c in report.checks)
     total = f"{_number(report.score)}/{_number(report.max_score)} points"
-    lines.append(f"  {passed}/{len(report.checks)} checks passed · {total}")
+    lines.append(f"  {passed}/{len(report.checks)} checks passed · {total}{_footer(report)}")
     return "\n".join(lines)
 
 
@@ -59,13 +78,15 @@ def html(report: Report) -> str:
     rows = []
     for c in report.checks:
         bg = "#e8f5e9" if c.passed else ("#fff8e1" if c.points > 0 else "#ffebee")
+        bg = "#e3f2fd" if c.not_converged else bg
+        label = "<br><small><b>not converged</b></small>" if c.not_converged else ""
         hint = f'<div style="color:#555;margin-top:2px">💡 {_link(c.hint)}</div>' if c.hint else ""
         rows.append(
             f'<tr style="background:{bg}">'
             f'<td style="text-align:center">{_mark(c)}</td>'
             f"<td><code>{_html.escape(c.id)}</code><br><small>{_html.escape(c.title)}</small></td>"
             f'<td style="text-align:right;white-space:nowrap">'
-            f"{_number(c.points)} / {_number(c.max_points)}</td>"
+            f"{_points(c).replace('/', ' / ')}{label}</td>"
             f'<td style="text-align:left">{_html.escape(c.message)}{hint}</td></tr>'
         )
     share = report.score / report.max_score if report.max_score else 0.0
@@ -79,7 +100,8 @@ def html(report: Report) -> str:
         '<div class="kubelab-report">'
         f"<p><b>{_html.escape(report.lab)}</b> · {_html.escape(report.title)} · namespace "
         f"<code>{_html.escape(report.namespace)}</code> · "
-        f"<b>{_number(report.score)} / {_number(report.max_score)}</b> points {bar}</p>"
+        f"<b>{_number(report.score)} / {_number(report.max_score)}</b> points {bar}"
+        f"{_html.escape(_footer(report))}</p>"
         '<table style="border-collapse:collapse;width:100%">'
         "<thead><tr><th></th><th>check</th><th>points</th>"
         '<th style="text-align:left">what the cluster shows</th></tr></thead>'
