@@ -66,7 +66,10 @@ def _target(args: argparse.Namespace) -> Iterator[api.Api]:
     explicit = args.kubeconfig or (os.environ.get("KUBECONFIG") if args.context else None)
     if explicit:
         with _one_context(Path(explicit), args.context) as kubeconfig:
-            conn = api.Api(kubeconfig)
+            try:
+                conn = api.Api(kubeconfig)
+            except KubelabError as err:  # name the user's file, not the temporary copy
+                raise KubelabError(str(err).replace(str(kubeconfig), explicit)) from err
             try:
                 yield conn
             finally:

@@ -324,6 +324,8 @@ def from_manifest(path: Path) -> Callable[[Target], list[Json]]:
 
 def _crd_compare(desired: Json, found: Json) -> str | None:
     want, have = _version(desired), _version(found)
+    if want is None:  # the bundle's admission policy and its binding
+        return subset_difference(desired, found)
     if version_key(have) < version_key(want):
         return f"bundle {have or 'unknown'}, older than kubelab's {want}"
     return None
