@@ -53,34 +53,42 @@ def _add_source(p: argparse.ArgumentParser, *, required: bool = False) -> None:
 
 
 @contextmanager
-def _one_context(source: Path, context: str | None) -> Iterator[Path]:
+def _one_context(source: Path, context: str | None) -> Iterator[tuple[Path, str]]:
     """A temporary one-context copy of `source` (so --context works for every reader)."""
-    _, config = single_context(source.expanduser().resolve(), context)
+    name, config = single_context(source.expanduser().resolve(), context)
     with tempfile.TemporaryDirectory(prefix="kubelab-") as d:
-        yield write_private(Path(d) / "kubeconfig", config)
+        yield write_private(Path(d) / "kubeconfig", config), name
 
 
 @contextmanager
 def _target(args: argparse.Namespace) -> Iterator[api.Api]:
-    """A connection to the cluster the command is about."""
+    """A connection to the cluster the command is about; its errors name the file and context."""
     explicit = args.kubeconfig or (os.environ.get("KUBECONFIG") if args.context else None)
-    if explicit:
-        with _one_context(Path(explicit), args.context) as kubeconfig:
-            try:
-                conn = api.Api(kubeconfig)
-            except KubelabError as err:  # name the user's file, not the temporary copy
-                raise KubelabError(str(err).replace(str(kubeconfig), explicit)) from err
-            try:
-                yield conn
-            finally:
-                conn.close()
+    if not explicit:
+        backend = None if os.environ.get("KUBECONFIG") else recorded(args.name)
+        conn = api.Api(backend.kubeconfig_path() if backend else None)
+        try:
+            yield conn
+        finally:
+            conn.close()
         return
-    backend = None if os.environ.get("KUBECONFIG") else recorded(args.name)
-    conn = api.Api(backend.kubeconfig_path() if backend else None)
-    try:
-        yield conn
-    finally:
-        conn.close()
+    with _one_context(Path(explicit), args.context) as (kubeconfig, context):
+        where = f"context {context} of {explicit}"
+        try:
+            conn = api.Api(kubeconfig)
+        except KubelabError as err:  # name the user's file, not the temporary copy
+            raise KubelabError(str(err).replace(str(kubeconfig), explicit)) from err
+        try:
+            yield conn
+        except api.ClusterUnreachable as err:
+            if str(err).startswith("no cluster answers"):
+                raise api.ClusterUnreachable(
+                    f"no cluster answers at {conn.server} ({where}): is it running, and are the "
+                    "kubeconfig and context the right ones?"
+                ) from err
+            raise api.ClusterUnreachable(f"{err} ({where})") from err
+        finally:
+            conn.close()
 
 
 def _print_table(findings: list[Finding]) -> int:
