@@ -31,9 +31,11 @@ VENDORED_BUNDLE = parts._version(parts.crd_objects(None)[0])  # type: ignore[arg
 
 
 @pytest.fixture
-def quiet_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No KUBECONFIG: commands find the cluster as a learner's would, by its recorded name."""
+def quiet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No KUBECONFIG: commands find the cluster as a learner's would, by its recorded name.
+    Progress that `kubelab check` saves goes to a scratch folder."""
     monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("KUBELAB_DATA", str(tmp_path / "data"))
     return monkeypatch
 
 
