@@ -114,6 +114,7 @@ def restore_addons(sim: SimBackend, kubectl: Kubectl) -> Iterator[None]:
     # only what prepare creates: cluster-wide classes and CRDs, and kube-public's substrate
     for kind in ("storageclass", "gatewayclass", "crd"):
         kubectl("delete", kind, "-l", MANAGED, check=False)
+    kubectl("delete", "storageclass", "fast-ssd", check=False)  # a planted one too (immutable)
     for kind in ("configmap", "role", "rolebinding"):
         kubectl("-n", "kube-public", "delete", kind, "-l", MANAGED, check=False)
     kubectl("delete", "gatewayclass", "-l", "kubelab.dev/test=fake-controller", check=False)
@@ -391,15 +392,15 @@ def test_a_pre_existing_fast_ssd_and_older_crds_are_reported_and_left_alone(
             }
         ),
     )
-    kubectl("annotate", "crd", OLD_CRD, f"{parts.BUNDLE_VERSION}=v1.0.0", "--overwrite")
+    kubectl("annotate", "crd", OLD_CRD, f"{parts.BUNDLE_VERSION}=v1.6.0-rc.1", "--overwrite")
     before = resource_versions(client)
 
     code, out, _ = kubelab(capsys, "cluster", "check", "--kubeconfig", str(kubeconfig))
     table = rows(out)
     assert table["StorageClass fast-ssd"][1] == "warn", out
-    assert "differs in parameters, provisioner" in table["StorageClass fast-ssd"][0]
+    assert "differs in provisioner" in table["StorageClass fast-ssd"][0]
     assert table["Gateway API CRDs"][1] == "warn"
-    assert f"{OLD_CRD}: bundle v1.0.0, older than kubelab's v1." in table["Gateway API CRDs"][0]
+    assert f"{OLD_CRD}: bundle v1.6.0-rc.1, older than kubelab's v1." in table["Gateway API CRDs"][0]
     assert code == 0, out  # both work, with limits: warnings
 
     code, out, _ = kubelab(capsys, "cluster", "prepare", "--kubeconfig", str(kubeconfig))
@@ -408,19 +409,18 @@ def test_a_pre_existing_fast_ssd_and_older_crds_are_reported_and_left_alone(
     assert (
         "kept",
         "StorageClass fast-ssd: not created by kubelab, left as it is "
-        "(differs in parameters, provisioner)",
+        "(differs in provisioner)",
     ) in done, out
     assert (
         "kept",
         f"CustomResourceDefinition {OLD_CRD}: not created by kubelab, left as it is "
-        f"(bundle v1.0.0, older than kubelab's {VENDORED_BUNDLE})",
+        f"(bundle v1.6.0-rc.1, older than kubelab's {VENDORED_BUNDLE})",
     ) in done, out
     assert resource_versions(client) == before
     sc = client.get(api.STORAGECLASSES, "fast-ssd")
     assert sc is not None and sc["provisioner"] == "example.com/nvme"
     crd = client.get(api.CRDS, OLD_CRD)
-    assert crd is not None and crd["metadata"]["annotations"][parts.BUNDLE_VERSION] == "v1.0.0"
-    kubectl("delete", "storageclass", "fast-ssd")  # restore_addons puts the sim's back
+    assert crd is not None and crd["metadata"]["annotations"][parts.BUNDLE_VERSION] == "v1.6.0-rc.1"
 
 
 # --- limited credentials -------------------------------------------------------------------------
