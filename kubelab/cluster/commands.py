@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -146,8 +147,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         requirements.Checker(conn).reach()  # one line and exit 2 when nothing answers
         target = parts.Target(conn)
         actions = [a for p in parts.PARTS for a in parts.prepare_part(target, p)]
-    for a in actions:
-        print(a.line())
+    for line in _lines(actions):
+        print(line)
     created = sum(1 for a in actions if a.what in ("created", "upgraded"))
     kept = sum(1 for a in actions if a.what == "kept")
     admin = [a for a in actions if a.what == NEEDS_ADMIN]
@@ -158,8 +159,21 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     )
     if admin:
         print(
-            f"{NEEDS_ADMIN}: "
-            + ", ".join(a.subject for a in admin)
-            + ": ask the cluster's admin to run `kubelab cluster prepare`"
+            f"{NEEDS_ADMIN}: {', '.join(dict.fromkeys(a.part for a in admin))}; ask the cluster's "
+            "admin to run `kubelab cluster prepare`"
         )
     return 1 if admin or other else 0
+
+
+def _lines(actions: list[parts.Action], collapse: int = 3) -> Iterator[str]:
+    """One line per action, but `collapse` or more alike in one part say so once."""
+    alike = Counter((a.part, a.what, a.detail) for a in actions)
+    said: set[tuple[str, str, str]] = set()
+    for a in actions:
+        key = (a.part, a.what, a.detail)
+        if alike[key] < collapse:
+            yield a.line()
+        elif key not in said:
+            said.add(key)
+            many = parts.Action(a.part, a.what, f"{alike[key]} objects of {a.part}", a.detail)
+            yield many.line()

@@ -79,6 +79,7 @@ class Part:
     why: str = ""  # what the course uses it for, shown when it is missing
     compare: Compare = subset_difference  # how a pre-existing object differs (None: same)
     check: Callable[[Target, Part], Finding] | None = None  # instead of the presence check
+    summary: Callable[[list[Found]], str] | None = None  # what is there, in a few words
 
 
 # --- the state of one object ---------------------------------------------------------------------
@@ -153,7 +154,9 @@ def presence(part: Part, found: list[Found]) -> Finding:
         f"{f.label}: {d}" for f in found if f.current and (d := part.compare(f.desired, f.current))
     ]
     theirs = sum(1 for f in found if not f.ours)
-    what = "present" + (f" ({theirs} not created by kubelab prepare)" if theirs else "")
+    said = [part.summary(found)] if part.summary else []
+    said += [f"{theirs} of {len(found)} not created by kubelab prepare"] if theirs else []
+    what = "present" + (f" ({'; '.join(said)})" if said else "")
     if notes:
         return Finding(
             part.name,
@@ -209,8 +212,9 @@ def prepare_part(target: Target, part: Part) -> list[Action]:
     except Skip as why:
         return [Action(part.name, "skipped", part.name, str(why))]
     except api.ApiError as err:
-        what = NEEDS_ADMIN if err.status == 403 else "failed"
-        return [Action(part.name, what, part.name, str(err))]
+        if err.status == 403:
+            return [Action(part.name, NEEDS_ADMIN, part.name, "may not read what it depends on")]
+        return [Action(part.name, "failed", part.name, str(err))]
     actions = []
     created_crds: list[str] = []
     for d in desired:
@@ -229,7 +233,7 @@ def _prepare_object(target: Target, part: Part, f: Found) -> Action:
     if f.resource is None:
         return Action(part.name, "skipped", f.label, f"API {f.desired['apiVersion']} not served")
     if f.forbidden:
-        return Action(part.name, NEEDS_ADMIN, f.label, "may not read it")
+        return Action(part.name, NEEDS_ADMIN, f.label, "not readable with these credentials")
     if f.current is not None:
         differs = part.compare(f.desired, f.current)
         if not f.ours:
@@ -320,6 +324,20 @@ def from_manifest(path: Path) -> Callable[[Target], list[Json]]:
         return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
     return objects
+
+
+def _bundles(found: list[Found]) -> str:
+    versions = sorted({v for f in found if (v := _version(f.current))}, key=version_key)
+    return f"bundle {', '.join(versions)}" if versions else "no bundle version"
+
+
+def _storage_summary(found: list[Found]) -> str:
+    return ", ".join(f"provisioner {dig(f.current, 'provisioner')}" for f in found)
+
+
+def _substrate_summary(found: list[Found]) -> str:
+    cm = next((f.current for f in found if f.desired["kind"] == "ConfigMap"), None)
+    return f"substrate {dig(cm, 'data', 'substrate', default='?')}"
 
 
 def _crd_compare(desired: Json, found: Json) -> str | None:
@@ -472,6 +490,7 @@ PARTS: list[Part] = [
         crd_objects,
         why="lab 05's Gateway and HTTPRoutes",
         compare=_crd_compare,
+        summary=_bundles,
     ),
     Part(
         "GatewayClass kubelab",
@@ -480,12 +499,18 @@ PARTS: list[Part] = [
         compare=_gatewayclass_compare,
         check=gatewayclass_check,
     ),
-    Part("StorageClass fast-ssd", fast_ssd_objects, why="lab 04's volumes"),
+    Part(
+        "StorageClass fast-ssd",
+        fast_ssd_objects,
+        why="lab 04's volumes",
+        summary=_storage_summary,
+    ),
     Part(
         "substrate ConfigMap",
         substrate_objects,
         why="graders tell sim from a real cluster by kube-public/kubelab-cluster",
         compare=_substrate_compare,
+        summary=_substrate_summary,
     ),
 ]
 

@@ -105,8 +105,8 @@ class Checker:
             name,
             f"no: {self.user} has only what RBAC grants it",
             WARN,
-            f"`kubelab cluster prepare` and `kubelab workshop up` {NEEDS_ADMIN}: ask the "
-            "cluster's admin to run them",
+            f"prepare and workshops: {NEEDS_ADMIN}; ask the cluster's admin to run "
+            "`kubelab cluster prepare` and `kubelab workshop up`",
         )
 
     def rbac(self) -> Finding:
