@@ -206,6 +206,25 @@ def test_check_and_reset_work_through_the_used_cluster(
         attempt.delete()
 
 
+def test_a_workshop_runs_on_the_used_cluster(
+    used: str,
+    kubeconfig: Path,
+    client: api.Api,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = kubelab(capsys, "cluster", "use", "--kubeconfig", str(kubeconfig))
+    assert code == 0, out + err
+    folder = tmp_path / "kubeconfigs"
+    up = ("workshop", "up", "--participants", "1", "--labs", "02", "--out", str(folder))
+    code, out, err = kubelab(capsys, *up)
+    assert code == 0, out + err
+    given = yaml.safe_load((folder / "p01.kubeconfig").read_text())
+    assert given["clusters"][0]["cluster"]["server"] == client.server
+    code, out, err = kubelab(capsys, "workshop", "down", "--out", str(folder))
+    assert code == 0 and "removed 1 participants" in out, out + err
+
+
 def test_use_refuses_a_dead_server_or_a_wrong_context(
     used: str,
     kubeconfig: Path,
