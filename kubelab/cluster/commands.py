@@ -149,12 +149,14 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         actions = [a for p in parts.PARTS for a in parts.prepare_part(target, p)]
     for line in _lines(actions):
         print(line)
-    created = sum(1 for a in actions if a.what in ("created", "upgraded"))
+    created = sum(1 for a in actions if a.what == "created")
+    upgraded = sum(1 for a in actions if a.what == "upgraded")
     kept = sum(1 for a in actions if a.what == "kept")
     admin = [a for a in actions if a.what == NEEDS_ADMIN]
     other = [a for a in actions if a.failing and a.what != NEEDS_ADMIN]
     print(
-        f"\n{created} created, {kept} kept as they were (not created by kubelab), "
+        f"\n{created} created, {upgraded} upgraded, {kept} kept as they were (not created by "
+        "kubelab), "
         f"{len(admin)} {NEEDS_ADMIN}, {len(other)} not done"
     )
     if admin:

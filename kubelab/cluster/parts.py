@@ -150,21 +150,21 @@ def presence(part: Part, found: list[Found]) -> Finding:
         return Finding(
             part.name, f"absent: {shown}", MISSING, f"`kubelab cluster prepare` installs it{why}"
         )
-    notes = [
-        f"{f.label}: {d}" for f in found if f.current and (d := part.compare(f.desired, f.current))
-    ]
+    differing = [(f, d) for f in found if f.current and (d := part.compare(f.desired, f.current))]
     theirs = sum(1 for f in found if not f.ours)
     said = [part.summary(found)] if part.summary else []
     said += [f"{theirs} of {len(found)} not created by kubelab prepare"] if theirs else []
     what = "present" + (f" ({'; '.join(said)})" if said else "")
-    if notes:
-        return Finding(
-            part.name,
-            f"{what}; {'; '.join(notes)}",
-            WARN,
-            "kept as it is: kubelab never "
-            "changes what it did not create; align it by hand if labs misbehave",
+    if differing:
+        notes = "; ".join(f"{f.label}: {d}" for f, d in differing)
+        upgradable = [f for f, _ in differing if f.ours and _newer(f.desired, f.current or {})]
+        todo = (
+            "`kubelab cluster prepare` upgrades what kubelab created"
+            if len(upgradable) == len(differing)
+            else "kept as it is: kubelab never changes what it did not create; align it by hand "
+            "if labs misbehave"
         )
+        return Finding(part.name, f"{what}; {notes}", WARN, todo)
     return Finding(part.name, what, OK)
 
 

@@ -387,6 +387,23 @@ def test_prepare_installs_what_is_missing_once(
         "warn",
     )
 
+    # kubelab's own CRD, older than the vendored one (an earlier kubelab made it): upgraded
+    kubectl("annotate", "crd", SPARE_CRD, f"{parts.BUNDLE_VERSION}=v1.6.0-rc.1", "--overwrite")
+    code, out, _ = kubelab(capsys, "cluster", "check", "--kubeconfig", str(kubeconfig))
+    assert rows(out)["Gateway API CRDs"][1:] == (
+        "warn",
+        "`kubelab cluster prepare` upgrades what kubelab created",
+    ), out
+    code, out, _ = kubelab(capsys, "cluster", "prepare", "--kubeconfig", str(kubeconfig))
+    assert code == 0 and "0 created, 1 upgraded" in out, out
+    assert (
+        "upgraded",
+        f"CustomResourceDefinition {SPARE_CRD}: to {VENDORED_BUNDLE}",
+    ) in actions(out), out
+    crd = client.get(api.CRDS, SPARE_CRD)
+    assert crd is not None and parts._version(crd) == VENDORED_BUNDLE
+    assert crd["metadata"]["labels"][parts.MANAGED_BY] == "kubelab"
+
 
 @pytest.mark.usefixtures("restore_addons")
 def test_a_pre_existing_fast_ssd_and_older_crds_are_reported_and_left_alone(
