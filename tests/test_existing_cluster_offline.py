@@ -283,3 +283,19 @@ def test_an_unusable_file_named_in_it_is_one_line_naming_the_source(
     proc = run("cluster", "check", "--kubeconfig", str(src), cache=cache)
     line = one_line_error(proc, str(src), "ca.crt")
     assert "/kubelab-" not in line  # not the temporary copy's path
+
+
+def test_a_context_alone_is_read_from_kubeconfig(tmp_path: Path, cache: Path) -> None:
+    src = kubeconfig(tmp_path / "kc", dead_server(), files=False)
+    env = {k: v for k, v in os.environ.items()}
+    env.update(KUBELAB_CACHE=str(cache), KUBECONFIG=str(src))
+    proc = subprocess.run(
+        [sys.executable, "-m", "kubelab", "cluster", "check", "--context", "b"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    one_line_error(proc, f"context b of {src}")

@@ -64,7 +64,10 @@ def _one_context(source: Path, context: str | None) -> Iterator[tuple[Path, str]
 @contextmanager
 def _target(args: argparse.Namespace) -> Iterator[api.Api]:
     """A connection to the cluster the command is about; its errors name the file and context."""
-    explicit = args.kubeconfig or (os.environ.get("KUBECONFIG") if args.context else None)
+    explicit = args.kubeconfig
+    if args.context and not explicit:  # a context of the usual kubeconfig
+        env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+        explicit = env or str(Path.home() / ".kube" / "config")
     if not explicit:
         backend = None if os.environ.get("KUBECONFIG") else recorded(args.name)
         conn = api.Api(backend.kubeconfig_path() if backend else None)
