@@ -299,3 +299,76 @@ def test_a_context_alone_is_read_from_kubeconfig(tmp_path: Path, cache: Path) ->
         stdin=subprocess.DEVNULL,
     )
     one_line_error(proc, f"context b of {src}")
+
+
+class FakeApi:
+    """Answers GETs from a dict of path -> JSON (404 otherwise); lists from `objects`."""
+
+    server = "https://fake.example"
+
+    def __init__(self, answers: dict[str, Any], objects: dict[str, list[Any]] | None = None):
+        self.answers = answers
+        self.objects = objects or {}
+
+    def request(self, method: str, path: str, **_: Any) -> Any:
+        if path in self.answers:
+            return self.answers[path]
+        raise api.ApiError(404, "NotFound", f"not found (404): {path}")
+
+    def list(self, res: api.Resource, namespace: str | None = None, **_: Any) -> list[Any]:
+        return self.objects.get(res.plural, [])
+
+
+@pytest.mark.parametrize(
+    ("git", "status", "lacking"),
+    [
+        ("v1.36.3", OK, ""),
+        ("v1.37.0-alpha.1", OK, ""),
+        ("v1.33.5-eks-123", WARN, "untested"),
+        ("v1.29.4+k3s1", WARN, "ValidatingAdmissionPolicy v1"),
+    ],
+)
+def test_version_row_names_what_an_older_server_lacks(git: str, status: str, lacking: str) -> None:
+    from kubelab.cluster.requirements import Checker
+
+    row = Checker(FakeApi({"/version": {"gitVersion": git}})).version()  # type: ignore[arg-type]
+    assert (row.found, row.status) == (git, status)
+    assert lacking in row.todo
+    if git.startswith("v1.29"):
+        assert "API Priority" not in row.todo  # 1.29 has flowcontrol v1
+
+
+def gateway_api(*classes: tuple[str, str, bool]) -> FakeApi:
+    discovery = {
+        "/apis/gateway.networking.k8s.io/v1": {
+            "resources": [{"name": "gatewayclasses", "kind": "GatewayClass", "namespaced": False}]
+        }
+    }
+    items = [
+        {
+            "metadata": {"name": name},
+            "spec": {"controllerName": controller},
+            "status": {"conditions": [{"type": "Accepted", "status": str(ok)}]},
+        }
+        for name, controller, ok in classes
+    ]
+    return FakeApi(discovery, {"gatewayclasses": items})
+
+
+def test_gatewayclass_kubelab_goes_to_the_one_controller_there() -> None:
+    def target(fake: FakeApi) -> parts.Target:
+        return parts.Target(fake)  # type: ignore[arg-type]
+
+    one = gateway_api(("traefik", "traefik.io/gateway-controller", True), ("x", "dead.io/c", False))
+    (gc,) = parts.gatewayclass_objects(target(one))
+    assert gc["metadata"]["name"] == "kubelab"
+    assert gc["spec"]["controllerName"] == "traefik.io/gateway-controller"
+    with pytest.raises(parts.Skip, match="needs a Gateway controller"):
+        parts.gatewayclass_objects(target(gateway_api(("x", "dead.io/c", False))))
+    two = gateway_api(("a", "a.io/c", True), ("b", "b.io/c", True))
+    with pytest.raises(parts.Skip, match=r"several Gateway controllers answer \(a.io/c, b.io/c\)"):
+        parts.gatewayclass_objects(target(two))
+    with pytest.raises(parts.Skip, match="Gateway API CRDs come first"):
+        parts.gatewayclass_objects(target(FakeApi({})))
+    row = parts.gatewayclass_check(target(two), parts.PARTS[1])
+    assert (row.found, row.status) == ("absent", MISSING)
