@@ -153,12 +153,12 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     for line in _lines(actions):
         print(line)
     created = sum(1 for a in actions if a.what == "created")
-    upgraded = sum(1 for a in actions if a.what == "upgraded")
+    upgraded = sum(1 for a in actions if a.what in ("upgraded", "updated"))
     kept = sum(1 for a in actions if a.what == "kept")
     admin = [a for a in actions if a.what == NEEDS_ADMIN]
     other = [a for a in actions if a.failing and a.what != NEEDS_ADMIN]
     print(
-        f"\n{created} created, {upgraded} upgraded, {kept} kept as they were (not created by "
+        f"\n{created} created, {upgraded} updated, {kept} kept as they were (not created by "
         "kubelab), "
         f"{len(admin)} {NEEDS_ADMIN}, {len(other)} not done"
     )

@@ -36,6 +36,7 @@ DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 BETA_DEFAULT_CLASS = "storageclass.beta.kubernetes.io/is-default-class"
 BUNDLE_VERSION = "gateway.networking.k8s.io/bundle-version"
 KWOK_NODE = "kwok.x-k8s.io/node"  # the sim's nodes carry it
+CRD_KIND = "CustomResourceDefinition"
 SUBSTRATE_FILE = paths.MANIFESTS_DIR / "cluster" / "sim" / "substrate.yaml"
 
 
@@ -80,6 +81,10 @@ class Part:
     compare: Compare = subset_difference  # how a pre-existing object differs (None: same)
     check: Callable[[Target, Part], Finding] | None = None  # instead of the presence check
     summary: Callable[[list[Found]], str] | None = None  # what is there, in a few words
+    # Objects kubelab created are brought up to date when `compare` finds them different; False
+    # for kinds whose fields are immutable (StorageClass). `compare` decides what "different" is:
+    # for CRDs only an older bundle, so nothing is ever downgraded.
+    update: bool = True
 
 
 # --- the state of one object ---------------------------------------------------------------------
@@ -157,10 +162,9 @@ def presence(part: Part, found: list[Found]) -> Finding:
     what = "present" + (f" ({'; '.join(said)})" if said else "")
     if differing:
         notes = "; ".join(f"{f.label}: {d}" for f, d in differing)
-        upgradable = [f for f, _ in differing if f.ours and _newer(f.desired, f.current or {})]
         todo = (
-            "`kubelab cluster prepare` upgrades what kubelab created"
-            if len(upgradable) == len(differing)
+            "`kubelab cluster prepare` updates what kubelab created"
+            if part.update and all(f.ours for f, _ in differing)
             else "kept as it is: kubelab never changes what it did not create; align it by hand "
             "if labs misbehave"
         )
@@ -182,7 +186,7 @@ class Action:
     """What `prepare` did (or could not do) with one object or part."""
 
     part: str
-    what: str  # created | upgraded | present | kept | skipped | needs cluster-admin | failed
+    what: str  # created, updated, upgraded, present, kept, skipped, needs cluster-admin, failed
     subject: str
     detail: str = ""
 
@@ -221,7 +225,7 @@ def prepare_part(target: Target, part: Part) -> list[Action]:
         f = look(target, d)
         action = _prepare_object(target, part, f)
         actions.append(action)
-        if action.what in ("created", "upgraded") and d["kind"] == "CustomResourceDefinition":
+        if action.what in ("created", "upgraded", "updated") and d["kind"] == CRD_KIND:
             created_crds.append(d["metadata"]["name"])
     if created_crds:
         _wait_established(target, created_crds)
@@ -239,9 +243,10 @@ def _prepare_object(target: Target, part: Part, f: Found) -> Action:
         if not f.ours:
             note = "not created by kubelab, left as it is" + (f" ({differs})" if differs else "")
             return Action(part.name, "kept", f.label, note)
-        if differs and _newer(f.desired, f.current):
-            return _upgrade(target, part, f)
-        return Action(part.name, "present", f.label, "created by kubelab earlier")
+        if differs and part.update:
+            return _update(target, part, f)
+        note = "created by kubelab earlier" + (f" ({differs}; not updatable)" if differs else "")
+        return Action(part.name, "present", f.label, note)
     meta = f.desired["metadata"]
     try:
         target.api.create(f.resource, labelled(f.desired), meta.get("namespace"))
@@ -254,7 +259,7 @@ def _prepare_object(target: Target, part: Part, f: Found) -> Action:
     return Action(part.name, "created", f.label, _summary(f.desired))
 
 
-def _upgrade(target: Target, part: Part, f: Found) -> Action:
+def _update(target: Target, part: Part, f: Found) -> Action:
     assert f.resource is not None and f.current is not None
     body = labelled(f.desired)
     body["metadata"]["resourceVersion"] = f.current["metadata"]["resourceVersion"]
@@ -264,7 +269,15 @@ def _upgrade(target: Target, part: Part, f: Found) -> Action:
     except api.ApiError as err:
         what = NEEDS_ADMIN if err.status == 403 else "failed"
         return Action(part.name, what, f.label, str(err))
-    return Action(part.name, "upgraded", f.label, f"to {_version(f.desired)}")
+    version = _version(f.desired)
+    if version:
+        return Action(part.name, "upgraded", f.label, f"to {version}")
+    return Action(part.name, "updated", f.label, differs_note(part, f))
+
+
+def differs_note(part: Part, f: Found) -> str:
+    """How the object found differed from what kubelab makes."""
+    return (part.compare(f.desired, f.current) if f.current else None) or ""
 
 
 def _summary(desired: Json) -> str:
@@ -307,11 +320,6 @@ def version_key(version: str | None) -> tuple[int, ...]:
     if not version:
         return ()
     return tuple(int(n) for n in re.findall(r"\d+", version.split("-")[0])[:3])
-
-
-def _newer(desired: Json, current: Json) -> bool:
-    """Tell whether kubelab's object is a newer bundle than the one found (CRDs only)."""
-    return version_key(_version(desired)) > version_key(_version(current))
 
 
 # --- the parts -----------------------------------------------------------------------------------
@@ -504,6 +512,7 @@ PARTS: list[Part] = [
         fast_ssd_objects,
         why="lab 04's volumes",
         summary=_storage_summary,
+        update=False,  # provisioner and parameters are immutable
     ),
     Part(
         "substrate ConfigMap",

@@ -392,10 +392,10 @@ def test_prepare_installs_what_is_missing_once(
     code, out, _ = kubelab(capsys, "cluster", "check", "--kubeconfig", str(kubeconfig))
     assert rows(out)["Gateway API CRDs"][1:] == (
         "warn",
-        "`kubelab cluster prepare` upgrades what kubelab created",
+        "`kubelab cluster prepare` updates what kubelab created",
     ), out
     code, out, _ = kubelab(capsys, "cluster", "prepare", "--kubeconfig", str(kubeconfig))
-    assert code == 0 and "0 created, 1 upgraded" in out, out
+    assert code == 0 and "0 created, 1 updated" in out, out
     assert (
         "upgraded",
         f"CustomResourceDefinition {SPARE_CRD}: to {VENDORED_BUNDLE}",
@@ -457,6 +457,60 @@ def test_a_pre_existing_fast_ssd_and_older_crds_are_reported_and_left_alone(
     assert sc is not None and sc["provisioner"] == "example.com/nvme"
     crd = client.get(api.CRDS, OLD_CRD)
     assert crd is not None and crd["metadata"]["annotations"][parts.BUNDLE_VERSION] == "v1.6.0-rc.1"
+
+
+def test_a_registered_part_is_checked_installed_and_kept_up_to_date(
+    kubeconfig: Path,
+    client: api.Api,
+    kubectl: Kubectl,
+    quiet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """How the fences' ClusterRoles, admission policy and APF objects join `prepare`."""
+    name = f"kt-part-{uuid.uuid4().hex[:6]}"
+    theirs = f"{name}-theirs"
+    data = {"level": "1"}
+
+    def objects(_target: parts.Target) -> list[dict[str, Any]]:
+        return [
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": n, "namespace": "kube-public"},
+                "data": dict(data),
+            }
+            for n in (name, theirs)
+        ]
+
+    kubectl("-n", "kube-public", "create", "configmap", theirs, "--from-literal=level=0")
+    before = list(parts.PARTS)
+    parts.register(parts.Part("test part", objects, why="a test"))
+    prepare = ("cluster", "prepare", "--kubeconfig", str(kubeconfig))
+    try:
+        code, out, _ = kubelab(capsys, "cluster", "check", "--kubeconfig", str(kubeconfig))
+        assert rows(out)["test part"][:2] == (f"absent: ConfigMap kube-public/{name}", "missing")
+        assert code == 1, out
+        code, out, _ = kubelab(capsys, *prepare)
+        assert code == 0 and ("created", f"ConfigMap kube-public/{name}") in actions(out), out
+        assert (
+            "kept",
+            f"ConfigMap kube-public/{theirs}: not created by kubelab, left as it is "
+            "(differs in data)",
+        ) in actions(out)
+
+        data["level"] = "2"  # a later kubelab wants more
+        code, out, _ = kubelab(capsys, *prepare)
+        assert code == 0 and "0 created, 1 updated" in out, out
+        assert ("updated", f"ConfigMap kube-public/{name}: differs in data") in actions(out)
+        ours = client.get(api.CONFIGMAPS, name, "kube-public")
+        assert ours is not None and ours["data"] == {"level": "2"}
+        assert ours["metadata"]["labels"][parts.MANAGED_BY] == "kubelab"
+        other = client.get(api.CONFIGMAPS, theirs, "kube-public")
+        assert other is not None and other["data"] == {"level": "0"}
+        assert parts.MANAGED_BY not in (other["metadata"].get("labels") or {})
+    finally:
+        parts.PARTS[:] = before
+        kubectl("-n", "kube-public", "delete", "configmap", name, theirs, check=False)
 
 
 # --- limited credentials -------------------------------------------------------------------------
