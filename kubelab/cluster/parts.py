@@ -4,8 +4,9 @@ A `Part` is a named list of objects the course needs on every cluster (the Gatew
 `fast-ssd` StorageClass, the GatewayClass `kubelab`, the substrate ConfigMap). `cluster check`
 shows one row per part; `cluster prepare` creates each object that is absent, labelled
 ``app.kubernetes.io/managed-by=kubelab``, and never changes an object it did not create: such an
-object is kept and reported, with how it differs from what kubelab would have made. Only objects
-kubelab created may be upgraded (its own CRDs, to the vendored version; never downgraded).
+object is kept and reported, with how it differs from what kubelab would have made. Objects
+kubelab created are brought up to date when they differ (its own CRDs only to a newer bundle,
+never down; StorageClasses never, their fields being immutable).
 
 To add a part (shared ClusterRoles, an admission policy, API Priority and Fairness objects),
 `register(Part("name", from_manifest(path), why="..."))`, or append to `PARTS` here.
