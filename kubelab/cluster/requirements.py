@@ -27,6 +27,7 @@ NEWER_FEATURES = (
     (31, "PodDisruptionBudget unhealthyPodEvictionPolicy as GA (lab 03)"),
 )
 PSA_LABEL = "pod-security.kubernetes.io/enforce"
+METRICS_GRACE = 20.0  # seconds a registered metrics API may take to answer (a fresh metrics-server)
 
 
 class Checker:
@@ -168,6 +169,11 @@ class Checker:
         """metrics.k8s.io served (the HPA lab scales on it)."""
         name = "metrics API (metrics.k8s.io)"
         gv = self.target.discovery.group_version("metrics.k8s.io/v1beta1")
+        deadline = time.monotonic() + METRICS_GRACE
+        while gv.status == 503 and time.monotonic() < deadline:  # metrics-server (re)starting
+            time.sleep(1)
+            self.target.discovery.forget()
+            gv = self.target.discovery.group_version("metrics.k8s.io/v1beta1")
         if gv.served:
             return Finding(name, "served", OK)
         if gv.status == 503:
