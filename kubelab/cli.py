@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("status", help="show whether the cluster runs")
     csub.add_parser("kubeconfig", help="print the kubeconfig path")
     csub.add_parser("env", help="print an `export KUBECONFIG=...` line for your shell")
+    # `use`, `check` (`doctor`), `prepare`: the course on a cluster kubelab did not start
+    from kubelab.cluster import commands as existing_cluster
+
+    existing_cluster.register(csub)
 
     sub.add_parser("labs", help="list the labs and your progress in each")
 
@@ -164,6 +168,9 @@ def _up(cluster: str, args: argparse.Namespace) -> ClusterStatus:
 def cmd_cluster(args: argparse.Namespace) -> int:
     """Run `kubelab cluster ACTION`."""
     cluster: str = args.name
+    if hasattr(args, "handler"):  # use, check, prepare (kubelab.cluster.commands)
+        code: int = args.handler(args)
+        return code
     if args.action == "up":
         status = _up(cluster, args)
         _print_status(status)
@@ -174,6 +181,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         if not backend.exists():
             state.forget(cluster)  # a record of a cluster deleted behind kubelab's back
         backend.down()
+        if backend.name == "existing":
+            print(f"forgot cluster {cluster!r} (existing); the cluster itself was not touched")
+            return 0
         print(f"cluster {cluster!r} ({backend.name}) is down")
         return 0
     if args.action == "status":
