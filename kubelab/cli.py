@@ -300,6 +300,25 @@ def _log_crash() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `kubelab` console script."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Buffered output meets a closed pipe here, not in the interpreter's exit (whose
+            # "Exception ignored" would reach the learner); --help's SystemExit passes too.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left (`kubelab labs | head -3`): stop quietly, as a program killed by SIGPIPE
+        # does (the shell shows 141), and point stdout at /dev/null so the exit's flush is silent.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13
+    except KeyboardInterrupt:  # Ctrl-C while parsing or importing, before _main's own handler
+        print("kubelab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "cluster":
@@ -319,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kubelab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # not a bug: main() ends quietly
     except Exception as err:
         log = _log_crash()
         print(

@@ -114,3 +114,40 @@ def test_api_port_in_use(busy_port: int) -> None:
 def test_start_with_jupyter_port_in_use(busy_port: int) -> None:
     proc = run("start", "--backend", "sim", "--port", str(busy_port), "--no-browser")
     assert_one_line_error(proc, f"port {busy_port} is already in use")
+
+
+# The console script, as a learner runs it (not `python -m`): its entry point is what must cope.
+KUBELAB_SCRIPT = str(Path(sys.executable).parent / "kubelab")
+
+
+def _script(
+    *args: str, env: dict[str, str] | None = None, stdout: int | None = subprocess.PIPE
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [KUBELAB_SCRIPT, *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize(
+    "args", [("labs",), ("--help",), ("--version",), ("check", "--help"), ("cluster", "--help")]
+)
+def test_a_reader_that_left_is_a_quiet_exit(args: tuple[str, ...], tmp_path: Path) -> None:
+    """`kubelab labs | head -3`: the reader is gone before kubelab writes; no BrokenPipeError."""
+    read, write = os.pipe()
+    os.close(read)  # as `head` has after its lines: every write now fails with EPIPE
+    try:
+        env = dict(os.environ, KUBELAB_DATA=str(tmp_path))
+        proc = _script(*args, env=env, stdout=write)
+    finally:
+        os.close(write)
+    assert proc.stderr == "", proc.stderr  # no "internal error", no "Exception ignored"
+    # 141 is what the shell reports for a program SIGPIPE stopped; argparse's own help and
+    # version printing ignores write errors and exits 0, which is as quiet.
+    assert proc.returncode == (141 if args == ("labs",) else 0)
