@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import os
+import signal
 import socket
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from kubelab import progress
+from tests import fake_api
 
 KUBELAB = [sys.executable, "-m", "kubelab"]
 
@@ -151,3 +157,52 @@ def test_a_reader_that_left_is_a_quiet_exit(args: tuple[str, ...], tmp_path: Pat
     # 141 is what the shell reports for a program SIGPIPE stopped; argparse's own help and
     # version printing ignores write errors and exits 0, which is as quiet.
     assert proc.returncode == (141 if args == ("labs",) else 0)
+
+
+NS = "lab-02"
+UNSETTLED = {  # a Deployment whose rollout never finishes: `check` waits, showing its status
+    f"/api/v1/namespaces/{NS}": {"kind": "Namespace", "metadata": {"name": NS}},
+    f"/apis/apps/v1/namespaces/{NS}/deployments/demo-web": {
+        "kind": "Deployment",
+        "metadata": {"name": "demo-web", "namespace": NS, "uid": "u1", "generation": 2},
+        "spec": {"replicas": 3, "template": {"metadata": {"labels": {"app": "demo-web"}}}},
+        "status": {"observedGeneration": 1},
+    },
+}
+
+
+def test_ctrl_c_during_check_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    with fake_api.serve(UNSETTLED) as server:
+        env = dict(os.environ, KUBELAB_DATA=str(tmp_path / "data"), KUBELAB_NAMESPACE=NS)
+        env["KUBECONFIG"] = str(fake_api.kubeconfig_for(server, tmp_path / "config"))
+        proc = subprocess.Popen(
+            [KUBELAB_SCRIPT, "check", "02", "--task", "deployment", "--timeout", "60"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        assert proc.stderr is not None
+        started = proc.stderr.readline()  # the status line: the check is waiting now
+        assert "grading 02-deployment" in started, started
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["kubelab: interrupted"]  # no "0/1 checks passed"
+    assert out == ""  # no table of a run that did not finish
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_ctrl_c_clears_a_spinner_and_prints_no_outcome() -> None:
+    shown = _Terminal()
+    with pytest.raises(KeyboardInterrupt), progress.status("starting the cluster", stream=shown):
+        time.sleep(0.3)  # long enough for the spinner to draw
+        raise KeyboardInterrupt
+    assert "starting the cluster" in shown.getvalue()  # the spinner ran
+    assert shown.getvalue().endswith("\r\033[K")  # and its line is cleared, with no "failed"
+    assert "failed" not in shown.getvalue()

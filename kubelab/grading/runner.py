@@ -149,6 +149,12 @@ def run(
         ctx = Context(conn, ns, deadline=time.monotonic() + timeout, on_wait=on_wait)
         for task in tasks:
             results.append(run_check(lab, task, checks.by_task[task.id], ctx))
+    except KeyboardInterrupt:
+        # Ctrl-C: no summary ("2/5 checks passed" would be a score that is not true)
+        if status is not None:
+            status.stop()
+            status = None
+        raise
     finally:
         if status is not None:
             status.finish(f"{sum(r.passed for r in results)}/{len(tasks)} checks passed")
