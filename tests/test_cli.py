@@ -206,3 +206,59 @@ def test_ctrl_c_clears_a_spinner_and_prints_no_outcome() -> None:
     assert "starting the cluster" in shown.getvalue()  # the spinner ran
     assert shown.getvalue().endswith("\r\033[K")  # and its line is cleared, with no "failed"
     assert "failed" not in shown.getvalue()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+KUBECONFIG_CASES = {  # how the file differs from a good one -> what the message must say
+    "missing": (None, "which does not exist"),
+    "a-folder": ("folder", "which cannot be read: Is a directory"),
+    "empty": ("", "which is empty"),
+    "not-yaml": ("clusters: [\n", "which is not valid YAML"),
+    "no-context": ("drop current-context", "which sets no current-context"),
+    "context-gone": ("current-context: gone", "whose current-context 'gone' is not among"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KUBECONFIG_CASES))
+def test_a_wrong_kubeconfig_is_named_not_answered_with_start_the_cluster(
+    case: str, tmp_path: Path
+) -> None:
+    change, needle = KUBECONFIG_CASES[case]
+    path = tmp_path / "config.yaml"
+    good = fake_api.kubeconfig_for(f"https://127.0.0.1:{_closed_port()}", path).read_text()
+    if change == "folder":
+        path.unlink()
+        path.mkdir()
+    elif change == "drop current-context":
+        path.write_text(good.replace("current-context: fake\n", ""))
+    elif change is not None and change.startswith("current-context:"):
+        path.write_text(good.replace("current-context: fake", change))
+    elif change is not None:
+        path.write_text(change)
+    else:
+        path.unlink()
+    env = dict(os.environ, KUBECONFIG=str(path), KUBELAB_DATA=str(tmp_path / "data"))
+    proc = _script("check", "02", env=env)
+    assert_one_line_error(proc, f"KUBECONFIG names {path}, {needle}")
+    assert "cluster up" not in proc.stderr  # starting a cluster fixes none of these
+
+
+def test_a_cluster_that_does_not_answer_is_start_the_cluster(tmp_path: Path) -> None:
+    path = fake_api.kubeconfig_for(f"https://127.0.0.1:{_closed_port()}", tmp_path / "c.yaml")
+    env = dict(os.environ, KUBECONFIG=str(path), KUBELAB_DATA=str(tmp_path / "data"))
+    proc = _script("check", "02", env=env)
+    assert_one_line_error(proc, "no cluster answers at", "start it with `kubelab cluster up`")
+
+
+def test_no_kubeconfig_anywhere_is_start_the_cluster(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    env.update(HOME=str(tmp_path), KUBELAB_CACHE=str(tmp_path / "cache"))
+    env.update(KUBELAB_DATA=str(tmp_path / "data"), KUBELAB_CLUSTER="never-started")
+    proc = _script("check", "02", env=env)
+    assert_one_line_error(proc, f"no kubeconfig at {tmp_path}/.kube/config", "kubelab cluster up")

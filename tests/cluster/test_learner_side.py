@@ -143,7 +143,8 @@ def test_a_dead_cluster_is_one_friendly_line(
 def test_no_kubeconfig_is_one_line(tmp_path: Path) -> None:
     env = dict(os.environ, KUBECONFIG=str(tmp_path / "missing.yaml"))
     proc = _kubelab(env, "check", "02")
-    assert proc.returncode == 2 and "no kubeconfig at" in proc.stderr
+    assert proc.returncode == 2 and "KUBECONFIG names" in proc.stderr
+    assert "which does not exist" in proc.stderr
 
 
 BAD_MANIFESTS = {
