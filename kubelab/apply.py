@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Collection
 from pathlib import Path
 
 import yaml
@@ -28,6 +29,15 @@ _PREFIXES = (
     re.compile(r"^error: "),
     re.compile(r"^resource mapping not found for name: \"[^\"]*\" namespace: \"[^\"]*\" "),
 )
+
+
+def lab_folder(target: str | Path, lab_ids: Collection[str]) -> str | None:
+    """Return the id of the lab whose folder (labs/NN-slug/) holds `target`, if any."""
+    path = Path(target).expanduser().resolve()
+    for folder in (path, *path.parents):
+        if folder.parent.name == "labs" and folder.name in lab_ids:
+            return folder.name
+    return None
 
 
 def is_kustomization(folder: Path) -> bool:

@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     where = apply.add_mutually_exclusive_group(required=True)
     where.add_argument("--lab", help="apply into this lab's namespace")
     where.add_argument("-n", "--namespace", help="apply into this namespace")
+    apply.add_argument(
+        "--force",
+        action="store_true",
+        help="apply another lab's folder (labs/NN-*/) into --lab's namespace all the same",
+    )
 
     # Command groups of their own packages (each sets `handler`; both import nothing heavy).
     from kubelab.instructor import commands as grade
@@ -285,6 +290,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
     """Validate and apply manifests into a lab's namespace."""
     from kubelab import apply, labs
 
+    if args.lab:
+        lab = labs.find(args.lab)
+        # Another lab's folder would silently replace this lab's objects (both use demo-web).
+        theirs = apply.lab_folder(args.path, [other.id for other in labs.all_labs()])
+        if theirs and theirs != lab.id and not args.force:
+            raise KubelabError(
+                f"{args.path} belongs to lab {theirs}, not {lab.id}: apply it with"
+                f" --lab {theirs.split('-')[0]}, or add --force to put it in {lab.id}'s namespace"
+            )
     namespace = args.namespace or _namespace(args, labs.find(args.lab).namespace)
     for line in apply.apply(args.path, namespace=namespace):
         print(line)

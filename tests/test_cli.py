@@ -19,6 +19,7 @@ from kubelab import progress
 from tests import fake_api
 
 KUBELAB = [sys.executable, "-m", "kubelab"]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -131,6 +132,7 @@ def _script(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [KUBELAB_SCRIPT, *args],
+        cwd=REPO,
         stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
@@ -262,3 +264,43 @@ def test_no_kubeconfig_anywhere_is_start_the_cluster(tmp_path: Path) -> None:
     env.update(KUBELAB_DATA=str(tmp_path / "data"), KUBELAB_CLUSTER="never-started")
     proc = _script("check", "02", env=env)
     assert_one_line_error(proc, f"no kubeconfig at {tmp_path}/.kube/config", "kubelab cluster up")
+
+
+def _no_cluster_env(tmp_path: Path) -> dict[str, str]:
+    """No kubeconfig: a command that gets as far as the cluster fails saying so."""
+    return dict(os.environ, KUBECONFIG=str(tmp_path / "none.yaml"), KUBELAB_DATA=str(tmp_path))
+
+
+def test_apply_refuses_another_labs_folder(tmp_path: Path) -> None:
+    folder = "labs/02-deployment/starter"
+    proc = _script("apply", folder, "--lab", "03", env=_no_cluster_env(tmp_path))
+    assert_one_line_error(proc, f"{folder} belongs to lab 02-deployment, not 03-hpa-pdb", "--force")
+
+
+def test_apply_refuses_from_inside_another_labs_folder(tmp_path: Path) -> None:
+    starter = REPO / "labs" / "02-deployment" / "starter"
+    proc = subprocess.run(
+        [KUBELAB_SCRIPT, "apply", ".", "--lab", "03-hpa-pdb"],
+        cwd=starter,
+        capture_output=True,
+        text=True,
+        env=_no_cluster_env(tmp_path),
+        timeout=120,
+        check=False,
+    )
+    assert_one_line_error(proc, "belongs to lab 02-deployment, not 03-hpa-pdb")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("labs/02-deployment/starter", "--lab", "03", "--force"),  # asked for
+        ("labs/02-deployment/starter/overlays/prod", "--lab", "2"),  # its own lab
+        ("labs/02-deployment/starter", "-n", "lab-03"),  # a namespace, not a lab
+    ],
+)
+def test_apply_lets_a_folder_through_when_it_is_asked_or_its_own(
+    args: tuple[str, ...], tmp_path: Path
+) -> None:
+    proc = _script("apply", *args, env=_no_cluster_env(tmp_path))
+    assert_one_line_error(proc, "KUBECONFIG names")  # got past the folder check to the cluster
