@@ -205,3 +205,59 @@ def test_a_grader_that_cannot_load_is_one_line_not_a_traceback(
     with pytest.raises(KubelabError, match=r"grader error \(not your fault\).*09-demo"):
         runner.run(lab, namespace="ns")
     assert "ModuleNotFoundError" in (tmp_path / "cache/logs/grader-error.log").read_text()
+
+
+MISSPELT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "demo-web"},
+    "spec": {
+        "replicas": 3,
+        "template": {"spec": {"containers": [{"name": "web", "imagePullPolicyy": "Always"}]}},
+    },
+}
+FIELD = "spec.template.spec.containers[0].imagePullPolicyy"
+# What kubectl prints for a misspelt field on an object that exists: the whole patch as escaped
+# JSON (with -f), or as a Go map with no file or object named at all (with -k).
+_LAST_APPLIED = json.dumps(json.dumps(MISSPELT))
+PATCH_ERROR = (
+    "Error from server (Invalid): error when applying patch:\n"
+    f'{{"metadata":{{"annotations":{{"kubectl.kubernetes.io/last-applied-configuration":'
+    f"{_LAST_APPLIED}}}}}}}\n"
+    "to:\n"
+    'Resource: "apps/v1, Resource=deployments", GroupVersionKind: "apps/v1, Kind=Deployment"\n'
+    'Name: "demo-web", Namespace: "lab-02"\n'
+    'for: "base/deployment.yaml": error when patching "base/deployment.yaml":  "" is invalid: '
+    f'patch: Invalid value: "map[metadata:map[{_LAST_APPLIED}]]": strict decoding error: '
+    f'unknown field "{FIELD}"\n'
+)
+KUSTOMIZE_ERROR = (
+    f'The request is invalid: patch: Invalid value: "map[metadata:map[{_LAST_APPLIED}]]": '
+    f'strict decoding error: unknown field "{FIELD}"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("output", "source"),
+    [(PATCH_ERROR, "base/deployment.yaml"), (KUSTOMIZE_ERROR, "overlays/prod")],
+)
+def test_a_misspelt_field_is_one_line_naming_file_object_and_field(
+    output: str, source: str
+) -> None:
+    assert len(output) > 300  # the escaped patch the learner used to read first
+    objects = [(source, {"kind": "Service", "metadata": {"name": "demo-web"}}), (source, MISSPELT)]
+    line = apply.strict_field_errors(output, objects)
+    assert line == f'{source}: Deployment demo-web: unknown field "{FIELD}"'
+
+
+def test_misspelt_fields_are_grouped_by_object() -> None:
+    config = {"kind": "ConfigMap", "metadata": {"name": "x"}, "dat": {}, "kindd": "y"}
+    output = (
+        'Error from server (BadRequest): error when creating "cm.yaml": ConfigMap in version "v1" '
+        'cannot be handled as a ConfigMap: strict decoding error: unknown field "dat", '
+        'unknown field "kindd"'
+    )
+    assert apply.strict_field_errors(output, [("cm.yaml", config)]) == (
+        'cm.yaml: ConfigMap x: unknown fields "dat", "kindd"'
+    )
+    assert apply.strict_field_errors("Error from server (Forbidden): no", []) is None
