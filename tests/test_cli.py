@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import socket
@@ -304,3 +305,30 @@ def test_apply_lets_a_folder_through_when_it_is_asked_or_its_own(
 ) -> None:
     proc = _script("apply", *args, env=_no_cluster_env(tmp_path))
     assert_one_line_error(proc, "KUBECONFIG names")  # got past the folder check to the cluster
+
+
+NO_PROBES = {  # lab 02's demo-web with a container and nothing else: four probe requirements fail
+    f"/api/v1/namespaces/{NS}": {"kind": "Namespace", "metadata": {"name": NS}},
+    f"/apis/apps/v1/namespaces/{NS}/deployments/demo-web": {
+        "kind": "Deployment",
+        "metadata": {"name": "demo-web", "namespace": NS, "uid": "u1"},
+        "spec": {"template": {"spec": {"containers": [{"name": "web"}]}}},
+    },
+}
+
+
+def test_check_lists_every_failed_requirement_with_its_own_hint(tmp_path: Path) -> None:
+    with fake_api.serve(NO_PROBES) as server:
+        env = dict(os.environ, KUBELAB_DATA=str(tmp_path / "data"), KUBELAB_NAMESPACE=NS)
+        env["KUBECONFIG"] = str(fake_api.kubeconfig_for(server, tmp_path / "config"))
+        as_json = _script("check", "02", "--task", "probes", "--json", env=env)
+        table = _script("check", "02", "--task", "probes", env=env)
+    assert as_json.returncode == 1, as_json.stderr
+    probes = json.loads(as_json.stdout)["checks"][0]
+    assert "more" not in probes["message"]
+    problems = probes["problems"]
+    assert len(problems) == 4 and len({p["hint"] for p in problems}) == 4
+    assert [p["message"].split(":")[0] for p in problems[:2]] == ["readinessProbe", "livenessProbe"]
+    assert table.returncode == 1, table.stderr
+    for problem in problems:  # each hint is in the table too (its first words, before wrapping)
+        assert "hint: " + " ".join(problem["hint"].split()[:3]) in table.stdout

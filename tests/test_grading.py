@@ -65,6 +65,7 @@ def test_json_contract_shape() -> None:
                 "max_points": 3,
                 "message": "3/3 available",
                 "hint": None,
+                "problems": [],
             },
             {
                 "id": "probes",
@@ -74,6 +75,7 @@ def test_json_contract_shape() -> None:
                 "max_points": 2,
                 "message": "liveness <copy>",
                 "hint": "Use /livez. Docs: https://k8s.io/x",
+                "problems": [],
             },
         ],
     }
@@ -261,3 +263,32 @@ def test_misspelt_fields_are_grouped_by_object() -> None:
         'cm.yaml: ConfigMap x: unknown fields "dat", "kindd"'
     )
     assert apply.strict_field_errors("Error from server (Forbidden): no", []) is None
+
+
+def test_every_failed_requirement_is_listed_with_its_own_hint() -> None:
+    lab = labs.find("02-deployment")
+    checks = Checks(lab.id)
+
+    @checks.check("probes", docs="https://example.org/probes")
+    def five_problems(ctx: Context) -> Verdict:
+        return _verdict(1, 5)
+
+    ctx = Context(None, "ns", deadline=time.monotonic() + 1)  # type: ignore[arg-type]
+    result = runner.run_check(lab, lab.task("probes"), checks.by_task["probes"], ctx)
+    wanted = [(f"problem {i}", f"hint {i}") for i in range(5)]
+    assert result.problems == tuple(wanted)
+    assert "more" not in result.message and "problem 4" in result.message
+    assert result.hint == "hint 0 Docs: https://example.org/probes"
+
+    report = Report(lab.id, lab.title, "ns", (result,))
+    listed = json.loads(report.to_json())["checks"][0]["problems"]
+    assert listed == [{"message": m, "hint": h} for m, h in wanted]
+    assert Report.from_dict(json.loads(report.to_json())).checks[0].problems == result.problems
+
+    table = render.text(report, width=100)
+    for i in range(5):
+        assert f"• problem {i}" in table
+    assert "hint: hint 0 Docs: https://example.org/probes" in table
+    assert all(f"hint: hint {i}" in table for i in range(1, 5))
+    html = report._repr_html_()
+    assert all(f"💡 hint {i}" in html for i in range(5)) and "problem 4" in html

@@ -27,6 +27,9 @@ class CheckResult:
     max_points: float
     message: str
     hint: str | None = None
+    # Every failed requirement of the check's verdict as (what was seen, its own hint); `message`
+    # joins them and `hint` is the first one's (with the docs link). Empty without a verdict.
+    problems: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result in the JSON contract's shape."""
@@ -38,6 +41,7 @@ class CheckResult:
             "max_points": _number(self.max_points),
             "message": self.message,
             "hint": self.hint,
+            "problems": [{"message": m, "hint": h} for m, h in self.problems],
         }
 
 
@@ -91,6 +95,7 @@ class Report:
                 max_points=float(c["max_points"]),
                 message=str(c["message"]),
                 hint=c.get("hint"),
+                problems=tuple((str(p["message"]), str(p["hint"])) for p in c.get("problems", [])),
             )
             for c in data["checks"]
         )

@@ -78,7 +78,7 @@ def test_check_json_has_the_contract_shape_and_exit_0(
     assert set(report) == {"lab", "namespace", "score", "max_score", "checks"}
     assert (report["lab"], report["namespace"]) == ("02-deployment", solved_ns)
     assert report["score"] == report["max_score"] == 12
-    keys = {"id", "title", "passed", "points", "max_points", "message", "hint"}
+    keys = {"id", "title", "passed", "points", "max_points", "message", "hint", "problems"}
     assert all(set(c) == keys for c in report["checks"])
     assert [c["id"] for c in report["checks"]] == [t.id for t in LAB.tasks]
 
