@@ -174,41 +174,6 @@ def test_kubectl_errors_are_condensed_to_one_line(stderr: str, expected: str) ->
     assert apply.condense(stderr) == expected
 
 
-def test_a_crashing_check_is_a_grader_error_not_the_learners(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("KUBELAB_CACHE", str(tmp_path))
-    lab = labs.find("02-deployment")
-    checks = Checks(lab.id)
-
-    @checks.check("deployment", docs="https://example.org")
-    def broken(ctx: Context) -> Verdict:
-        raise KeyError("spec")
-
-    @checks.check("service", docs="https://example.org")
-    def empty(ctx: Context) -> Verdict:
-        return Verdict()  # tests nothing: a grader bug, never a pass
-
-    ctx = Context(None, "ns", deadline=time.monotonic() + 1)  # type: ignore[arg-type]
-    for task_id in ("deployment", "service"):
-        result = runner.run_check(lab, lab.task(task_id), checks.by_task[task_id], ctx)
-        assert not result.passed and result.points == 0
-        assert result.message.startswith("grader error (not your fault)")
-    log = (tmp_path / "logs" / "grader-error.log").read_text()
-    assert "KeyError" in log and "tested no requirement" in log
-
-
-def test_a_grader_that_cannot_load_is_one_line_not_a_traceback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("KUBELAB_CACHE", str(tmp_path / "cache"))
-    body = "id: 09-demo\ntitle: x\nnamespace: lab-09\ntasks: [{id: a, title: A, points: 1}]\n"
-    lab = labs.load(_write_lab(tmp_path, body))  # no graders/lab09_demo.py exists
-    with pytest.raises(KubelabError, match=r"grader error \(not your fault\).*09-demo"):
-        runner.run(lab, namespace="ns")
-    assert "ModuleNotFoundError" in (tmp_path / "cache/logs/grader-error.log").read_text()
-
-
 MISSPELT = {
     "apiVersion": "apps/v1",
     "kind": "Deployment",
@@ -292,3 +257,38 @@ def test_every_failed_requirement_is_listed_with_its_own_hint() -> None:
     assert all(f"hint: hint {i}" in table for i in range(1, 5))
     html = report._repr_html_()
     assert all(f"💡 hint {i}" in html for i in range(5)) and "problem 4" in html
+
+
+def test_a_crashing_check_is_a_grader_error_not_the_learners(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBELAB_CACHE", str(tmp_path))
+    lab = labs.find("02-deployment")
+    checks = Checks(lab.id)
+
+    @checks.check("deployment", docs="https://example.org")
+    def broken(ctx: Context) -> Verdict:
+        raise KeyError("spec")
+
+    @checks.check("service", docs="https://example.org")
+    def empty(ctx: Context) -> Verdict:
+        return Verdict()  # tests nothing: a grader bug, never a pass
+
+    ctx = Context(None, "ns", deadline=time.monotonic() + 1)  # type: ignore[arg-type]
+    for task_id in ("deployment", "service"):
+        result = runner.run_check(lab, lab.task(task_id), checks.by_task[task_id], ctx)
+        assert not result.passed and result.points == 0
+        assert result.message.startswith("grader error (not your fault)")
+    log = (tmp_path / "logs" / "grader-error.log").read_text()
+    assert "KeyError" in log and "tested no requirement" in log
+
+
+def test_a_grader_that_cannot_load_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBELAB_CACHE", str(tmp_path / "cache"))
+    body = "id: 09-demo\ntitle: x\nnamespace: lab-09\ntasks: [{id: a, title: A, points: 1}]\n"
+    lab = labs.load(_write_lab(tmp_path, body))  # no graders/lab09_demo.py exists
+    with pytest.raises(KubelabError, match=r"grader error \(not your fault\).*09-demo"):
+        runner.run(lab, namespace="ns")
+    assert "ModuleNotFoundError" in (tmp_path / "cache/logs/grader-error.log").read_text()

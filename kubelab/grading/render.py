@@ -19,18 +19,18 @@ def _mark(c: CheckResult) -> str:
     return "◐" if c.points > 0 else "✘"
 
 
+def _wrap(line: str, width: int) -> list[str]:
+    """Wrap at spaces only, so URLs and field paths stay whole (and clickable)."""
+    wrapped = textwrap.wrap(line, max(width, 30), break_long_words=False, break_on_hyphens=False)
+    return wrapped or [""]
+
+
 def _notes(c: CheckResult) -> list[tuple[str, str | None]]:
     """What to show under a check: each failed requirement with its own hint when there are
     several (the first hint carries the docs link), else the message and the hint."""
     if len(c.problems) < 2:
         return [(c.message, c.hint)]
     return [(f"• {what}", c.hint if i == 0 else hint) for i, (what, hint) in enumerate(c.problems)]
-
-
-def _wrap(line: str, width: int) -> list[str]:
-    """Wrap at spaces only, so URLs and field paths stay whole (and clickable)."""
-    wrapped = textwrap.wrap(line, max(width, 30), break_long_words=False, break_on_hyphens=False)
-    return wrapped or [""]
 
 
 def text(report: Report, *, color: bool = False, width: int | None = None) -> str:
@@ -61,7 +61,10 @@ def _link(text_: str) -> str:
     return _URL.sub(r'<a href="\1" target="_blank" rel="noopener">\1</a>', escaped)
 
 
-def _html_notes(c: CheckResult) -> str:
+def _html_notes(c: CheckResult, hint_html: str) -> str:
+    """The message cell: the message and its hint, or each failed requirement with its own."""
+    if len(c.problems) < 2:
+        return _html.escape(c.message) + hint_html
     return "".join(
         f"<div>{_html.escape(what)}"
         + (f'<div style="color:#555;margin-top:2px">💡 {_link(hint)}</div>' if hint else "")
@@ -75,13 +78,14 @@ def html(report: Report) -> str:
     rows = []
     for c in report.checks:
         bg = "#e8f5e9" if c.passed else ("#fff8e1" if c.points > 0 else "#ffebee")
+        hint = f'<div style="color:#555;margin-top:2px">💡 {_link(c.hint)}</div>' if c.hint else ""
         rows.append(
             f'<tr style="background:{bg}">'
             f'<td style="text-align:center">{_mark(c)}</td>'
             f"<td><code>{_html.escape(c.id)}</code><br><small>{_html.escape(c.title)}</small></td>"
             f'<td style="text-align:right;white-space:nowrap">'
             f"{_number(c.points)} / {_number(c.max_points)}</td>"
-            f'<td style="text-align:left">{_html_notes(c)}</td></tr>'
+            f'<td style="text-align:left">{_html_notes(c, hint)}</td></tr>'
         )
     share = report.score / report.max_score if report.max_score else 0.0
     bar = (

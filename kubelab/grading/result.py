@@ -26,10 +26,10 @@ class CheckResult:
     points: float
     max_points: float
     message: str
-    hint: str | None = None
     # Every failed requirement of the check's verdict as (what was seen, its own hint); `message`
     # joins them and `hint` is the first one's (with the docs link). Empty without a verdict.
-    problems: tuple[tuple[str, str], ...] = ()
+    problems: tuple[tuple[str, str], ...] = field(default=(), kw_only=True)
+    hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result in the JSON contract's shape."""
@@ -94,8 +94,8 @@ class Report:
                 points=float(c["points"]),
                 max_points=float(c["max_points"]),
                 message=str(c["message"]),
-                hint=c.get("hint"),
                 problems=tuple((str(p["message"]), str(p["hint"])) for p in c.get("problems", [])),
+                hint=c.get("hint"),
             )
             for c in data["checks"]
         )
