@@ -66,6 +66,7 @@ def test_json_contract_shape() -> None:
                 "max_points": 3,
                 "message": "3/3 available",
                 "hint": None,
+                "problems": [],
             },
             {
                 "id": "probes",
@@ -76,6 +77,7 @@ def test_json_contract_shape() -> None:
                 "max_points": 2,
                 "message": "liveness <copy>",
                 "hint": "Use /livez. Docs: https://k8s.io/x",
+                "problems": [],
             },
         ],
     }
@@ -172,6 +174,91 @@ def test_quantities(text: str, value: float) -> None:
 )
 def test_kubectl_errors_are_condensed_to_one_line(stderr: str, expected: str) -> None:
     assert apply.condense(stderr) == expected
+
+
+MISSPELT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "demo-web"},
+    "spec": {
+        "replicas": 3,
+        "template": {"spec": {"containers": [{"name": "web", "imagePullPolicyy": "Always"}]}},
+    },
+}
+FIELD = "spec.template.spec.containers[0].imagePullPolicyy"
+# What kubectl prints for a misspelt field on an object that exists: the whole patch as escaped
+# JSON (with -f), or as a Go map with no file or object named at all (with -k).
+_LAST_APPLIED = json.dumps(json.dumps(MISSPELT))
+PATCH_ERROR = (
+    "Error from server (Invalid): error when applying patch:\n"
+    f'{{"metadata":{{"annotations":{{"kubectl.kubernetes.io/last-applied-configuration":'
+    f"{_LAST_APPLIED}}}}}}}\n"
+    "to:\n"
+    'Resource: "apps/v1, Resource=deployments", GroupVersionKind: "apps/v1, Kind=Deployment"\n'
+    'Name: "demo-web", Namespace: "lab-02"\n'
+    'for: "base/deployment.yaml": error when patching "base/deployment.yaml":  "" is invalid: '
+    f'patch: Invalid value: "map[metadata:map[{_LAST_APPLIED}]]": strict decoding error: '
+    f'unknown field "{FIELD}"\n'
+)
+KUSTOMIZE_ERROR = (
+    f'The request is invalid: patch: Invalid value: "map[metadata:map[{_LAST_APPLIED}]]": '
+    f'strict decoding error: unknown field "{FIELD}"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("output", "source"),
+    [(PATCH_ERROR, "base/deployment.yaml"), (KUSTOMIZE_ERROR, "overlays/prod")],
+)
+def test_a_misspelt_field_is_one_line_naming_file_object_and_field(
+    output: str, source: str
+) -> None:
+    assert len(output) > 300  # the escaped patch the learner used to read first
+    objects = [(source, {"kind": "Service", "metadata": {"name": "demo-web"}}), (source, MISSPELT)]
+    line = apply.strict_field_errors(output, objects)
+    assert line == f'{source}: Deployment demo-web: unknown field "{FIELD}"'
+
+
+def test_misspelt_fields_are_grouped_by_object() -> None:
+    config = {"kind": "ConfigMap", "metadata": {"name": "x"}, "dat": {}, "kindd": "y"}
+    output = (
+        'Error from server (BadRequest): error when creating "cm.yaml": ConfigMap in version "v1" '
+        'cannot be handled as a ConfigMap: strict decoding error: unknown field "dat", '
+        'unknown field "kindd"'
+    )
+    assert apply.strict_field_errors(output, [("cm.yaml", config)]) == (
+        'cm.yaml: ConfigMap x: unknown fields "dat", "kindd"'
+    )
+    assert apply.strict_field_errors("Error from server (Forbidden): no", []) is None
+
+
+def test_every_failed_requirement_is_listed_with_its_own_hint() -> None:
+    lab = labs.find("02-deployment")
+    checks = Checks(lab.id)
+
+    @checks.check("probes", docs="https://example.org/probes")
+    def five_problems(ctx: Context) -> Verdict:
+        return _verdict(1, 5)
+
+    ctx = Context(None, "ns", deadline=time.monotonic() + 1)  # type: ignore[arg-type]
+    result = runner.run_check(lab, lab.task("probes"), checks.by_task["probes"], ctx)
+    wanted = [(f"problem {i}", f"hint {i}") for i in range(5)]
+    assert result.problems == tuple(wanted)
+    assert "more" not in result.message and "problem 4" in result.message
+    assert result.hint == "hint 0 Docs: https://example.org/probes"
+
+    report = Report(lab.id, lab.title, "ns", (result,))
+    listed = json.loads(report.to_json())["checks"][0]["problems"]
+    assert listed == [{"message": m, "hint": h} for m, h in wanted]
+    assert Report.from_dict(json.loads(report.to_json())).checks[0].problems == result.problems
+
+    table = render.text(report, width=100)
+    for i in range(5):
+        assert f"• problem {i}" in table
+    assert "hint: hint 0 Docs: https://example.org/probes" in table
+    assert all(f"hint: hint {i}" in table for i in range(1, 5))
+    html = report._repr_html_()
+    assert all(f"💡 hint {i}" in html for i in range(5)) and "problem 4" in html
 
 
 def test_a_crashing_check_is_a_grader_error_not_the_learners(

@@ -43,6 +43,14 @@ def _wrap(line: str, width: int) -> list[str]:
     return wrapped or [""]
 
 
+def _notes(c: CheckResult) -> list[tuple[str, str | None]]:
+    """What to show under a check: each failed requirement with its own hint when there are
+    several (the first hint carries the docs link), else the message and the hint."""
+    if len(c.problems) < 2:
+        return [(c.message, c.hint)]
+    return [(f"• {what}", c.hint if i == 0 else hint) for i, (what, hint) in enumerate(c.problems)]
+
+
 def text(report: Report, *, color: bool = False, width: int | None = None) -> str:
     """Render the report as a plain-text table (ANSI colours when `color`)."""
     cols = width or min(shutil.get_terminal_size((100, 24)).columns, 120)
@@ -54,13 +62,12 @@ def text(report: Report, *, color: bool = False, width: int | None = None) -> st
         colour = _CYAN if c.not_converged else colour
         pts = _points(c).rjust(5)
         head = f"  {_mark(c)} {c.id.ljust(idw)}  {pts}  "
-        body = _wrap(c.message, cols - len(indent))
         first = (colour + head + _RESET) if color else head
-        lines.append(first + body[0])
-        lines.extend(indent + rest for rest in body[1:])
-        if c.hint:
-            hint_lines = _wrap("hint: " + c.hint, cols - len(indent))
-            for h in hint_lines:
+        for n, (what, hint) in enumerate(_notes(c)):
+            body = _wrap(what, cols - len(indent))
+            lines.append((first if n == 0 else indent) + body[0])
+            lines.extend(indent + rest for rest in body[1:])
+            for h in _wrap("hint: " + hint, cols - len(indent)) if hint else []:
                 lines.append(indent + (_DIM + h + _RESET if color else h))
     passed = sum(c.passed for c in report.checks)
     total = f"{_number(report.score)}/{_number(report.max_score)} points"
@@ -71,6 +78,18 @@ def text(report: Report, *, color: bool = False, width: int | None = None) -> st
 def _link(text_: str) -> str:
     escaped = _html.escape(text_)
     return _URL.sub(r'<a href="\1" target="_blank" rel="noopener">\1</a>', escaped)
+
+
+def _html_notes(c: CheckResult, hint_html: str) -> str:
+    """The message cell: the message and its hint, or each failed requirement with its own."""
+    if len(c.problems) < 2:
+        return _html.escape(c.message) + hint_html
+    return "".join(
+        f"<div>{_html.escape(what)}"
+        + (f'<div style="color:#555;margin-top:2px">💡 {_link(hint)}</div>' if hint else "")
+        + "</div>"
+        for what, hint in _notes(c)
+    )
 
 
 def html(report: Report) -> str:
@@ -87,7 +106,7 @@ def html(report: Report) -> str:
             f"<td><code>{_html.escape(c.id)}</code><br><small>{_html.escape(c.title)}</small></td>"
             f'<td style="text-align:right;white-space:nowrap">'
             f"{_points(c).replace('/', ' / ')}{label}</td>"
-            f'<td style="text-align:left">{_html.escape(c.message)}{hint}</td></tr>'
+            f'<td style="text-align:left">{_html_notes(c, hint)}</td></tr>'
         )
     share = report.score / report.max_score if report.max_score else 0.0
     bar = (

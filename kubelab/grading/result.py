@@ -28,6 +28,9 @@ class CheckResult:
     points: float
     max_points: float
     message: str
+    # Every failed requirement of the check's verdict as (what was seen, its own hint); `message`
+    # joins them and `hint` is the first one's (with the docs link). Empty without a verdict.
+    problems: tuple[tuple[str, str], ...] = field(default=(), kw_only=True)
     hint: str | None = None
     # The cluster did not settle before the deadline, so nothing was judged: a grading error
     # (graded again), never a failed requirement.
@@ -51,6 +54,7 @@ class CheckResult:
             "max_points": _number(self.max_points),
             "message": self.message,
             "hint": self.hint,
+            "problems": [{"message": m, "hint": h} for m, h in self.problems],
         }
 
 
@@ -108,6 +112,7 @@ class Report:
                 points=float(c["points"]),
                 max_points=float(c["max_points"]),
                 message=str(c["message"]),
+                problems=tuple((str(p["message"]), str(p["hint"])) for p in c.get("problems", [])),
                 hint=c.get("hint"),
                 not_converged=c.get("outcome") == NOT_CONVERGED,
             )

@@ -113,11 +113,12 @@ def run_check(lab: Lab, task: Task, check: Check, ctx: Context) -> CheckResult:
     earned = points_for(verdict, task.points)
     if not verdict.problems:
         return CheckResult(task.id, task.title, True, earned, task.points, verdict.success, None)
-    shown = [p for p, _ in verdict.problems[:3]]
-    more = len(verdict.problems) - len(shown)
-    message = "; ".join(shown) + (f"; and {more} more" if more else "")
+    message = "; ".join(p for p, _ in verdict.problems)  # all of them: "and 1 more" hid some
     hint = _with_docs(verdict.problems[0][1], check.docs)
-    return CheckResult(task.id, task.title, False, earned, task.points, message, hint)
+    return CheckResult(
+        task.id, task.title, False, earned, task.points, message, hint,
+        problems=tuple(verdict.problems),
+    )  # fmt: skip
 
 
 def run(
@@ -174,6 +175,12 @@ def run(
         )
         for task in tasks:
             results.append(run_check(lab, task, checks.by_task[task.id], ctx))
+    except KeyboardInterrupt:
+        # Ctrl-C: no summary ("2/5 checks passed" would be a score that is not true)
+        if status is not None:
+            status.stop()
+            status = None
+        raise
     finally:
         if status is not None:
             unsettled = sum(r.not_converged for r in results)
