@@ -14,15 +14,13 @@ busy the cluster; a state that does not settle in time is "not converged", never
 
 from __future__ import annotations
 
-import itertools
-import re
 import uuid
 from dataclasses import dataclass
 
 from kubelab import load
 from kubelab.api import DEPLOYMENTS, HPAS, PDBS, PODS, REPLICASETS, ApiError, Json
 from kubelab.grading import Checks, Context, Missing, Verdict
-from kubelab.objects import dig, selector_query
+from kubelab.objects import dig, prestop_delay, selector_query
 
 checks = Checks("03-hpa-pdb")
 
@@ -443,8 +441,9 @@ def eviction(ctx: Context) -> Verdict:
         except ApiError as err:
             answer = _answer(err)
     hint = (
-        "More than one PodDisruptionBudget selects these pods; the eviction API cannot combine "
-        f"budgets, so a drain would retry forever: keep only {PDB_NAME}."
+        "More than one PodDisruptionBudget selects these pods: the Eviction API answers 500 "
+        "rather than choose, and `kubectl drain` fails at once (it retries only 429): keep only "
+        f"{PDB_NAME}."
         if answer.startswith("500")
         else f"`kubectl get pdb -n {ctx.namespace}`: a drain can only start when some budget "
         "over the pods allows a disruption."
@@ -474,27 +473,6 @@ def eviction(ctx: Context) -> Verdict:
         f"a dry-run eviction of {ready[0] if ready else '?'} is allowed; in a rehearsed drain the "
         f"server allowed 1 eviction and refused the one that would leave {FLOOR - 1} (429)"
     )
-
-
-_SLEEP = re.compile(r"\bsleep\s+(\d+)")
-
-
-def prestop_delay(hook: Json | None) -> int | None:
-    """Return how long a preStop hook waits, in seconds, when it says (sleep action or exec)."""
-    if not hook:
-        return None
-    seconds = dig(hook, "sleep", "seconds")
-    if isinstance(seconds, int):
-        return seconds
-    match = _SLEEP.search(" ".join(str(a) for a in dig(hook, "exec", "command", default=[])))
-    if match:
-        return int(match.group(1))
-    if dig(hook, "exec", "command"):  # `sleep` as its own argument: ["sleep", "5"]
-        command = [str(a) for a in hook["exec"]["command"]]
-        for word, nxt in itertools.pairwise(command):
-            if word.endswith("sleep") and nxt.isdigit():
-                return int(nxt)
-    return None
 
 
 def _shutdown(pod_spec: Json) -> tuple[Json | None, int]:

@@ -159,6 +159,8 @@ def test_wrong_answer_fails_exactly_its_check(
     assert set(failed(report)) == {failing}, failed(report)
     result = next(c for c in report.checks if c.id == failing)
     assert result.hint and result.points < result.max_points
+    if mutate is _second_budget:  # two budgets: 500 from the Eviction API, never a retry loop
+        assert "answers 500" in result.hint and "retries only 429" in result.hint, result.hint
 
 
 def test_every_task_is_covered_by_a_wrong_variant() -> None:
