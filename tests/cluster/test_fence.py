@@ -176,6 +176,8 @@ def test_no_status_proxy_portforward_or_impersonation(mallory: Tenant) -> None:
         ("impersonate", "users"),
         ("impersonate", "serviceaccounts"),
         ("create", "roles.rbac.authorization.k8s.io"),
+        ("bind", "roles.rbac.authorization.k8s.io"),
+        ("bind", "clusterroles.rbac.authorization.k8s.io"),
         ("list", "namespaces"),
     ]
     for verb, resource in denied:
