@@ -689,8 +689,10 @@ def pod_security(ctx: Context) -> Verdict:
         restricted=False,
     )
     admitted, refusal = _try(ctx, privileged)
+    # kubelab enforces baseline here from the start (kubelab/fence), which refuses privileged
+    # pods too: only a refusal at the restricted level is the learner's.
     v.expect(
-        admitted is None and _by_pod_security(refusal) and compliant is not None,
+        admitted is None and 'PodSecurity "restricted' in refusal and compliant is not None,
         "a privileged pod was "
         + (f"refused, but not by Pod Security: {refusal}" if admitted is None else "admitted")
         if compliant is not None

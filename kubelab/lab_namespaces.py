@@ -95,9 +95,15 @@ def ensure(
         if err.status != 409:  # created meanwhile by someone else: fine
             raise KubelabError(f"cannot create namespace {namespace}: {err}") from err
     records.record(client, namespace, lab.id)
-    namespace_fence.apply(client, namespace, lab)
     if lab.cluster_setup is not None:
         install_cluster_setup(client, lab, namespace)
+    try:
+        namespace_fence.apply(client, namespace, lab)
+    except api.ApiError as err:
+        raise KubelabError(
+            f"cannot fence namespace {namespace} (its ResourceQuota and LimitRange): {err}; "
+            f"ask whoever runs the cluster to run `kubelab reset {lab.id}`"
+        ) from err
     if lab.setup is not None:
         apply.apply(lab.setup, namespace=namespace, client=client)
     return True

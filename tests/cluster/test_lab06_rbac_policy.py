@@ -178,7 +178,8 @@ VARIANTS: list[tuple[str, Mutation, str, str, float]] = [
     ("no-limitrange", _no_limitrange, "restricted", "limits", 0),
     ("only-default-requests", _only_default_requests, "restricted", "limits", 1),
     ("no-memory-quota", _no_memory_quota, "restricted", "quota", 1),
-    ("baseline-not-restricted", None, "baseline", "pod-security", 1),
+    # Baseline is where kubelab's fence starts the namespace: it earns nothing (0 of 3).
+    ("baseline-not-restricted", None, "baseline", "pod-security", 0),
     ("demo-web-may-escalate", _web_may_escalate, "restricted", "pod-security", 2),
 ]
 
@@ -211,7 +212,7 @@ def test_partial_credit_adds_up_over_several_wrong_answers(attempt: PolicyAttemp
         _no_memory_quota(docs)  # 1 of 3
 
     attempt.apply(SOLUTION, several)
-    attempt.enforce("baseline")  # 1 of 3
+    attempt.enforce("baseline")  # kubelab's own starting level: 0 of 3
     by_id = {c.id: c.points for c in attempt.grade().checks}
     assert by_id == {
         "service-account": 2,
@@ -220,7 +221,7 @@ def test_partial_credit_adds_up_over_several_wrong_answers(attempt: PolicyAttemp
         "allow-rules": 4,
         "limits": 2,
         "quota": 1,
-        "pod-security": 1,
+        "pod-security": 0,
     }
 
 

@@ -185,7 +185,7 @@ def test_participants_cannot_reach_each_other(workshop: Workshop, kubectl: Kubec
         )
     )  # fmt: skip
     # Her own namespace: labels a lab asks for, yes; deleting it or its kubelab labels, no.
-    alice("label", "namespace", own, "pod-security.kubernetes.io/warn=baseline")
+    alice("label", "namespace", own, "pod-security.kubernetes.io/warn=baseline", "--overwrite")
     assert _refused(alice("delete", "namespace", own, "--wait=false", check=False))
     assert _refused(
         alice("label", "namespace", own, f"{PARTICIPANT}=bob", "--overwrite", check=False)
