@@ -104,6 +104,7 @@ COMPONENTS: tuple[Component, ...] = (
         version="v2.1.0",
         binaries={"kube-router": "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"},
         ldflags=("-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v2.1.0",),
+        assets=(("daemonset", "kube-router-daemonset"),),
     ),
     _c(
         name="local-path-provisioner",
@@ -127,5 +128,16 @@ COMPONENTS: tuple[Component, ...] = (
         binaries={"kind": "sigs.k8s.io/kind"},
         # kind's base image files (entrypoint, systemd units, containerd config)
         assets=(("images/base/files", "kind-base-files"),),
+    ),
+    # Gateway API implementation (GatewayClass `kubelab`). v3.7.x needs modules the proxy does
+    # not serve (lego DNS provider SDKs, traefik/dynamic/ext); v3.6.12 resolves.
+    _c(
+        name="traefik",
+        module="github.com/traefik/traefik/v3",
+        version="v3.6.12",
+        binaries={"traefik": "github.com/traefik/traefik/v3/cmd/traefik"},
+        ldflags=("-X github.com/traefik/traefik/v3/pkg/version.Version=v3.6.12",),
+        # its Gateway API RBAC, as documented
+        assets=(("docs/content/reference/dynamic-configuration", "traefik-dynamic-config"),),
     ),
 )
