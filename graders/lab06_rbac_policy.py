@@ -45,7 +45,8 @@ SA, ROLE, BINDING, SECRET = "app-sa", "app-reader", "app-reader-binding", "app-c
 OTHER_SECRET = "db-admin"
 WEB, FRONTEND = "demo-web", "frontend"
 ELSEWHERE = "kubelab-elsewhere"  # a namespace name for hypothetical pods; it need not exist
-PROBE_IMAGE = "busybox:1.36"  # kind only: a real image with `nc`
+# kind only: a real image with `nc` (Debian's busybox-static, built by cluster/kind_build.py)
+PROBE_IMAGE = "kubelab/busybox-debian:1.37"
 DOCS_SA = "https://kubernetes.io/docs/concepts/security/service-accounts/"
 DOCS_RBAC = "https://kubernetes.io/docs/reference/access-authn-authz/rbac/"
 DOCS_NETPOL = "https://kubernetes.io/docs/concepts/services-networking/network-policies/"

@@ -69,7 +69,9 @@ def cgroup_v1() -> bool:
     return platform.system() == "Linux" and not Path("/sys/fs/cgroup/cgroup.controllers").exists()
 
 
-def cluster_config(name: str, nodes: int, image: str) -> dict[str, Any]:
+def cluster_config(
+    name: str, nodes: int, image: str, *, publish_ports: bool = True
+) -> dict[str, Any]:
     """Return the kind config: the shipped one, sized, on our node image, with our patches.
 
     - kind's default CNI (kindnetd, not buildable here) is off; `up` installs kube-router.
@@ -83,6 +85,8 @@ def cluster_config(name: str, nodes: int, image: str) -> dict[str, Any]:
     doc["nodes"] = control + [{"role": "worker"} for _ in range(max(nodes - 1, 0))]
     for node in doc["nodes"]:
         node["image"] = image
+        if not publish_ports:
+            node.pop("extraPortMappings", None)
     doc.setdefault("networking", {})["disableDefaultCNI"] = True
     patches = doc.setdefault("kubeadmConfigPatches", [])
     patches.append(
@@ -103,8 +107,10 @@ class KindBackend:
 
     name = "kind"
 
-    def __init__(self, cluster: str = "kubelab") -> None:
+    def __init__(self, cluster: str = "kubelab", *, publish_ports: bool = True) -> None:
         self.cluster = cluster
+        # False leaves the Gateway's localhost ports unmapped (tests on a shared machine).
+        self.publish_ports = publish_ports
 
     def kubeconfig_path(self) -> Path:
         """Return the kubeconfig kubelab keeps for this kind cluster (not ~/.kube/config)."""
@@ -187,14 +193,19 @@ class KindBackend:
         self._check_docker()
         build = kind_build.ensure_built()
         if not self.exists():
-            busy = [p for p in kind_config_host_ports() if not procs.port_free(p)]
+            ports = kind_config_host_ports() if self.publish_ports else []
+            busy = [p for p in ports if not procs.port_free(p)]
             if busy:
                 raise KubelabError(
                     f"port {busy[0]} is already in use; kind maps it to the Gateway. Free it first"
                 )
             config = self._write(
                 "kind-config.yaml",
-                yaml.safe_dump(cluster_config(self.cluster, nodes, build.node_image)),
+                yaml.safe_dump(
+                    cluster_config(
+                        self.cluster, nodes, build.node_image, publish_ports=self.publish_ports
+                    )
+                ),
             )
             self.kubeconfig_path().parent.mkdir(parents=True, exist_ok=True)
             with progress.status(f"Creating kind cluster {self.cluster!r} ({nodes} nodes)") as st:

@@ -356,16 +356,16 @@ def build_rootfs() -> Path:
             if target.is_file():
                 continue
             started = time.monotonic()
-            argv = [*_nice(), str(mmdebstrap), f"--variant={variant}"]
+            argv = [*_nice(), str(mmdebstrap), f"--variant={variant}", "--format=tar"]
             argv.append("--include=" + ",".join(pins[key]))
             argv += [f"--dpkgopt=path-exclude={p}" for p in _DPKG_EXCLUDES]
             if name == "postgresql":
                 # The labs run postgres as uid 999 (as for the Docker library image); create the
                 # user before the package does, so it gets that uid.
                 argv.append(
-                    f'--essential-hook=chroot "$1" groupadd -r -g {POSTGRES_UID} postgres && '
-                    f'chroot "$1" useradd -r -u {POSTGRES_UID} -g postgres -d '
-                    "/var/lib/postgresql -s /bin/bash postgres"
+                    f"--essential-hook=echo 'postgres:x:{POSTGRES_UID}:{POSTGRES_UID}:PostgreSQL "
+                    "administrator:/var/lib/postgresql:/bin/bash' >>\"$1/etc/passwd\" && "
+                    f"echo 'postgres:x:{POSTGRES_UID}:' >>\"$1/etc/group\""
                 )
             tmp = target.with_name(f".{target.name}.tmp")
             argv += [pins["suite"], str(tmp), pins["mirror"]]
@@ -856,7 +856,7 @@ def _copy_into(docker: Path, container: str, layer: Layer) -> None:
 
 
 def build_node_image(bins: Path, rootfs: Path, images: Path, manifests: dict[str, str]) -> str:
-    """Assemble the node image in Docker (rootfs, kind's files, imported images); return its name."""
+    """Assemble the node image in Docker: rootfs, kind's files, imported images; return its name."""
     name = node_image()
     if docker_image_exists(name):
         return name
@@ -965,3 +965,12 @@ def ensure_built() -> KindBuild:
             json.dumps({"image": node, "seconds": round(time.monotonic() - started, 1)}) + "\n"
         )
     return KindBuild(bins, images, node)
+
+
+def image_tags() -> dict[str, list[str]]:
+    """Return every image name the node image carries, by short name."""
+    tags = {name: [ref] for name, ref in IMAGES.items()}
+    for version in DEMO_WEB_VERSIONS:
+        tags[f"demo-web-{version}"] = [f"{DEMO_WEB_REPO}:{version}"]
+    tags["demo-web-v1"].append(f"{DEMO_WEB_REPO}:latest")
+    return tags

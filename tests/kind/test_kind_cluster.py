@@ -1,0 +1,203 @@
+"""The kind cluster for real: built from pinned images, no registry, real pods and traffic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kubelab import api, kube, labs
+from kubelab.cluster import kind_build
+from kubelab.cluster.kind import KindBackend
+from tests.conftest import Kubectl
+from tests.lab_attempt import LabAttempt
+
+BUSYBOX = kind_build.IMAGES["busybox"]
+
+
+def _pod(name: str, command: list[str], labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "c", "image": BUSYBOX, "command": command}],
+        },
+    }
+
+
+def run_pod(
+    kubectl: Kubectl, namespace: str, command: list[str], labels: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """Run a busybox pod to completion; return its phase (Succeeded/Failed) and its log."""
+    name = f"p-{uuid.uuid4().hex[:6]}"
+    kubectl("-n", namespace, "apply", "-f", "-", stdin=json.dumps(_pod(name, command, labels)))
+    kubectl(
+        "-n",
+        namespace,
+        "wait",
+        f"pod/{name}",
+        "--timeout=90s",
+        "--for=jsonpath={.status.phase}=Succeeded",
+        check=False,
+        timeout=100,
+    )
+    phase = kubectl("-n", namespace, "get", "pod", name, "-o", "jsonpath={.status.phase}").stdout
+    log = kubectl("-n", namespace, "logs", name, check=False).stdout
+    kubectl("-n", namespace, "delete", "pod", name, "--wait=false", check=False)
+    return phase, log
+
+
+@pytest.fixture
+def ns(kubectl: Kubectl) -> Iterator[str]:
+    name = f"k-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def test_three_ready_nodes_from_the_pinned_node_image(
+    kind_cluster: KindBackend, client: api.Api, kubectl: Kubectl
+) -> None:
+    assert kube.ready_nodes(kube.api_client(kind_cluster.kubeconfig_path())) == (3, 3)
+    nodes = json.loads(kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    assert {n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes} == {"v1.36.3"}
+    assert all(
+        n["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
+        for n in nodes
+    )
+    # Nothing was pulled: every image any pod runs is one the node image carries.
+    pods = json.loads(kubectl("get", "pods", "-A", "-o", "json").stdout)["items"]
+    images = {c["image"] for p in pods for c in p["spec"]["containers"]}
+    built = {tag for tags in kind_build.image_tags().values() for tag in tags}
+    assert images <= built, images - built
+
+
+def test_coredns_answers_a_lookup_from_a_pod(kubectl: Kubectl, ns: str) -> None:
+    phase, log = run_pod(kubectl, ns, ["nslookup", "kubernetes.default.svc.cluster.local"])
+    assert phase == "Succeeded", log
+    assert "10.96.0.1" in log
+
+
+def test_addons_are_there(kubectl: Kubectl) -> None:
+    classes = kubectl("get", "storageclass", "-o", "name").stdout.split()
+    assert {"storageclass.storage.k8s.io/fast-ssd", "storageclass.storage.k8s.io/standard"} <= set(
+        classes
+    )
+    gc = json.loads(kubectl("get", "gatewayclass", "kubelab", "-o", "json").stdout)
+    assert gc["spec"]["controllerName"] == "traefik.io/gateway-controller"
+    accepted = {c["type"]: c["status"] for c in gc["status"].get("conditions", [])}
+    assert accepted.get("Accepted") == "True"
+    substrate = kubectl(
+        "-n",
+        "kube-public",
+        "get",
+        "configmap",
+        "kubelab-cluster",
+        "-o",
+        "jsonpath={.data.substrate}",
+    ).stdout
+    assert substrate == "kind"
+    top = kubectl("top", "nodes", check=False, timeout=90)
+    assert top.returncode == 0 or "metrics not available yet" in top.stderr, top.stderr
+
+
+def test_lab02_solution_served_by_real_pods(kubectl: Kubectl, client: api.Api) -> None:
+    lab = labs.find("02-deployment")
+    attempt = LabAttempt(lab, kubectl, client)
+    try:
+        attempt.apply(lab.directory / "solution" / "overlays" / "prod")
+        attempt.run("rollout", "status", "deployment/demo-web", "--timeout=120s", timeout=130)
+        attempt.run("set", "image", "deployment/demo-web", "web=kubelab/demo-web:v2")
+        attempt.run("rollout", "status", "deployment/demo-web", "--timeout=120s", timeout=130)
+        report = attempt.grade()
+        failed = {c.id: c.message for c in report.checks if not c.passed}
+        assert not failed
+        # The pods really serve: ask one through its Service from another pod.
+        svc = json.loads(attempt.run("get", "service", "-o", "json"))["items"][0]
+        port = svc["spec"]["ports"][0]["port"]
+        url = f"http://{svc['metadata']['name']}.{attempt.name}.svc.cluster.local:{port}/"
+        phase, log = run_pod(kubectl, attempt.name, ["wget", "-q", "-O-", url])
+        assert phase == "Succeeded", log
+        assert "v2" in log
+    finally:
+        attempt.delete()
+
+
+NETPOL_SERVER = """
+apiVersion: v1
+kind: Pod
+metadata: {name: server, labels: {app: server}}
+spec:
+  containers:
+  - name: web
+    image: kubelab/demo-web:v1
+    ports: [{containerPort: 8080}]
+    readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+"""
+DENY_ALL = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-ingress}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+"""
+ALLOW_FRONTEND = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-frontend}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {role: frontend}}}]
+    ports: [{port: 8080}]
+"""
+
+
+def test_network_policy_blocks_and_allows_real_connections(kubectl: Kubectl, ns: str) -> None:
+    kubectl("-n", ns, "apply", "-f", "-", stdin=NETPOL_SERVER)
+    kubectl("-n", ns, "wait", "pod/server", "--for=condition=Ready", "--timeout=90s", timeout=100)
+    ip = kubectl("-n", ns, "get", "pod", "server", "-o", "jsonpath={.status.podIP}").stdout
+    probe = ["nc", "-z", "-w", "3", ip, "8080"]
+    assert run_pod(kubectl, ns, probe, {"role": "batch"})[0] == "Succeeded"  # no policy yet
+    kubectl("-n", ns, "apply", "-f", "-", stdin=DENY_ALL)
+    kubectl("-n", ns, "apply", "-f", "-", stdin=ALLOW_FRONTEND)
+    # kube-router syncs policies within a second or two; the probes after that must hold.
+    denied, _ = run_pod(kubectl, ns, ["sh", "-c", "sleep 3; " + " ".join(probe)], {"role": "batch"})
+    allowed, log = run_pod(kubectl, ns, probe, {"role": "frontend"})
+    assert denied == "Failed"
+    assert allowed == "Succeeded", log
+
+
+def test_kubelab_check_02_on_kind_from_the_cli(kind_cluster: KindBackend, kubectl: Kubectl) -> None:
+    """`kubelab reset/apply/check 02`, as a learner types them, against kind's real pods."""
+    lab = labs.find("02-deployment")
+    env = {**os.environ, "KUBELAB_CLUSTER": kind_cluster.cluster}
+
+    def kubelab(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kubelab.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    assert kubelab("reset", "02").returncode == 0
+    solution = lab.directory / "solution" / "overlays" / "prod"
+    applied = kubelab("apply", str(solution), "--lab", "02")
+    assert applied.returncode == 0, applied.stderr
+    ns = ["-n", lab.namespace]
+    kubectl(*ns, "rollout", "status", "deployment/demo-web", "--timeout=120s", timeout=130)
+    kubectl(*ns, "set", "image", "deployment/demo-web", "web=kubelab/demo-web:v2")
+    kubectl(*ns, "rollout", "status", "deployment/demo-web", "--timeout=120s", timeout=130)
+    checked = kubelab("check", "02")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Traceback" not in checked.stderr
