@@ -364,7 +364,7 @@ def build_rootfs() -> Path:
                 # user before the package does, so it gets that uid.
                 argv.append(
                     f"--essential-hook=echo 'postgres:x:{POSTGRES_UID}:{POSTGRES_UID}:PostgreSQL "
-                    "administrator:/var/lib/postgresql:/bin/bash' >>\"$1/etc/passwd\" && "
+                    'administrator:/var/lib/postgresql:/bin/bash\' >>"$1/etc/passwd" && '
                     f"echo 'postgres:x:{POSTGRES_UID}:' >>\"$1/etc/group\""
                 )
             tmp = target.with_name(f".{target.name}.tmp")
