@@ -370,25 +370,3 @@ class KindBackend:
             nodes_ready=ready,
             nodes_total=total,
         )
-
-
-def node_rss_bytes(cluster: str) -> dict[str, int]:
-    """Return node container -> memory in use (Docker's stats), for the benchmark."""
-    docker = tools.require("docker", "to measure the kind nodes")
-    names = KindBackend(cluster).node_containers()
-    if not names:
-        return {}
-    out = tools.run(
-        [docker, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", *names],
-        timeout=60,
-    ).stdout
-    result = {}
-    units = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
-    for line in out.splitlines():
-        name, usage = line.split(" ", 1)
-        value = usage.split("/")[0].strip()
-        for unit, factor in sorted(units.items(), key=lambda u: -len(u[0])):
-            if value.endswith(unit):
-                result[name] = int(float(value[: -len(unit)]) * factor)
-                break
-    return result
