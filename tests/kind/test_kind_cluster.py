@@ -164,7 +164,7 @@ def test_network_policy_blocks_and_allows_real_connections(kubectl: Kubectl, ns:
     kubectl("-n", ns, "apply", "-f", "-", stdin=NETPOL_SERVER)
     kubectl("-n", ns, "wait", "pod/server", "--for=condition=Ready", "--timeout=90s", timeout=100)
     ip = kubectl("-n", ns, "get", "pod", "server", "-o", "jsonpath={.status.podIP}").stdout
-    probe = ["nc", "-z", "-w", "3", ip, "8080"]
+    probe = ["nc", "-w", "3", ip, "8080", "-e", "/bin/true"]
     assert run_pod(kubectl, ns, probe, {"role": "batch"})[0] == "Succeeded"  # no policy yet
     kubectl("-n", ns, "apply", "-f", "-", stdin=DENY_ALL)
     kubectl("-n", ns, "apply", "-f", "-", stdin=ALLOW_FRONTEND)
