@@ -401,7 +401,7 @@ def probe_pod(name: str, labels: dict[str, str], ip: str, port: int) -> Json:
                 {
                     "name": "probe",
                     "image": PROBE_IMAGE,
-                    # Debian's busybox nc has no -z: connect, run `true` on the socket, exit 0 (or 1).
+                    # Debian's busybox nc has no -z: connect, run `true` on the socket, exit 0/1.
                     "command": ["nc", "-w", "3", ip, str(port), "-e", "/bin/true"],
                     "resources": _resources("50m", "32Mi"),
                     "securityContext": _restricted_container(),
