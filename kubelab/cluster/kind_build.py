@@ -679,7 +679,10 @@ def image_specs(bins: Path, rootfs: Path, workdir: Path) -> dict[str, Image]:
             rootfs / "postgresql.tar",
             Layer()
             .dir("/usr/local/bin")
-            .file("/usr/local/bin/kubelab-postgres", POSTGRES_ENTRYPOINT.encode(), 0o755),
+            .file("/usr/local/bin/kubelab-postgres", POSTGRES_ENTRYPOINT.encode(), 0o755)
+            # the socket's folder, which Debian makes at boot (tmpfiles), for a non-root start
+            .dir("/run")
+            .dir("/run/postgresql", 0o2775, uid=POSTGRES_UID),
         ],
         entrypoint=["/usr/local/bin/kubelab-postgres"],
         env=[
