@@ -100,9 +100,21 @@ def demo_web_hash() -> str:
 
 
 def image_key() -> str:
-    """Hash everything that decides the node image and the images inside it."""
+    """Hash everything that decides the node image and the images inside it.
+
+    The image recipes are this module and `kind_manifests` (the node's /kind/manifests): any
+    change to them rebuilds the images (about two minutes), never the binaries or the rootfs.
+    """
+    recipes = [
+        Path(__file__).read_bytes(),
+        (Path(__file__).parent / "kind_manifests.py").read_bytes(),
+    ]
     return _hash(
-        bin_key().encode(), rootfs_key().encode(), demo_web_hash().encode(), SHIM.read_bytes()
+        bin_key().encode(),
+        rootfs_key().encode(),
+        demo_web_hash().encode(),
+        SHIM.read_bytes(),
+        *recipes,
     )
 
 
@@ -412,7 +424,7 @@ class Layer:
 
     def write(self, fh: io.BufferedIOBase | Any) -> None:
         """Write the layer as a tar to an open binary file."""
-        with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with tarfile.open(fileobj=fh, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for info, data in self.entries:
                 if isinstance(data, Path):
                     with data.open("rb") as src:
@@ -431,7 +443,11 @@ class Image:
     layers: list[Layer | Path]
     entrypoint: list[str] | None = None
     cmd: list[str] | None = None
-    env: list[str] = field(default_factory=lambda: ["PATH=/usr/local/bin:/usr/bin:/bin"])
+    env: list[str] = field(
+        default_factory=lambda: [
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        ]
+    )
     user: str = ""
     workdir: str = ""
     ports: list[str] = field(default_factory=list)
@@ -858,6 +874,21 @@ def _copy_into(docker: Path, container: str, layer: Layer) -> None:
         )
 
 
+def _docker_build_metadata(docker: Path, base: str, target: str, instruction: str) -> None:
+    """Tag `base` as `target` with one more Dockerfile instruction (no context, no network)."""
+    proc = subprocess.run(
+        [str(docker), "build", "-t", target, "-"],
+        input=f"FROM {base}\n{instruction}\n",
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise KubelabError(f"docker build {target} failed: {tools.last_line(proc.stderr)}")
+
+
 def build_node_image(bins: Path, rootfs: Path, images: Path, manifests: dict[str, str]) -> str:
     """Assemble the node image in Docker: rootfs, kind's files, imported images; return its name."""
     name = node_image()
@@ -903,6 +934,7 @@ def build_node_image(bins: Path, rootfs: Path, images: Path, manifests: dict[str
                     "setting up the node image",
                 )
                 st.update("committing")
+                stage = f"{name}-stage"
                 tools.run(
                     [
                         docker,
@@ -911,14 +943,16 @@ def build_node_image(bins: Path, rootfs: Path, images: Path, manifests: dict[str
                         'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
                         "--change",
                         "ENV container=docker",
-                        "--change",
-                        "STOPSIGNAL SIGRTMIN+3",
                         container,
-                        name,
+                        stage,
                     ],
                     timeout=900,
                     what="docker commit",
                 )
+                # `docker commit` cannot set STOPSIGNAL; systemd shuts down cleanly on
+                # SIGRTMIN+3, so add it with a build that only writes metadata (no registry).
+                _docker_build_metadata(docker, stage, name, "STOPSIGNAL SIGRTMIN+3")
+                tools.run([docker, "rmi", stage], timeout=120, check=False)
             finally:
                 tools.run([docker, "rm", "-f", container], timeout=120, check=False)
     return name
