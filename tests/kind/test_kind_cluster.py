@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from graders import lab06_rbac_policy
 from kubelab import api, kube, labs
 from kubelab.cluster import kind_build
 from kubelab.cluster.kind import KindBackend
@@ -164,12 +165,11 @@ def test_network_policy_blocks_and_allows_real_connections(kubectl: Kubectl, ns:
     kubectl("-n", ns, "apply", "-f", "-", stdin=NETPOL_SERVER)
     kubectl("-n", ns, "wait", "pod/server", "--for=condition=Ready", "--timeout=90s", timeout=100)
     ip = kubectl("-n", ns, "get", "pod", "server", "-o", "jsonpath={.status.podIP}").stdout
-    probe = ["nc", "-w", "3", ip, "8080", "-e", "/bin/true"]
+    probe = ["sh", "-c", lab06_rbac_policy.probe_script(ip, 8080)]
     assert run_pod(kubectl, ns, probe, {"role": "batch"})[0] == "Succeeded"  # no policy yet
     kubectl("-n", ns, "apply", "-f", "-", stdin=DENY_ALL)
     kubectl("-n", ns, "apply", "-f", "-", stdin=ALLOW_FRONTEND)
-    # kube-router syncs policies within a second or two; the probes after that must hold.
-    denied, _ = run_pod(kubectl, ns, ["sh", "-c", "sleep 3; " + " ".join(probe)], {"role": "batch"})
+    denied, _ = run_pod(kubectl, ns, probe, {"role": "batch"})
     allowed, log = run_pod(kubectl, ns, probe, {"role": "frontend"})
     assert denied == "Failed"
     assert allowed == "Succeeded", log
