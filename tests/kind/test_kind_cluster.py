@@ -23,13 +23,34 @@ BUSYBOX = kind_build.IMAGES["busybox"]
 
 
 def _pod(name: str, command: list[str], labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """A busybox pod that passes Pod Security "restricted" and any lab quota."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "labels": labels or {}},
         "spec": {
             "restartPolicy": "Never",
-            "containers": [{"name": "c", "image": BUSYBOX, "command": command}],
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 65534,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "c",
+                    "image": BUSYBOX,
+                    "command": command,
+                    "resources": {
+                        "requests": {"cpu": "50m", "memory": "32Mi"},
+                        "limits": {"cpu": "100m", "memory": "32Mi"},
+                    },
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
         },
     }
 
