@@ -155,6 +155,22 @@ class KindBackend:
         )
         return sorted(proc.stdout.split()) if proc.returncode == 0 else []
 
+    def gateway_url(self) -> str:
+        """Return where the Gateway (Traefik's NodePort 30080) answers from this machine.
+
+        With published ports that is localhost:8080 (manifests/kind/kind-config.yaml); without,
+        the control-plane node's address on Docker's network (reachable from a Linux host).
+        """
+        if self.publish_ports:
+            return "http://localhost:8080"
+        docker = tools.require("docker", "to find the kind node's address")
+        node = f"{self.cluster}-control-plane"
+        fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+        out = tools.run([docker, "inspect", "-f", fmt, node], timeout=30).stdout.split()
+        if not out:
+            raise KubelabError(f"kind node {node} has no address on a Docker network")
+        return f"http://{out[0]}:30080"
+
     def exists(self) -> bool:
         """Tell whether kind has a cluster of this name (its node containers exist)."""
         return bool(self.node_containers())

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -222,3 +224,40 @@ def test_kubelab_check_02_on_kind_from_the_cli(kind_cluster: KindBackend, kubect
     checked = kubelab("check", "02")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "Traceback" not in checked.stderr
+
+
+def _wait_for_route(url: str, timeout: float = 60) -> None:
+    """Wait until Traefik has programmed the route: a request answers 200."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not answer 200 within {timeout:.0f}s")
+        time.sleep(1)
+
+
+def test_lab05_split_measured_from_real_requests_through_traefik(
+    kind_cluster: KindBackend, kubectl: Kubectl, client: api.Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from graders import lab05_gateway_canary
+
+    monkeypatch.setattr(lab05_gateway_canary, "GATEWAY_URL", kind_cluster.gateway_url())
+    lab = labs.find("05-gateway-canary")
+    attempt = LabAttempt(lab, kubectl, client)
+    try:
+        attempt.apply(lab.directory / "solution")
+        for name in ("demo-web", "demo-web-v2"):
+            attempt.run("rollout", "status", f"deployment/{name}", "--timeout=120s", timeout=130)
+        _wait_for_route(kind_cluster.gateway_url() + "/api")
+        report = attempt.grade()
+        failed = {c.id: c.message for c in report.checks if not c.passed}
+        assert not failed
+        split = next(c for c in report.checks if c.id == "canary-route")
+        assert "requests split within tolerance" in split.message
+    finally:
+        attempt.delete()
