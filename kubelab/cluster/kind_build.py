@@ -1001,7 +1001,28 @@ def ensure_built() -> KindBuild:
         stamp.write_text(
             json.dumps({"image": node, "seconds": round(time.monotonic() - started, 1)}) + "\n"
         )
+        _prune(images, node)
     return KindBuild(bins, images, node)
+
+
+def _prune(keep_dir: Path, keep_image: str) -> None:
+    """Drop older image archives (about 1 GB each) and node images no container uses."""
+    root = keep_dir.parent
+    older = [
+        d for d in root.iterdir() if d.is_dir() and d != keep_dir and not d.name.startswith(".")
+    ]
+    for stale in older:
+        shutil.rmtree(stale, ignore_errors=True)
+    docker = _docker()
+    listed = tools.run(
+        [docker, "images", NODE_REPO, "--format", "{{.Repository}}:{{.Tag}}"],
+        timeout=60,
+        check=False,
+    )
+    for image in listed.stdout.split():
+        if image != keep_image:
+            # Refused (and left) while a cluster's node container still runs on it.
+            tools.run([docker, "rmi", image], timeout=120, check=False)
 
 
 def image_tags() -> dict[str, list[str]]:
