@@ -197,6 +197,17 @@ def _nice() -> list[str]:
     return ["nice", "-n", "15"] if shutil.which("nice") else []
 
 
+def require_build_tools() -> None:
+    """Fail with one line, before any build output, if a program the build needs is missing."""
+    for name in ("go", "gcc", "mmdebstrap"):
+        if tools.find(name) is None:
+            raise KubelabError(
+                f"`{name}` is needed to build the kind images from pinned sources (once, about "
+                "40 min on 2 cores) but was not found: install Go >= 1.26, and on Debian or "
+                "Ubuntu `apt install gcc mmdebstrap`; or use --backend sim"
+            )
+
+
 def _component_dir(c: Component) -> Path:
     return kind_root() / "bin" / f"{c.name}-{component_key(c)}"
 
@@ -210,6 +221,7 @@ def build_binaries() -> Path:
     out = kind_root() / "bin" / f"all-{bin_key()}"
     if (out / "done").is_file():
         return out
+    require_build_tools()
     with _lock(kind_root() / "bin" / "build.lock"):
         todo = [(c, b, p) for c in COMPONENTS for b, p in c.binaries.items()]
         for i, (comp, binary, package) in enumerate(todo, 1):
