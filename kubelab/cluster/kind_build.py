@@ -1008,7 +1008,7 @@ def ensure_built() -> KindBuild:
     images = build_images(bins, rootfs)
     manifests = kind_manifests.node_manifests(bins)
     node = build_node_image(bins, rootfs, images, manifests)
-    stamp = kind_root() / "images" / image_key() / "node.json"
+    stamp = images / "node.json"
     if not stamp.is_file():
         stamp.write_text(
             json.dumps({"image": node, "seconds": round(time.monotonic() - started, 1)}) + "\n"
