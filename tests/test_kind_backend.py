@@ -86,14 +86,18 @@ def test_without_docker_up_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) ->
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize(("answers", "expected"), [(True, "kind"), (False, "sim")])
-def test_auto_picks_kind_only_where_docker_answers(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, answers: bool, expected: str
+@pytest.mark.parametrize(
+    ("answers", "obtainable", "expected"),
+    [(True, True, "kind"), (False, True, "sim"), (True, False, "sim")],
+)
+def test_auto_picks_kind_only_where_docker_answers_and_the_images_can_be_had(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, answers: bool, obtainable: bool, expected: str
 ) -> None:
     monkeypatch.setenv("KUBELAB_DATA", str(tmp_path))
     import kubelab.cluster as cluster
 
     monkeypatch.setattr(cluster, "docker_available", lambda: answers)
+    monkeypatch.setattr(kind_build, "obtainable", lambda: obtainable)
     assert backend_for("never-started", "auto").name == expected
 
 

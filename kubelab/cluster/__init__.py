@@ -2,15 +2,15 @@
 
 ``sim`` runs a real control plane with simulated nodes (no Docker); ``kind`` runs real
 containers in Docker, from images built from pinned sources (`kind_build`). ``auto`` picks kind
-when a Docker daemon answers, else sim. Which backend runs a named cluster is recorded, so later
-commands need no flag.
+when a Docker daemon answers and the kind images are built or buildable here, else sim. Which
+backend runs a named cluster is recorded, so later commands need no flag.
 """
 
 from __future__ import annotations
 
 import os
 
-from kubelab.cluster import state
+from kubelab.cluster import kind_build, state
 from kubelab.cluster.base import Backend, ClusterStatus
 from kubelab.cluster.kind import KindBackend, docker_available
 from kubelab.cluster.sim import SimBackend
@@ -42,7 +42,8 @@ def backend_for(cluster: str, requested: str = "auto") -> Backend:
     if recorded:
         return _make(recorded, cluster)
     if requested == "auto":
-        return _make("kind" if docker_available() else "sim", cluster)
+        use_kind = docker_available() and kind_build.obtainable()
+        return _make("kind" if use_kind else "sim", cluster)
     return _make(requested, cluster)
 
 

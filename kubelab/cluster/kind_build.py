@@ -197,6 +197,16 @@ def _nice() -> list[str]:
     return ["nice", "-n", "15"] if shutil.which("nice") else []
 
 
+def obtainable() -> bool:
+    """Tell whether the kind images are built, or could be (Go, gcc and mmdebstrap present)."""
+    if all(tools.find(name) for name in ("go", "gcc", "mmdebstrap")):
+        return True
+    try:
+        return docker_image_exists(node_image())
+    except KubelabError:
+        return False
+
+
 def require_build_tools() -> None:
     """Fail with one line, before any build output, if a program the build needs is missing."""
     for name in ("go", "gcc", "mmdebstrap"):
