@@ -261,3 +261,69 @@ def test_lab05_split_measured_from_real_requests_through_traefik(
         assert "requests split within tolerance" in split.message
     finally:
         attempt.delete()
+
+
+POSTGRES = """
+apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec: {clusterIP: None, selector: {app: db}, ports: [{port: 5432}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers:
+      - name: db
+        image: IMAGE
+        env:
+        - {name: POSTGRES_PASSWORD, value: kubelab}
+        - {name: PGDATA, value: /var/lib/postgresql/data/pgdata}
+        readinessProbe:
+          exec: {command: [pg_isready, -U, postgres]}
+          periodSeconds: 2
+        volumeMounts: [{name: data, mountPath: /var/lib/postgresql/data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      storageClassName: fast-ssd
+      resources: {requests: {storage: 1Gi}}
+"""
+
+
+def test_postgres_keeps_a_row_across_a_pod_deletion(kubectl: Kubectl, ns: str) -> None:
+    """Lab 04's point on kind: Debian's postgres on a local-path volume outlives its pod."""
+    kubectl(
+        "-n",
+        ns,
+        "apply",
+        "-f",
+        "-",
+        stdin=POSTGRES.replace("IMAGE", kind_build.IMAGES["postgresql"]),
+    )
+
+    def ready() -> None:
+        kubectl("-n", ns, "rollout", "status", "statefulset/db", "--timeout=120s", timeout=130)
+        kubectl(
+            "-n", ns, "wait", "pod/db-0", "--for=condition=Ready", "--timeout=120s", timeout=130
+        )
+
+    def psql(sql: str) -> str:
+        return kubectl(
+            "-n", ns, "exec", "db-0", "--", "psql", "-U", "postgres", "-tAc", sql
+        ).stdout.strip()
+
+    ready()
+    psql("CREATE TABLE notes (body text); INSERT INTO notes VALUES ('kept')")
+    uid = kubectl("-n", ns, "get", "pod", "db-0", "-o", "jsonpath={.metadata.uid}").stdout
+    kubectl("-n", ns, "delete", "pod", "db-0", "--wait=true", timeout=120)
+    ready()
+    assert kubectl("-n", ns, "get", "pod", "db-0", "-o", "jsonpath={.metadata.uid}").stdout != uid
+    assert psql("SELECT body FROM notes") == "kept"
