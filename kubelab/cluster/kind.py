@@ -275,9 +275,20 @@ class KindBackend:
         stamp.write_text(digest.hexdigest())
 
     def _apply_addons(self, files: list[tuple[str, Path]]) -> None:
-        (cni_label, cni), *rest = files
+        # kube-router and metrics-server need no CRD: applied first, their pods start while the
+        # Gateway API CRDs are applied (the slowest step); Traefik watches those CRDs, so after.
+        (cni_label, cni), (ms_label, ms), *rest = files
         with progress.status(f"Installing {cni_label}"):
             self._kubectl("apply", "-f", cni, what=f"installing {cni_label}")
+        with progress.status(f"Installing {ms_label}"):
+            self._kubectl(
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-f",
+                ms,
+                what=f"installing {ms_label}",
+            )
         with progress.status("Installing the Gateway API CRDs"):
             self._kubectl(
                 "apply",
