@@ -327,3 +327,49 @@ def test_postgres_keeps_a_row_across_a_pod_deletion(kubectl: Kubectl, ns: str) -
     ready()
     assert kubectl("-n", ns, "get", "pod", "db-0", "-o", "jsonpath={.metadata.uid}").stdout != uid
     assert psql("SELECT body FROM notes") == "kept"
+
+
+def test_lab02_rollout_held_back_by_a_readiness_probe_that_fails(
+    kubectl: Kubectl, client: api.Api
+) -> None:
+    """A kubelet really probes: v2 behind a probe on a missing path never becomes Ready, and the
+    rolling update stops with the old pods still serving (maxUnavailable 1 of 3)."""
+    lab = labs.find("02-deployment")
+    attempt = LabAttempt(lab, kubectl, client)
+    try:
+        attempt.apply(lab.directory / "solution" / "overlays" / "prod")
+        attempt.run("rollout", "status", "deployment/demo-web", "--timeout=120s", timeout=130)
+        patch = {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "web",
+                                "image": "kubelab/demo-web:v2",
+                                "readinessProbe": {"httpGet": {"path": "/not-served"}},
+                            }
+                        ]
+                    }
+                }
+            }
+        }
+        attempt.run("patch", "deployment/demo-web", "-p", json.dumps(patch))
+        stuck = kubectl(
+            "-n",
+            attempt.name,
+            "rollout",
+            "status",
+            "deployment/demo-web",
+            "--timeout=25s",
+            check=False,
+            timeout=40,
+        )
+        assert stuck.returncode != 0  # the rollout does not finish
+        status = json.loads(attempt.run("get", "deployment", "demo-web", "-o", "json"))["status"]
+        assert status["availableReplicas"] == 2  # the old pods left still serve
+        assert status.get("updatedReplicas", 0) >= 1
+        events = attempt.run("get", "events", "--field-selector", "reason=Unhealthy")
+        assert "Readiness probe failed" in events and "404" in events
+    finally:
+        attempt.delete()
