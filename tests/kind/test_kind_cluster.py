@@ -226,19 +226,25 @@ def test_kubelab_check_02_on_kind_from_the_cli(kind_cluster: KindBackend, kubect
     assert "Traceback" not in checked.stderr
 
 
-def _wait_for_route(url: str, timeout: float = 60) -> None:
-    """Wait until Traefik has programmed the route: a request answers 200."""
+def _wait_for_route(url: str, timeout: float = 90) -> None:
+    """Wait until Traefik routes steadily: 20 answers in a row, both versions among them.
+
+    Right after a Gateway is programmed Traefik may still be picking up endpoints; the grader
+    counts every failed request, so it samples only once the route is settled.
+    """
     deadline = time.monotonic() + timeout
+    streak: list[str] = []
     while True:
         try:
             with urllib.request.urlopen(url, timeout=3) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
+                streak.append(json.loads(resp.read())["version"])
+        except (OSError, ValueError, KeyError):
+            streak = []
+        if len(streak) >= 20 and {"v1", "v2"} <= set(streak):
+            return
         if time.monotonic() > deadline:
-            raise AssertionError(f"{url} did not answer 200 within {timeout:.0f}s")
-        time.sleep(1)
+            raise AssertionError(f"{url} did not answer steadily within {timeout:.0f}s: {streak}")
+        time.sleep(0.1)
 
 
 def test_lab05_split_measured_from_real_requests_through_traefik(
