@@ -6,19 +6,21 @@ removes it; `eviction` asks the server for dry-run evictions of the learner's po
 drain on stand-in pods of its own, under a copy of the learner's budget, because a dry-run
 eviction never spends the budget and the learner's pods must never really be evicted. Nothing
 depends on the image's name.
+
+`pdb`, `eviction` and `graceful-shutdown` converge, then judge: they wait until demo-web's pods
+are Ready, counted by the budget, and rolled out, so the same state gets the same grade however
+busy the cluster; a state that does not settle in time is "not converged", never a lower score.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
 import uuid
 from dataclasses import dataclass
 
 from kubelab import load
 from kubelab.api import DEPLOYMENTS, HPAS, PDBS, PODS, REPLICASETS, ApiError, Json
 from kubelab.grading import Checks, Context, Missing, Verdict
-from kubelab.objects import dig, selector_query
+from kubelab.objects import dig, prestop_delay, selector_query
 
 checks = Checks("03-hpa-pdb")
 
@@ -133,15 +135,119 @@ def hpa(ctx: Context) -> Verdict:
     )
 
 
-def _pdb_settled(pdb: Json | None, dep: Json | None) -> bool:
-    if pdb is None or dep is None:
-        return True  # nothing left to wait for
-    st = pdb.get("status") or {}
+def rolled_out(dep: Json, pods: list[Json]) -> bool:
+    """Tell whether a Deployment has settled: every replica updated and Ready, and no pod of an
+    older revision left, as its controller last saw it and as the pods themselves say."""
+    st = dep.get("status") or {}
     want = dig(dep, "spec", "replicas", default=1)
     return bool(
+        st.get("observedGeneration", 0) >= dig(dep, "metadata", "generation", default=0)
+        and st.get("replicas", 0) == st.get("updatedReplicas", 0) == want
+        and st.get("readyReplicas", 0) == want
+        and len(pods) == want
+        and all(_ready(p) for p in pods)
+    )
+
+
+def pdb_counted(pdb: Json, replicas: int) -> bool:
+    """Tell whether the disruption controller has counted `replicas` healthy pods under `pdb`."""
+    st = pdb.get("status") or {}
+    return bool(
         st.get("observedGeneration", 0) >= dig(pdb, "metadata", "generation", default=0)
-        and st.get("expectedPods") == want
-        and st.get("currentHealthy") == want
+        and st.get("expectedPods") == replicas
+        and st.get("currentHealthy") == replicas
+    )
+
+
+def _as_pods(value: object, count: int) -> int:
+    """Return a budget number as pods: an int, or a percentage of `count` rounded up (as the
+    disruption controller does)."""
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if text.endswith("%") and text[:-1].isdigit():
+        return -(-int(text[:-1]) * count // 100)
+    return 0
+
+
+def required_healthy(spec: Json, expected: int) -> int:
+    """Return how many of `expected` pods a budget requires to stay healthy."""
+    if "minAvailable" in spec:
+        return _as_pods(spec["minAvailable"], expected)
+    if "maxUnavailable" in spec:
+        return max(expected - _as_pods(spec["maxUnavailable"], expected), 0)
+    return 0
+
+
+@dataclass(frozen=True)
+class BudgetView:
+    """The budget, the Deployment and the pods, read together."""
+
+    budget: Json
+    dep: Json
+    pods: tuple[Json, ...]  # the Deployment's pods
+    picked: frozenset[str]  # the pods the budget's selector picks (none being deleted)
+    ready: frozenset[str]  # the picked pods that are Ready
+    budgets_over_pods: int  # how many budgets pick some of the Deployment's pods
+
+    @property
+    def theirs(self) -> frozenset[str]:
+        """Return the names of the Deployment's pods."""
+        return frozenset(p["metadata"]["name"] for p in self.pods)
+
+    @property
+    def settled(self) -> bool:
+        """Tell whether there is nothing left to wait for before judging: the Deployment rolled
+        out and, for a budget alone over exactly its pods, counted by the disruption controller.
+        With two budgets over a pod the controller updates one of them, chosen at random, per pod
+        event, so the other's status may never catch up: nothing to wait for there."""
+        if not rolled_out(self.dep, list(self.pods)):
+            return False
+        if self.picked != self.theirs or self.budgets_over_pods > 1:
+            return True
+        return pdb_counted(self.budget, dig(self.dep, "spec", "replicas", default=1))
+
+
+def _picks(ctx: Context, budget: Json) -> list[Json]:
+    """Return the pods a budget's selector picks, none being deleted."""
+    selector = dig(budget, "spec", "selector")
+    query = selector_query(selector)
+    everything = selector == {}  # in policy/v1 an empty selector picks every pod
+    picked = ctx.list(PODS, labels=query) if query or everything else []
+    return [p for p in picked if not dig(p, "metadata", "deletionTimestamp")]
+
+
+def _view(ctx: Context) -> BudgetView:
+    dep = _deployment(ctx)
+    pods = tuple(ctx.pods_of(dep))
+    names = {p["metadata"]["name"] for p in pods}
+    budget: Json | None = None
+    over = 0
+    for each in ctx.list(PDBS):
+        picked = _picks(ctx, each)
+        if each["metadata"]["name"] == PDB_NAME:
+            budget, mine = each, picked
+        over += any(p["metadata"]["name"] in names for p in picked)
+    if budget is None:
+        budget = ctx.need(PDBS, PDB_NAME)  # gone: says so, with its hint
+        mine = _picks(ctx, budget)
+    return BudgetView(
+        budget,
+        dep,
+        pods,
+        frozenset(p["metadata"]["name"] for p in mine),
+        frozenset(p["metadata"]["name"] for p in mine if _ready(p)),
+        over,
+    )
+
+
+def _settled(ctx: Context) -> BudgetView:
+    """Wait until there is nothing left to settle (`BudgetView.settled`); at the deadline the
+    check is "not converged"."""
+    return ctx.converge(
+        lambda: _view(ctx),
+        lambda seen: seen.settled,
+        what=f"the pods of Deployment {NAME} to be Ready and PDB {PDB_NAME} to count them",
     )
 
 
@@ -153,9 +259,17 @@ def _budget(pdb: Json) -> str:
 
 @checks.check("pdb", docs=DOCS_PDB)
 def pdb(ctx: Context) -> Verdict:
-    """PDB demo-web-pdb: minAvailable 2 (or maxUnavailable 1) over exactly demo-web's pods."""
+    """PDB demo-web-pdb: minAvailable 2 (or maxUnavailable 1) over exactly demo-web's pods.
+
+    Converges, then judges: it waits until demo-web's pods are all Ready (and a budget alone
+    over them is counted), then works out what the budget allows from its spec and those pods,
+    as the disruption controller does, rather than reading a status that controller may leave
+    stale when a second budget covers the same pods. A state that does not settle in time is
+    "not converged" (nothing judged), never a lower score.
+    """
     v = Verdict()
-    budget = ctx.need(PDBS, PDB_NAME)
+    view = _settled(ctx)
+    budget, dep, theirs, picked = view.budget, view.dep, view.theirs, view.picked
     spec = budget.get("spec") or {}
     floor, spare = spec.get("minAvailable"), spec.get("maxUnavailable")
     v.expect(
@@ -165,42 +279,26 @@ def pdb(ctx: Context) -> Verdict:
         f"Set spec.minAvailable: {FLOOR} as a whole number: at least {FLOOR} pods keep serving "
         "while nodes are drained (a percentage rounds with the replica count).",
     )
-    dep = _deployment(ctx)
-    theirs = {p["metadata"]["name"] for p in ctx.pods_of(dep)}
-    query = selector_query(spec.get("selector"))
-    everything = spec.get("selector") == {}  # in policy/v1 an empty selector picks every pod
-    picked = (
-        {p["metadata"]["name"] for p in ctx.list(PODS, labels=query)}
-        if query or everything
-        else set()
-    )
     selects = v.expect(
         bool(theirs) and picked == theirs,
         f"PDB {PDB_NAME} selector {spec.get('selector') or '{}'} picks {len(picked)} pods, "
         f"{len(picked & theirs)} of Deployment {NAME}'s {len(theirs)}",
         f"Make spec.selector match the pod template's labels (app: {NAME}), no more, no less.",
     )
-    if selects:  # only a budget over the right pods can settle
-        latest, current = ctx.wait(
-            lambda: (ctx.get(PDBS, PDB_NAME), ctx.get(DEPLOYMENTS, NAME)),
-            lambda pair: _pdb_settled(*pair),
-            what=f"PDB {PDB_NAME} to count the pods of {NAME}",
-        )
-        budget, dep = latest or budget, current or dep
-    st = budget.get("status") or {}
     replicas = dig(dep, "spec", "replicas", default=1)
     v.expect(
-        selects and st.get("expectedPods") == replicas,
-        f"PDB {PDB_NAME} status.expectedPods: expected {replicas} (the Deployment's replicas), "
-        f"found {st.get('expectedPods', 'none')}",
+        selects and len(picked) == replicas,
+        f"PDB {PDB_NAME} counts {len(picked)} pods: expected {replicas} (the Deployment's "
+        "replicas)",
         f"`kubectl describe pdb {PDB_NAME} -n {ctx.namespace}`: the disruption controller "
         "counts the pods the selector picks.",
     )
-    allowed = st.get("disruptionsAllowed", 0)
+    healthy, required = len(view.ready), required_healthy(spec, len(picked))
+    allowed = max(healthy - required, 0)
     v.expect(
         allowed >= 1,
-        f"PDB {PDB_NAME} status.disruptionsAllowed: expected at least 1, found {allowed} "
-        f"({st.get('currentHealthy', 0)} healthy, {st.get('desiredHealthy', 0)} required)",
+        f"PDB {PDB_NAME} allows {allowed} disruption(s): expected at least 1 ({healthy} healthy, "
+        f"{required} required)",
         "A budget that allows no disruption blocks every drain: keep fewer pods required than "
         "there are replicas.",
     )
@@ -332,9 +430,9 @@ def eviction(ctx: Context) -> Verdict:
     """Acts: dry-run evicts a pod of demo-web (nothing is evicted), and rehearses a drain on 3
     stand-in pods of its own under a copy of demo-web-pdb's budget (removed afterwards)."""
     v = Verdict()
-    budget = ctx.need(PDBS, PDB_NAME)
-    dep = _deployment(ctx)
-    ready = sorted(p["metadata"]["name"] for p in ctx.pods_of(dep) if _ready(p))
+    view = _settled(ctx)  # whether a drain may start depends on Ready pods, counted
+    budget = view.budget
+    ready = sorted(p["metadata"]["name"] for p in view.pods if _ready(p))
     answer = "no Ready pod to try"
     if ready:
         try:
@@ -343,8 +441,9 @@ def eviction(ctx: Context) -> Verdict:
         except ApiError as err:
             answer = _answer(err)
     hint = (
-        "More than one PodDisruptionBudget selects these pods; the eviction API cannot combine "
-        f"budgets, so a drain would retry forever: keep only {PDB_NAME}."
+        "More than one PodDisruptionBudget selects these pods: the Eviction API answers 500 "
+        "rather than choose, and `kubectl drain` fails at once (it retries only 429): keep only "
+        f"{PDB_NAME}."
         if answer.startswith("500")
         else f"`kubectl get pdb -n {ctx.namespace}`: a drain can only start when some budget "
         "over the pods allows a disruption."
@@ -374,27 +473,6 @@ def eviction(ctx: Context) -> Verdict:
         f"a dry-run eviction of {ready[0] if ready else '?'} is allowed; in a rehearsed drain the "
         f"server allowed 1 eviction and refused the one that would leave {FLOOR - 1} (429)"
     )
-
-
-_SLEEP = re.compile(r"\bsleep\s+(\d+)")
-
-
-def prestop_delay(hook: Json | None) -> int | None:
-    """Return how long a preStop hook waits, in seconds, when it says (sleep action or exec)."""
-    if not hook:
-        return None
-    seconds = dig(hook, "sleep", "seconds")
-    if isinstance(seconds, int):
-        return seconds
-    match = _SLEEP.search(" ".join(str(a) for a in dig(hook, "exec", "command", default=[])))
-    if match:
-        return int(match.group(1))
-    if dig(hook, "exec", "command"):  # `sleep` as its own argument: ["sleep", "5"]
-        command = [str(a) for a in hook["exec"]["command"]]
-        for word, nxt in itertools.pairwise(command):
-            if word.endswith("sleep") and nxt.isdigit():
-                return int(nxt)
-    return None
 
 
 def _shutdown(pod_spec: Json) -> tuple[Json | None, int]:
@@ -441,7 +519,8 @@ def graceful_shutdown(ctx: Context) -> Verdict:
             if _shutdown(p.get("spec") or {}) != wanted
         ]
 
-    left = ctx.wait(stale, lambda s: not s, what=f"pods of {NAME} to roll out") if hook else []
+    # A rollout still under way is not an answer: judge the pods once it is over.
+    left = ctx.converge(stale, lambda s: not s, what=f"pods of {NAME} to roll out") if hook else []
     v.expect(
         hook is not None and not left,
         f"{len(left)} pod(s) of {NAME} still run without this hook, e.g. {left[0]}"

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client, config
 
 from kubelab.errors import KubelabError
-from kubelab.kube import REQUEST_TIMEOUT, configuration
+from kubelab.kube import REQUEST_TIMEOUT, configuration, load_problem
 
 Json = dict[str, Any]
 
@@ -128,20 +129,32 @@ class Api:
     """A connection to one cluster that speaks JSON dicts and raises one-line errors."""
 
     def __init__(self, kubeconfig: str | Path | None = None) -> None:
+        from_env = not kubeconfig and bool(os.environ.get("KUBECONFIG"))
         self.kubeconfig = str(kubeconfig) if kubeconfig else default_kubeconfig()
         first = self.kubeconfig.split(os.pathsep)[0]
-        if not Path(first).expanduser().is_file():
+        # Name where the file came from: "start the cluster" is the wrong advice for a typo in
+        # KUBECONFIG or a kubeconfig without a context.
+        named = f"KUBECONFIG names {first}," if from_env else f"the kubeconfig {first},"
+        path = Path(first).expanduser()
+        if not path.exists():
+            if from_env or kubeconfig:
+                raise ClusterUnreachable(
+                    f"{named} which does not exist"
+                    + (" (`kubelab cluster env` prints the course cluster's)" if from_env else "")
+                )
             raise ClusterUnreachable(
                 f"no kubeconfig at {first}: start the course cluster with `kubelab cluster up`"
                 " (or set KUBECONFIG)"
             )
         try:
+            with path.open("rb") as fh:
+                fh.read(1)
+        except OSError as err:
+            raise ClusterUnreachable(f"{named} which cannot be read: {err.strerror}") from err
+        try:
             settings = configuration(self.kubeconfig)
-        except (config.ConfigException, OSError, ValueError, TypeError) as err:
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
-            raise ClusterUnreachable(
-                f"cannot use kubeconfig {self.kubeconfig}: {first_line}"
-            ) from err
+        except (config.ConfigException, yaml.YAMLError, OSError, ValueError, TypeError) as err:
+            raise ClusterUnreachable(f"{named} {load_problem(err)}") from err
         settings.retries = 1  # a dead cluster should answer "unreachable" fast
         self.server: str = settings.host
         self._client = client.ApiClient(settings)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -28,6 +30,15 @@ _PREFIXES = (
     re.compile(r"^error: "),
     re.compile(r"^resource mapping not found for name: \"[^\"]*\" namespace: \"[^\"]*\" "),
 )
+
+
+def lab_folder(target: str | Path, lab_ids: Collection[str]) -> str | None:
+    """Return the id of the lab whose folder (labs/NN-slug/) holds `target`, if any."""
+    path = Path(target).expanduser().resolve()
+    for folder in (path, *path.parents):
+        if folder.parent.name == "labs" and folder.name in lab_ids:
+            return folder.name
+    return None
 
 
 def is_kustomization(folder: Path) -> bool:
@@ -50,14 +61,60 @@ def condense(stderr: str) -> str:
     return first + (f" (and {len(cleaned) - 1} more)" if len(cleaned) > 1 else "")
 
 
+_UNKNOWN_FIELD = re.compile(r'unknown field "([^"]+)"')
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _has_field(obj: object, path: str) -> bool:
+    """Tell whether `obj` holds the field at a server path like "spec.containers[0].name"."""
+    for key, index in _STEP.findall(path):
+        if index:
+            if not isinstance(obj, list) or int(index) >= len(obj):
+                return False
+            obj = obj[int(index)]
+        elif isinstance(obj, dict) and key in obj:
+            obj = obj[key]
+        else:
+            return False
+    return True
+
+
+def strict_field_errors(output: str, objects: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """Return strict field validation's errors as one line naming file, object and field.
+
+    kubectl frames them in the whole patch as escaped JSON (~1,300 characters for a Deployment),
+    and under -k names neither file nor object; the field's path finds the object it is in.
+    """
+    if "strict decoding error" not in output:
+        return None
+    fields = list(dict.fromkeys(_UNKNOWN_FIELD.findall(output)))
+    found: dict[str, list[str]] = {}
+    for field in fields:
+        owners = [
+            f"{source}: {doc['kind']} {(doc.get('metadata') or {}).get('name', '?')}"
+            for source, doc in objects
+            if _has_field(doc, field)
+        ] or [""]  # not found in the manifests (should not happen): name the field alone
+        for owner in owners:
+            found.setdefault(owner, []).append(f'"{field}"')
+    if not found:
+        return None
+    return "; ".join(
+        (f"{owner}: " if owner else "")
+        + ("unknown field " if len(names) == 1 else "unknown fields ")
+        + ", ".join(names)
+        for owner, names in found.items()
+    )
+
+
 def yaml_files(target: Path) -> list[Path]:
     if target.is_file():
         return [target]
     return sorted(p for p in target.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
 
 
-def check_documents(text: str, source: str, namespace: str) -> int:
-    """Parse manifests and count their objects; raise one line on the first problem."""
+def check_documents(text: str, source: str, namespace: str) -> list[dict[str, Any]]:
+    """Parse manifests and return their objects; raise one line on the first problem."""
     try:
         docs = list(yaml.safe_load_all(text))
     except yaml.MarkedYAMLError as err:
@@ -66,7 +123,7 @@ def check_documents(text: str, source: str, namespace: str) -> int:
         raise KubelabError(f"{where}: YAML syntax error: {err.problem or err}") from err
     except yaml.YAMLError as err:
         raise KubelabError(f"{source}: YAML syntax error: {err}") from err
-    count = 0
+    found = []
     for doc in docs:
         if doc is None:
             continue
@@ -80,8 +137,8 @@ def check_documents(text: str, source: str, namespace: str) -> int:
                 f"{source}: {doc['kind']} {name} sets namespace {theirs!r}, but you apply into "
                 f"{namespace!r}; remove metadata.namespace and let -n choose"
             )
-        count += 1
-    return count
+        found.append(doc)
+    return found
 
 
 def _kubectl(kubectl: Path, kubeconfig: str, args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -111,15 +168,17 @@ def apply(
         built = _kubectl(kubectl, config, ["kustomize", str(path)])
         if built.returncode != 0:
             raise KubelabError(f"kustomize {target}: {condense(built.stderr)}")
-        objects = check_documents(built.stdout, str(target), namespace)
+        objects = [(str(target), d) for d in check_documents(built.stdout, str(target), namespace)]
         source = ["-k", str(path)]
     else:
         files = yaml_files(path)
         if not files:
             raise KubelabError(f"{target} holds no .yaml, .yml or .json files")
-        objects = sum(check_documents(f.read_text(), str(f), namespace) for f in files)
+        objects = [
+            (str(f), d) for f in files for d in check_documents(f.read_text(), str(f), namespace)
+        ]
         source = ["-f", str(path)]
-    if objects == 0:
+    if not objects:
         raise KubelabError(f"{target} holds no Kubernetes objects")
     if conn.namespace_exists(namespace) is False:
         raise KubelabError(
@@ -129,8 +188,11 @@ def apply(
     base = ["apply", "-n", namespace, "--validate=strict", *source]
     dry = _kubectl(kubectl, config, [*base, "--dry-run=server"])
     if dry.returncode != 0:
-        raise KubelabError(f"{target}: {condense(dry.stderr or dry.stdout)} (nothing was applied)")
+        why = dry.stderr or dry.stdout
+        one_line = strict_field_errors(why, objects) or f"{target}: {condense(why)}"
+        raise KubelabError(f"{one_line} (nothing was applied)")
     done = _kubectl(kubectl, config, base)
     if done.returncode != 0:
-        raise KubelabError(f"{target}: {condense(done.stderr or done.stdout)}")
+        why = done.stderr or done.stdout
+        raise KubelabError(strict_field_errors(why, objects) or f"{target}: {condense(why)}")
     return [ln for ln in done.stdout.splitlines() if ln.strip()]

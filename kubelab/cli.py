@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("status", help="show whether the cluster runs")
     csub.add_parser("kubeconfig", help="print the kubeconfig path")
     csub.add_parser("env", help="print an `export KUBECONFIG=...` line for your shell")
+    # `use`, `check` (`doctor`), `prepare`: the course on a cluster kubelab did not start
+    from kubelab.cluster import commands as existing_cluster
+
+    existing_cluster.register(csub)
 
     sub.add_parser("labs", help="list the labs and your progress in each")
 
@@ -89,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     where = apply.add_mutually_exclusive_group(required=True)
     where.add_argument("--lab", help="apply into this lab's namespace")
     where.add_argument("-n", "--namespace", help="apply into this namespace")
+    apply.add_argument(
+        "--force",
+        action="store_true",
+        help="apply another lab's folder (labs/NN-*/) into --lab's namespace all the same",
+    )
 
     # Command groups of their own packages (each sets `handler`; both import nothing heavy).
     from kubelab.instructor import commands as grade
@@ -164,6 +173,9 @@ def _up(cluster: str, args: argparse.Namespace) -> ClusterStatus:
 def cmd_cluster(args: argparse.Namespace) -> int:
     """Run `kubelab cluster ACTION`."""
     cluster: str = args.name
+    if hasattr(args, "handler"):  # use, check, prepare (kubelab.cluster.commands)
+        code: int = args.handler(args)
+        return code
     if args.action == "up":
         status = _up(cluster, args)
         _print_status(status)
@@ -174,6 +186,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         if not backend.exists():
             state.forget(cluster)  # a record of a cluster deleted behind kubelab's back
         backend.down()
+        if backend.name == "existing":
+            print(f"forgot cluster {cluster!r} (existing); the cluster itself was not touched")
+            return 0
         print(f"cluster {cluster!r} ({backend.name}) is down")
         return 0
     if args.action == "status":
@@ -254,7 +269,8 @@ def cmd_labs(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Grade a lab; exit 0 when every check passes, 1 when any fails."""
+    """Grade a lab; exit 0 when every check passes, 1 when any fails, 2 when any could not be
+    judged (not converged: the cluster did not settle before the deadline)."""
     from kubelab import labs
     from kubelab.grading import render, runner, saved_progress
 
@@ -267,6 +283,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(report.to_json())
     else:
         print(render.text(report, color=sys.stdout.isatty()))
+    if report.not_converged:
+        return 2
     return 0 if report.passed else 1
 
 
@@ -285,6 +303,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
     """Validate and apply manifests into a lab's namespace."""
     from kubelab import apply, labs
 
+    if args.lab:
+        lab = labs.find(args.lab)
+        # Another lab's folder would silently replace this lab's objects (both use demo-web).
+        theirs = apply.lab_folder(args.path, [other.id for other in labs.all_labs()])
+        if theirs and theirs != lab.id and not args.force:
+            raise KubelabError(
+                f"{args.path} belongs to lab {theirs}, not {lab.id}: apply it with"
+                f" --lab {theirs.split('-')[0]}, or add --force to put it in {lab.id}'s namespace"
+            )
     namespace = args.namespace or _namespace(args, labs.find(args.lab).namespace)
     for line in apply.apply(args.path, namespace=namespace):
         print(line)
@@ -300,6 +327,25 @@ def _log_crash() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `kubelab` console script."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Buffered output meets a closed pipe here, not in the interpreter's exit (whose
+            # "Exception ignored" would reach the learner); --help's SystemExit passes too.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left (`kubelab labs | head -3`): stop quietly, as a program killed by SIGPIPE
+        # does (the shell shows 141), and point stdout at /dev/null so the exit's flush is silent.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13
+    except KeyboardInterrupt:  # Ctrl-C while parsing or importing, before _main's own handler
+        print("kubelab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "cluster":
@@ -319,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kubelab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # not a bug: main() ends quietly
     except Exception as err:
         log = _log_crash()
         print(

@@ -51,6 +51,21 @@ def configure_nbgrader(c: Any, *, root: Path, labs_dir: Path = paths.LABS_DIR) -
         from kubelab.instructor.sandboxed_execute import configure
 
         configure(c)
+    else:
+        _cap_outputs_in_bytes(c)
+
+
+def _cap_outputs_in_bytes(c: Any) -> None:
+    """nbgrader's own autograde steps, with outputs capped in bytes right after execution (its
+    LimitOutput counts lines only)."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+
+    from kubelab.instructor.output_caps import LimitOutputBytes
+
+    steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
+    at = steps.index(Execute) + 1
+    c.Autograde.autograde_preprocessors = [*steps[:at], LimitOutputBytes, *steps[at:]]
 
 
 def write_course_config(root: Path, labs_dir: Path = paths.LABS_DIR) -> Path:

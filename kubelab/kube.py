@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import yaml
 from kubernetes import client, config
 
 REQUEST_TIMEOUT = 10  # seconds for every API call kubelab makes
@@ -16,6 +18,31 @@ def configuration(kubeconfig: str | Path) -> client.Configuration:
         config_file=str(kubeconfig), client_configuration=loaded
     )
     return loaded
+
+
+_NO_CONTEXT = "which sets no current-context (`kubectl config use-context NAME` picks one)"
+_NOT_IN_LIST = re.compile(r"Expected object with name (.*?) in .*/(contexts|clusters|users) list")
+
+
+def load_problem(err: Exception) -> str:
+    """Say in a few words what is wrong with a kubeconfig that `configuration` refused."""
+    text = " ".join(str(err).split())
+    if isinstance(err, yaml.YAMLError):
+        mark = getattr(err, "problem_mark", None)
+        return "which is not valid YAML" + (f" (line {mark.line + 1})" if mark else "")
+    if "Expected key current-context" in text:
+        return _NO_CONTEXT
+    if "file is empty" in text:
+        return "which is empty"
+    found = _NOT_IN_LIST.search(str(err))  # the raw text: an empty name is two spaces
+    if found:
+        name, kind = found.group(1).strip(), found.group(2)
+        if kind == "contexts":
+            if not name:
+                return _NO_CONTEXT
+            return f"whose current-context {name!r} is not among its contexts"
+        return f"which names {kind[:-1]} {name!r} in its context but does not define it"
+    return "which cannot be used: " + (text.removeprefix("Invalid kube-config file. ") or "unknown")
 
 
 def api_client(kubeconfig: Path) -> client.ApiClient:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from functools import partial
 from typing import TextIO
 
@@ -17,6 +16,7 @@ import yaml
 
 from kubelab import api, apply, wait
 from kubelab.errors import KubelabError
+from kubelab.fence import cleanup, namespace_fence, records
 from kubelab.labs import Lab
 from kubelab.progress import status
 
@@ -25,7 +25,7 @@ LAB_LABEL = "kubelab.dev/lab"
 # Marks a workshop participant's namespaces, and names the kubeconfig context extension that
 # says whose kubeconfig it is (kubelab/workshop).
 PARTICIPANT = "kubelab.dev/participant"
-_SYSTEM = {"default", "kube-system", "kube-public", "kube-node-lease"}
+_SYSTEM = {"default", "kube-system", "kube-public", "kube-node-lease", records.NAMESPACE}
 DELETE_TIMEOUT = 180.0
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: faster
 
@@ -70,7 +70,8 @@ def default_namespace(lab_namespace: str, kubeconfig: str | None = None) -> str:
 def ensure(
     client: api.Api, lab: Lab, namespace: str, *, labels: dict[str, str] | None = None
 ) -> bool:
-    """Create the lab namespace (and the lab's set-up) unless it exists; return True if created.
+    """Create the lab namespace, fenced (kubelab/fence), with the lab's set-up, unless it exists;
+    return True if created.
 
     `labels` are added to the new namespace (a workshop marks its participant's namespaces)."""
     if client.namespace_exists(namespace) is not False:
@@ -80,7 +81,12 @@ def ensure(
         "kind": "Namespace",
         "metadata": {
             "name": namespace,
-            "labels": {**(labels or {}), MANAGED_BY: "kubelab", LAB_LABEL: lab.id},
+            "labels": {
+                **namespace_fence.labels(lab),
+                **(labels or {}),
+                MANAGED_BY: "kubelab",
+                LAB_LABEL: lab.id,
+            },
         },
     }
     try:
@@ -88,6 +94,8 @@ def ensure(
     except api.ApiError as err:
         if err.status != 409:  # created meanwhile by someone else: fine
             raise KubelabError(f"cannot create namespace {namespace}: {err}") from err
+    records.record(client, namespace, lab.id)
+    namespace_fence.apply(client, namespace, lab)
     if lab.cluster_setup is not None:
         install_cluster_setup(client, lab, namespace)
     if lab.setup is not None:
@@ -131,10 +139,12 @@ def install_cluster_setup(client: api.Api, lab: Lab, namespace: str) -> None:
             raise KubelabError(f"CustomResourceDefinition {name} is not served after 30s") from err
 
 
-def _refuse_unless_ours(obj: api.Json, namespace: str) -> None:
-    labels = obj.get("metadata", {}).get("labels") or {}
+def _refuse_unless_ours(client: api.Api, obj: api.Json, namespace: str) -> None:
     if namespace in _SYSTEM or namespace.startswith("kube-"):
         raise KubelabError(f"refusing to reset {namespace}: it is a system namespace")
+    if records.made_by_kubelab(client, namespace):
+        return  # the record outlives whatever was done to the namespace's labels
+    labels = obj.get("metadata", {}).get("labels") or {}
     if labels.get(MANAGED_BY) != "kubelab":
         raise KubelabError(
             f"refusing to reset namespace {namespace}: kubelab did not create it "
@@ -150,28 +160,14 @@ def reset(
     out = stream or sys.stderr
     current = client.get(api.NAMESPACES, ns)
     if current is not None:
-        _refuse_unless_ours(current, ns)
+        _refuse_unless_ours(client, current, ns)
         with status(f"deleting namespace {ns}", stream=out) as s:
-            client.delete(api.NAMESPACES, ns)
-            start = time.monotonic()
-
-            def gone(obj: api.Json | None) -> bool:
-                s.update(f"{time.monotonic() - start:.0f}s")
-                return obj is None
-
             try:
-                wait.until(
-                    lambda: client.get(api.NAMESPACES, ns),
-                    gone,
-                    timeout=DELETE_TIMEOUT,
-                    interval=0.5,
-                    what=f"namespace {ns} deleted",
+                cleanup.delete_namespace(
+                    client, ns, timeout=DELETE_TIMEOUT, on_wait=lambda t: s.update(f"{t:.0f}s")
                 )
-            except wait.Timeout as err:
-                raise KubelabError(
-                    f"namespace {ns} is still terminating after {DELETE_TIMEOUT:.0f}s; "
-                    f"see `kubectl get namespace {ns} -o yaml` for what holds it"
-                ) from err
+            except cleanup.StillThere as err:
+                raise KubelabError(str(err)) from err
     with status(f"creating namespace {ns} for {lab.id}", stream=out):
         ensure(client, lab, ns)
     return ns

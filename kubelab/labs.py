@@ -7,8 +7,9 @@ task's id, title and points are written down once.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -29,6 +30,24 @@ class Task:
     points: int
 
 
+POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")  # weakest first
+
+
+@dataclass(frozen=True)
+class Fence:
+    """How kubelab fences the lab's namespaces (lab.yaml's `fence`; see kubelab/fence).
+
+    `pod_security` is the Pod Security level enforced from creation: `restricted` unless the lab
+    says why it needs `baseline`. `resources` False leaves out kubelab's LimitRange and its quota
+    on CPU and memory, for a lab whose own tasks are writing those. `rules` are RBAC rules a
+    confined subject gets in this lab's namespaces beyond every lab's list (kubelab.access).
+    """
+
+    pod_security: str = "restricted"
+    resources: bool = True
+    rules: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+
 @dataclass(frozen=True)
 class Lab:
     """One lab: its id, title, default namespace and tasks in order."""
@@ -40,6 +59,7 @@ class Lab:
     directory: Path
     setup: Path | None = None  # applied into the lab namespace when kubelab creates it
     cluster_setup: Path | None = None  # cluster-wide prerequisites (CRDs), applied before it
+    fence: Fence = field(default_factory=Fence)
 
     @property
     def number(self) -> str:
@@ -102,6 +122,7 @@ def load(path: Path) -> Lab:
         if value is not None and not (isinstance(value, str) and (path.parent / value).exists()):
             raise _fail(path, f"{key} must name a file or folder of the lab, got {value!r}")
     return Lab(
+        fence=_fence(path, raw.get("fence")),
         id=lab_id,
         title=title,
         namespace=namespace,
@@ -110,6 +131,26 @@ def load(path: Path) -> Lab:
         setup=(path.parent / setup) if isinstance(setup, str) else None,
         cluster_setup=(path.parent / cluster_setup) if isinstance(cluster_setup, str) else None,
     )
+
+
+def _fence(path: Path, raw: object) -> Fence:
+    if raw is None:
+        return Fence()
+    if not isinstance(raw, dict):
+        raise _fail(path, "fence must be a mapping (pod-security, why, resources, rules)")
+    level = raw.get("pod-security", "restricted")
+    if level not in POD_SECURITY_LEVELS[1:]:
+        raise _fail(path, f"fence.pod-security must be restricted or baseline, got {level!r}")
+    if level != "restricted" and not raw.get("why"):
+        raise _fail(path, "fence.why must say why the lab needs a level below restricted")
+    resources, rules = raw.get("resources", True), raw.get("rules") or []
+    if not isinstance(resources, bool):
+        raise _fail(path, "fence.resources must be true or false")
+    if not isinstance(rules, list) or not all(
+        isinstance(r, dict) and r.get("verbs") and r.get("resources") for r in rules
+    ):
+        raise _fail(path, "fence.rules must be RBAC rules (apiGroups, resources, verbs)")
+    return Fence(pod_security=level, resources=resources, rules=tuple(rules))
 
 
 def all_labs(root: Path | None = None) -> list[Lab]:

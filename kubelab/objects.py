@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -72,3 +74,28 @@ def ready_endpoints(slices: list[dict[str, Any]]) -> set[str]:
             if dig(ep, "conditions", "ready") is True:
                 ready.add(dig(ep, "targetRef", "name") or ",".join(ep.get("addresses", [])))
     return ready
+
+
+_SLEEP = re.compile(r"\bsleep\s+(\d+)")
+
+
+def prestop_delay(hook: Mapping[str, Any] | None) -> int | None:
+    """Return how long a preStop hook waits, in seconds, when it says so, else None.
+
+    One reading for every lab: the `sleep` action (`sleep: {seconds: 5}`), or an `exec` hook
+    that runs sleep, as one shell string (`sh -c "sleep 7 && ..."`) or as its own arguments
+    (`["sleep", "5"]`, `["/bin/sleep", "3"]`). An httpGet hook, or none, says nothing.
+    """
+    if not hook:
+        return None
+    seconds = dig(hook, "sleep", "seconds")
+    if isinstance(seconds, int) and not isinstance(seconds, bool):
+        return seconds
+    command = [str(a) for a in dig(hook, "exec", "command", default=None) or []]
+    match = _SLEEP.search(" ".join(command))
+    if match:
+        return int(match.group(1))
+    for word, nxt in itertools.pairwise(command):  # `sleep` as its own argument: ["sleep", "5"]
+        if word.endswith("sleep") and nxt.isdigit():
+            return int(nxt)
+    return None

@@ -57,6 +57,14 @@ class Status:
             self._stream.write("    " + line + "\n")
         self._stream.flush()
 
+    def stop(self) -> None:
+        """Stop the spinner and clear its line, printing no outcome (Ctrl-C: none is true)."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+            self._stream.write("\r\033[K")
+            self._stream.flush()
+
     def _spin(self) -> None:
         i = 0
         while not self._stop.wait(0.1):
@@ -74,6 +82,9 @@ def status(message: str, *, stream: TextIO | None = None) -> Iterator[Status]:
     s.start()
     try:
         yield s
+    except KeyboardInterrupt:
+        s.stop()  # the CLI's "interrupted" is the one line a Ctrl-C prints
+        raise
     except BaseException:
         s.finish("failed")
         raise

@@ -10,11 +10,14 @@ T = TypeVar("T")
 
 
 class Timeout(Exception):
-    """The condition did not hold before the deadline; `last` is the last value seen."""
+    """The condition did not hold before the deadline; `last` is the last value seen, `what` the
+    condition as a person reads it, `waited` the seconds spent."""
 
-    def __init__(self, message: str, last: object) -> None:
+    def __init__(self, message: str, last: object, *, what: str = "", waited: float = 0.0) -> None:
         super().__init__(message)
         self.last = last
+        self.what = what
+        self.waited = waited
 
 
 def until(
@@ -38,5 +41,10 @@ def until(
         if time.monotonic() >= deadline:
             if not raise_on_timeout:
                 return value
-            raise Timeout(f"{what} not reached within {timeout:.0f}s (last: {value!r})", value)
+            raise Timeout(
+                f"{what} not reached within {timeout:.0f}s (last: {value!r})",
+                value,
+                what=what,
+                waited=timeout,
+            )
         time.sleep(min(interval, max(deadline - time.monotonic(), 0)))

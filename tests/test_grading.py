@@ -61,19 +61,23 @@ def test_json_contract_shape() -> None:
                 "id": "deployment",
                 "title": "Deployment",
                 "passed": True,
+                "outcome": "passed",
                 "points": 3,
                 "max_points": 3,
                 "message": "3/3 available",
                 "hint": None,
+                "problems": [],
             },
             {
                 "id": "probes",
                 "title": "Probes",
                 "passed": False,
+                "outcome": "failed",
                 "points": 1,
                 "max_points": 2,
                 "message": "liveness <copy>",
                 "hint": "Use /livez. Docs: https://k8s.io/x",
+                "problems": [],
             },
         ],
     }
@@ -172,6 +176,91 @@ def test_kubectl_errors_are_condensed_to_one_line(stderr: str, expected: str) ->
     assert apply.condense(stderr) == expected
 
 
+MISSPELT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "demo-web"},
+    "spec": {
+        "replicas": 3,
+        "template": {"spec": {"containers": [{"name": "web", "imagePullPolicyy": "Always"}]}},
+    },
+}
+FIELD = "spec.template.spec.containers[0].imagePullPolicyy"
+# What kubectl prints for a misspelt field on an object that exists: the whole patch as escaped
+# JSON (with -f), or as a Go map with no file or object named at all (with -k).
+_LAST_APPLIED = json.dumps(json.dumps(MISSPELT))
+PATCH_ERROR = (
+    "Error from server (Invalid): error when applying patch:\n"
+    f'{{"metadata":{{"annotations":{{"kubectl.kubernetes.io/last-applied-configuration":'
+    f"{_LAST_APPLIED}}}}}}}\n"
+    "to:\n"
+    'Resource: "apps/v1, Resource=deployments", GroupVersionKind: "apps/v1, Kind=Deployment"\n'
+    'Name: "demo-web", Namespace: "lab-02"\n'
+    'for: "base/deployment.yaml": error when patching "base/deployment.yaml":  "" is invalid: '
+    f'patch: Invalid value: "map[metadata:map[{_LAST_APPLIED}]]": strict decoding error: '
+    f'unknown field "{FIELD}"\n'
+)
+KUSTOMIZE_ERROR = (
+    f'The request is invalid: patch: Invalid value: "map[metadata:map[{_LAST_APPLIED}]]": '
+    f'strict decoding error: unknown field "{FIELD}"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("output", "source"),
+    [(PATCH_ERROR, "base/deployment.yaml"), (KUSTOMIZE_ERROR, "overlays/prod")],
+)
+def test_a_misspelt_field_is_one_line_naming_file_object_and_field(
+    output: str, source: str
+) -> None:
+    assert len(output) > 300  # the escaped patch the learner used to read first
+    objects = [(source, {"kind": "Service", "metadata": {"name": "demo-web"}}), (source, MISSPELT)]
+    line = apply.strict_field_errors(output, objects)
+    assert line == f'{source}: Deployment demo-web: unknown field "{FIELD}"'
+
+
+def test_misspelt_fields_are_grouped_by_object() -> None:
+    config = {"kind": "ConfigMap", "metadata": {"name": "x"}, "dat": {}, "kindd": "y"}
+    output = (
+        'Error from server (BadRequest): error when creating "cm.yaml": ConfigMap in version "v1" '
+        'cannot be handled as a ConfigMap: strict decoding error: unknown field "dat", '
+        'unknown field "kindd"'
+    )
+    assert apply.strict_field_errors(output, [("cm.yaml", config)]) == (
+        'cm.yaml: ConfigMap x: unknown fields "dat", "kindd"'
+    )
+    assert apply.strict_field_errors("Error from server (Forbidden): no", []) is None
+
+
+def test_every_failed_requirement_is_listed_with_its_own_hint() -> None:
+    lab = labs.find("02-deployment")
+    checks = Checks(lab.id)
+
+    @checks.check("probes", docs="https://example.org/probes")
+    def five_problems(ctx: Context) -> Verdict:
+        return _verdict(1, 5)
+
+    ctx = Context(None, "ns", deadline=time.monotonic() + 1)  # type: ignore[arg-type]
+    result = runner.run_check(lab, lab.task("probes"), checks.by_task["probes"], ctx)
+    wanted = [(f"problem {i}", f"hint {i}") for i in range(5)]
+    assert result.problems == tuple(wanted)
+    assert "more" not in result.message and "problem 4" in result.message
+    assert result.hint == "hint 0 Docs: https://example.org/probes"
+
+    report = Report(lab.id, lab.title, "ns", (result,))
+    listed = json.loads(report.to_json())["checks"][0]["problems"]
+    assert listed == [{"message": m, "hint": h} for m, h in wanted]
+    assert Report.from_dict(json.loads(report.to_json())).checks[0].problems == result.problems
+
+    table = render.text(report, width=100)
+    for i in range(5):
+        assert f"• problem {i}" in table
+    assert "hint: hint 0 Docs: https://example.org/probes" in table
+    assert all(f"hint: hint {i}" in table for i in range(1, 5))
+    html = report._repr_html_()
+    assert all(f"💡 hint {i}" in html for i in range(5)) and "problem 4" in html
+
+
 def test_a_crashing_check_is_a_grader_error_not_the_learners(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -205,3 +294,75 @@ def test_a_grader_that_cannot_load_is_one_line_not_a_traceback(
     with pytest.raises(KubelabError, match=r"grader error \(not your fault\).*09-demo"):
         runner.run(lab, namespace="ns")
     assert "ModuleNotFoundError" in (tmp_path / "cache/logs/grader-error.log").read_text()
+
+
+def test_a_state_that_never_settles_is_not_converged_not_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBELAB_CACHE", str(tmp_path))
+    monkeypatch.setenv("KUBELAB_DATA", str(tmp_path / "data"))
+    lab = labs.find("03-hpa-pdb")
+    checks = Checks(lab.id)
+    polls: list[float] = []
+
+    @checks.check("pdb", docs="https://example.org")
+    def slow(ctx: Context) -> Verdict:
+        v = Verdict()
+        ready = ctx.converge(
+            lambda: polls.append(time.monotonic()) or 2, lambda n: n == 3, what="3 Ready pods"
+        )
+        v.expect(ready == 3, "never judged", "")
+        return v
+
+    ctx = Context(None, "ns", deadline=time.monotonic() + 0.3, timeout=0.3)  # type: ignore[arg-type]
+    result = runner.run_check(lab, lab.task("pdb"), checks.by_task["pdb"], ctx)
+    assert len(polls) >= 2  # it really waited, until the deadline
+    assert result.not_converged and result.outcome == "not-converged"
+    assert not result.passed and result.points == 0 and result.max_points == 2
+    assert "not converged: waited for 3 Ready pods until the 0.3 s" in result.message
+    assert "kubelab check 03-hpa-pdb --task pdb" in (result.hint or "")
+    assert not (tmp_path / "logs" / "grader-error.log").exists()  # not a grader bug
+
+    passed = CheckResult("hpa", "HPA", True, 3, 3, "ok")
+    report = Report(lab.id, lab.title, "ns", (passed, result))
+    assert report.not_converged == ("pdb",) and not report.passed
+    data = json.loads(report.to_json())
+    assert [c["outcome"] for c in data["checks"]] == ["passed", "not-converged"]
+    assert Report.from_dict(data, title=lab.title) == report
+    table = render.text(report, width=100)
+    assert "⧖ pdb" in table and "-/2" in table and "1 not converged" in table
+    html = report._repr_html_()
+    assert "not converged" in html and "#e3f2fd" in html
+
+
+def test_a_not_converged_check_keeps_the_saved_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubelab.grading import saved_progress
+
+    monkeypatch.setenv("KUBELAB_DATA", str(tmp_path))
+    lab = labs.find("03-hpa-pdb")
+    passed = CheckResult("pdb", "PDB", True, 2, 2, "ok")
+    saved_progress.record(Report(lab.id, lab.title, "ns", (passed,)))
+    unsettled = CheckResult("pdb", "PDB", False, 0, 2, "not converged", None, not_converged=True)
+    saved_progress.record(Report(lab.id, lab.title, "ns", (unsettled,)))
+    assert saved_progress.passed_tasks(lab) == {"pdb": True}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected", "required"),
+    [
+        ({"minAvailable": 2}, 3, 2),
+        ({"minAvailable": "50%"}, 3, 2),  # rounded up, as the disruption controller does
+        ({"maxUnavailable": 1}, 3, 2),
+        ({"maxUnavailable": "34%"}, 3, 1),  # 34% of 3 rounds up to 2 unavailable
+        ({"minAvailable": 3}, 3, 3),
+        ({}, 3, 0),
+    ],
+)
+def test_a_budgets_required_pods_are_worked_out_as_the_controller_does(
+    spec: dict[str, object], expected: int, required: int
+) -> None:
+    from graders.lab03_hpa_pdb import required_healthy
+
+    assert required_healthy(spec, expected) == required

@@ -18,8 +18,9 @@ from nbgrader.utils import determine_grade
 
 from kubelab import labs
 from kubelab.grading.result import CheckResult, Report
-from kubelab.instructor import gradebook, submissions
+from kubelab.instructor import gradebook, nbgrader_log, output_caps, submissions
 from kubelab.instructor.commands import course_root
+from kubelab.instructor.output_caps import is_grade_cell
 from kubelab.instructor.sandboxed_execute import grade_cell_outputs
 
 LAB = labs.find("02-deployment")
@@ -212,3 +213,162 @@ def test_course_root_writes_a_config_for_a_new_course(tmp_path: Path) -> None:
     config = (root / "nbgrader_config.py").read_text()
     assert "configure_nbgrader" in config and str(root) in config
     assert os.access(root, os.W_OK)
+
+
+def _printing(text: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell("print(...)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    return cell
+
+
+def test_outputs_are_capped_in_bytes_per_cell_and_per_notebook() -> None:
+    scorecard = nbformat.v4.new_output("display_data", data={"text/html": "<b>x</b>" * 40_000})
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        _printing("é" * 5_000_000),  # ~10 MB: cut to the cell cap
+        _printing("small\n"),  # kept whole
+        _grade_cell("deployment", 3, [scorecard]),  # kubelab's own output: never cut
+        *[_printing("y" * 200_000) for _ in range(5)],  # over the notebook cap by the 4th
+        nbformat.v4.new_markdown_cell("prose"),
+    ]
+    cuts = output_caps.cap_outputs(nb, per_cell=100_000, per_notebook=500_000, skip=is_grade_cell)
+
+    sizes = [sum(output_caps.output_bytes(o) for o in c.get("outputs", [])) for c in nb.cells[:-1]]
+    assert sizes[0] < 100_000 + 300 and nb.cells[1].outputs[0]["text"] == "small\n"
+    assert nb.cells[2].outputs == [scorecard]
+    assert (
+        nb.cells[0].outputs[-1]["text"].startswith("output truncated: this cell printed 10,000,0")
+    )
+    assert "kubelab keeps at most 100,000 per cell" in nb.cells[0].outputs[-1]["text"]
+    kept = sum(sizes) - sizes[2]
+    assert kept <= 500_000 + 6 * 300  # the notebook's cap, plus one short note per cut cell
+    notebook_cuts = [c for c in cuts if c.per == "notebook"]
+    assert notebook_cuts and "kubelab keeps at most 500,000 per notebook" in notebook_cuts[0].note()
+    assert cuts[0].cell == 0 and all(c.printed > c.kept for c in cuts)
+    json.loads(nbformat.writes(nb))  # still a valid notebook
+    nbformat.validate(nb)
+
+
+def test_the_byte_caps_are_nbgrader_configuration() -> None:
+    from traitlets.config import Config
+
+    config = Config({"LimitOutputBytes": {"max_cell_bytes": 1_000, "max_notebook_bytes": 5_000}})
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_printing("z" * 50_000)]
+    nb, resources = output_caps.LimitOutputBytes(config=config).preprocess(nb, {})
+    assert output_caps.output_bytes(nb.cells[0].outputs[0]) <= 1_000
+    assert resources[output_caps.RESOURCE_KEY][0]["cap"] == 1_000
+
+
+# Lines as nbgrader 0.9 prints them for tampered notebooks (tests/cluster/test_bulk_grading.py
+# makes them for real).
+FORGED = """[AutogradeApp | WARNING] Cell 'bonus' does not exist in the database
+[AutogradeApp | ERROR] Traceback (most recent call last):
+    jsonschema.exceptions.ValidationError: nbgrader cell does not have a grade_id: x
+[AutogradeApp | ERROR] Notebook failed to validate; the nbgrader metadata may be corrupted.
+[AutogradeApp | ERROR] There was an error processing assignment: /c/submitted/eve/02-deployment
+[AutogradeApp | WARNING] Removing failed assignment: /c/autograded/eve/02-deployment
+[AutogradeApp | ERROR] There was an error processing assignment '02-deployment' for student 'eve'
+[AutogradeApp | ERROR] Please see the the above traceback for details on the specific errors.
+"""
+DUPLICATED = """[AutogradeApp | WARNING] Cell with id 'deployment' exists multiple times!
+[AutogradeApp | WARNING] Removing failed assignment: /c/autograded/eve/02-deployment
+[AutogradeApp | ERROR] One or more notebooks in the assignment use an old version
+"""
+ALTERED = """[AutogradeApp | WARNING] Attribute 'checksum' for cell deployment has changed! \
+(should be: 113fbadf87ab96dafce1afd26018c3b9, got: a149f2b965d8fa8e31e23c015a7333fe)
+[AutogradeApp | WARNING] Attribute 'points' for cell probes has changed! \
+(should be: 2.0, got: 100.0)
+[AutogradeApp | WARNING] Attribute 'checksum' for cell setup has changed! (should be: a, got: b)
+"""
+TASKS = {t.id for t in LAB.tasks}
+
+
+def test_nbgraders_refusals_and_repairs_are_told_in_plain_words() -> None:
+    forged = nbgrader_log.explain(FORGED, TASKS, failed=True)
+    assert forged.refused.startswith(
+        "the notebook has a cell claiming to be grade cell `bonus`, which the released lab "
+        "does not have (a forged grade cell); nbgrader refuses notebooks with altered or forged "
+        "grade cells (Notebook failed to validate"
+    )
+    duplicated = nbgrader_log.explain(DUPLICATED, TASKS, failed=True)
+    assert "grade cell `deployment` appears more than once" in duplicated.refused
+    assert "not what was released" in duplicated.refused and "old version" not in duplicated.refused
+    altered = nbgrader_log.explain(ALTERED, TASKS, failed=False)
+    assert not altered.refused and altered.notes == [
+        "the notebook's grade cell `deployment` was changed",
+        "the points of the notebook's grade cell `probes` were changed (100.0 instead of 2.0)",
+        "the notebook's locked cell `setup` was changed",
+    ]
+    other = nbgrader_log.explain(
+        "[X | ERROR] No notebooks found, did you forget", TASKS, failed=True
+    )
+    assert other.refused == "nbgrader autograde failed: No notebooks found, did you forget"
+    assert nbgrader_log.explain("", TASKS, failed=False) == nbgrader_log.Explanation()
+
+
+def test_nbgraders_log_is_kept_with_its_start_and_end(tmp_path: Path) -> None:
+    text = "start\n" + "x" * (2 * nbgrader_log.MAX_LOG_BYTES) + "\nTraceback: the end\n"
+    kept = nbgrader_log.keep(text, tmp_path / "alice").read_text()
+    assert len(kept.encode()) <= nbgrader_log.MAX_LOG_BYTES + 200
+    assert kept.startswith("start") and kept.endswith("the end\n") and "left out" in kept
+
+
+def test_rows_of_refused_unsettled_and_retried_submissions(tmp_path: Path) -> None:
+    every = [t.id for t in LAB.tasks]
+    checks = [CheckResult(t.id, t.title, True, t.points, t.points, "ok") for t in LAB.tasks]
+    checks[1] = CheckResult(
+        "resources", "R", False, 0, 2, "not converged: waited", "grade again", not_converged=True
+    )
+    data = _result("finished", every, _report(*checks))
+    row = gradebook.row_from_result(LAB, "alice", data)
+    assert row.status == "not-converged" and row.points["resources"] == 0
+    assert "resources could not be judged" in row.message and "grade again" in row.message
+    twice = gradebook.row_from_result(LAB, "alice", {**data, "attempts": 2})
+    assert twice.status == "not-converged" and twice.retried
+    assert "still so when graded again alone" in twice.message
+    checks[1] = CheckResult("resources", "R", True, 2, 2, "ok")
+    settled = _result("finished", every, _report(*checks))
+    second = gradebook.row_from_result(LAB, "alice", {**settled, "attempts": 2})
+    assert second.status == "graded" and second.total == 12
+    assert "graded again alone after not converging" in second.message
+
+    course = tmp_path / "course"
+    refusal = nbgrader_log.explain(FORGED, TASKS, failed=True).refused
+    log = gradebook.log_path(LAB, "eve")
+    gradebook.write_error(course, LAB, "eve", refusal, status=gradebook.REFUSED, log=log)
+    path = gradebook.result_path(course, LAB, "carol")
+    path.parent.mkdir(parents=True)
+    cut = output_caps.Cut(3, 10_000_000, 262_000, 262_144, "cell").to_dict()
+    path.write_text(
+        json.dumps(
+            {
+                **settled,
+                "deleted_grade_cells": ["service"],
+                "truncated": [cut],
+                "nbgrader": {"notes": ["the notebook's grade cell `deployment` was changed"]},
+                "log": gradebook.log_path(LAB, "carol"),
+            }
+        )
+    )
+    rows = [gradebook.read_row(course, LAB, s) for s in ("carol", "eve")]
+    table = {
+        r["student"]: r for r in csv.DictReader(gradebook.write_csv(rows, course / "g.csv").open())
+    }
+    assert table["eve"]["status"] == "refused" and table["eve"]["total"] == "0"
+    assert (
+        "forged grade cell" in table["eve"]["message"] and "exited" not in table["eve"]["message"]
+    )
+    assert table["eve"]["log"] == f"autograded/eve/{LAB.id}/nbgrader-autograde.log"
+    carol = table["carol"]["message"]
+    assert "grade cell `deployment` was changed; nbgrader put the released cells back" in carol
+    assert "grade cell `service` was deleted: it scores 0" in carol
+    assert (
+        "output truncated: cell 3 printed 10,000,000 bytes; kubelab keeps at most 262,144" in carol
+    )
+    eve_page = gradebook.feedback_html(rows[1])
+    assert "Your notebook was not graded" in eve_page and "forged grade cell" in eve_page
+    assert "nbgrader-autograde.log" in eve_page
+    assert "kubelab keeps at most 262,144 per cell" in gradebook.feedback_html(rows[0])
+    unsettled_page = gradebook.feedback_html(twice)
+    assert "Not graded yet" in unsettled_page and "not converged" in unsettled_page

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from kubelab.objects import (
     dig,
     image_tag,
     labels_query,
     owned_by,
     port_number,
+    prestop_delay,
     ready_endpoints,
     selector_query,
 )
@@ -73,3 +78,25 @@ def test_ready_endpoints_are_named_by_pod_and_exclude_unready_ones() -> None:
         {"endpoints": None},
     ]
     assert ready_endpoints(slices) == {"web-1", "10.0.0.9"}
+
+
+@pytest.mark.parametrize(
+    ("hook", "seconds"),
+    [
+        ({"sleep": {"seconds": 5}}, 5),  # the sleep action (no shell needed)
+        ({"exec": {"command": ["sleep", "5"]}}, 5),  # exec, sleep as its own argument
+        ({"exec": {"command": ["/bin/sleep", "3"]}}, 3),
+        ({"exec": {"command": ["sh", "-c", "sleep 7 && kill 1"]}}, 7),  # one shell string
+        ({"exec": {"command": ["/usr/local/bin/mysleep", "4"]}}, 4),
+        ({"exec": {"command": ["nginx", "-s", "quit"]}}, None),  # waits, but says not how long
+        ({"exec": {"command": []}}, None),
+        ({"httpGet": {"path": "/drain", "port": 8080}}, None),
+        ({"sleep": {"seconds": True}}, None),  # a bool is not a number of seconds
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_prestop_delay_reads_the_sleep_action_and_exec_sleeps(
+    hook: dict[str, Any] | None, seconds: int | None
+) -> None:
+    assert prestop_delay(hook) == seconds

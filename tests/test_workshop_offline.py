@@ -226,6 +226,10 @@ def test_posted_results_merge_partial_checks() -> None:
     two = scores.body(report((second.id, 0.0)), "alice", one)
     assert json.loads(two["data"]["tasks"]) == {first.id: first.points, second.id: 0}
     assert two["data"]["score"] == str(first.points)
+    # a check that did not converge was not judged: the first task keeps its points
+    unsettled = CheckResult(first.id, first.id, False, 0, 9, "not converged", None, True)
+    three = scores.body(Report(LAB02.id, LAB02.title, "alice-lab-02", (unsettled,)), "alice", two)
+    assert json.loads(three["data"]["tasks"])[first.id] == first.points
     # a record of another lab is not merged
     other = {"data": {"lab": "03-hpa-pdb", "tasks": json.dumps({second.id: 1})}}
     assert json.loads(scores.body(report(), "alice", other)["data"]["tasks"]) == {}

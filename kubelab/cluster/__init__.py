@@ -2,8 +2,9 @@
 
 ``sim`` runs a real control plane with simulated nodes (no Docker); ``kind`` runs real
 containers in Docker, from images built from pinned sources (`kind_build`). ``auto`` picks kind
-when a Docker daemon answers and the kind images are built or buildable here, else sim. Which
-backend runs a named cluster is recorded, so later commands need no flag.
+when a Docker daemon answers and the kind images are built or buildable here, else sim.
+``existing`` is a cluster kubelab did not start, registered with `kubelab cluster use` (see
+`existing`). Which backend runs a named cluster is recorded, so later commands need no flag.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 
 from kubelab.cluster import kind_build, state
 from kubelab.cluster.base import Backend, ClusterStatus
+from kubelab.cluster.existing import ExistingBackend
 from kubelab.cluster.kind import KindBackend, docker_available
 from kubelab.cluster.sim import SimBackend
 from kubelab.errors import KubelabError
@@ -26,6 +28,8 @@ def default_cluster_name() -> str:
 
 
 def _make(name: str, cluster: str) -> Backend:
+    if name == ExistingBackend.name:
+        return ExistingBackend(cluster)
     return SimBackend(cluster) if name == "sim" else KindBackend(cluster)
 
 
@@ -34,6 +38,11 @@ def backend_for(cluster: str, requested: str = "auto") -> Backend:
     if requested not in BACKENDS:
         raise KubelabError(f"unknown backend {requested!r}; choose one of {', '.join(BACKENDS)}")
     recorded = state.recorded_backend(cluster)
+    if recorded == ExistingBackend.name and requested != "auto":
+        raise KubelabError(
+            f"cluster {cluster!r} is an existing cluster registered with `kubelab cluster use`; "
+            "`kubelab cluster down` forgets it (the cluster is not touched), or pass another --name"
+        )
     if recorded and requested not in ("auto", recorded):
         raise KubelabError(
             f"cluster {cluster!r} already runs on {recorded}; "

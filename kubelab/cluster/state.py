@@ -26,9 +26,25 @@ def recorded_backend(cluster: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def record(cluster: str, backend: str) -> None:
-    """Note that `cluster` runs on `backend`."""
-    _file(cluster).write_text(json.dumps({"backend": backend}) + "\n")
+def record(cluster: str, backend: str, **details: str) -> None:
+    """Note that `cluster` runs on `backend` (with backend-specific `details`, all strings)."""
+    _file(cluster).write_text(json.dumps({"backend": backend, **details}) + "\n")
+
+
+def details(cluster: str) -> dict[str, str]:
+    """Return everything recorded for `cluster` ({} when nothing is)."""
+    try:
+        value = json.loads(_file(cluster).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(v, str)}
+
+
+def side_file(cluster: str, suffix: str) -> Path:
+    """Return a file kept beside the record of `cluster` (e.g. ``.kubeconfig``)."""
+    return _file(cluster).with_suffix(suffix)
 
 
 def forget(cluster: str) -> None:

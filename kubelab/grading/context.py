@@ -4,6 +4,12 @@ Checks read; the few that must act to observe behaviour (put load on pods, drive
 controller) say so in their docstring and undo what they did. Reads go through `kubelab.api`
 (one-line errors); waits share the run's deadline and show what they wait for, so a slow rollout
 is visible and bounded.
+
+Two kinds of wait: `wait` returns what it last saw, for behaviour whose absence is the verdict
+(did the HPA scale under load?); `converge` raises `wait.Timeout` at the deadline, for a state the
+cluster has not settled into yet (are the pods Ready, has the controller counted them?): judging
+half-settled state would score a busy cluster as a wrong answer, so the runner reports such a
+check as "not converged" instead.
 """
 
 from __future__ import annotations
@@ -33,10 +39,12 @@ class Context:
         *,
         deadline: float,
         on_wait: Callable[[str], None] | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.api = client
         self.namespace = namespace
         self.deadline = deadline
+        self.timeout = timeout  # the run's whole budget, for messages
         self._on_wait = on_wait or (lambda _what: None)
         self._substrate: Substrate | None = None
 
@@ -121,3 +129,14 @@ class Context:
             what=what,
             raise_on_timeout=False,
         )
+
+    def converge(
+        self, probe: Callable[[], T], done: Callable[[T], bool], *, what: str, interval: float = 0.5
+    ) -> T:
+        """Poll until `done(probe())` and return that value; at the deadline raise `wait.Timeout`
+        (the runner's "not converged": nothing judged, nothing scored, grade again)."""
+        first = probe()
+        if done(first):
+            return first
+        self._on_wait(what)
+        return wait.until(probe, done, timeout=self.remaining(), interval=interval, what=what)

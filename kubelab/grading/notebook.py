@@ -23,6 +23,14 @@ class TaskFailed(Exception):
         return [f"\033[31m✘ {self}\033[0m"]
 
 
+class NotConverged(TaskFailed):
+    """A required task could not be judged: the cluster did not settle before the deadline."""
+
+    def _render_traceback_(self) -> list[str]:
+        """Show one line instead of a traceback (IPython hook)."""
+        return [f"\033[36m⧖ {self}\033[0m"]
+
+
 def _show(report: Report) -> None:
     try:
         from IPython import get_ipython
@@ -104,6 +112,8 @@ class LabGrader:
         report = self.check(task_id)
         _show(report)
         result = report.checks[0]
+        if result.not_converged:
+            raise NotConverged(f"{task_id}: {result.message}. Run this cell again.")
         if result.points <= 0:
             raise TaskFailed(f"{task_id}: 0/{result.max_points:g} points. {result.message}")
         return result.points

@@ -10,19 +10,45 @@ import textwrap
 from kubelab.grading.result import CheckResult, Report, _number
 
 _GREEN, _RED, _YELLOW, _DIM, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
+_CYAN = "\033[36m"
 _URL = re.compile(r"(https?://[^\s)]+)")
 
 
 def _mark(c: CheckResult) -> str:
+    if c.not_converged:
+        return "⧖"  # not judged: neither passed nor failed
     if c.passed:
         return "✔"
     return "◐" if c.points > 0 else "✘"
+
+
+def _points(c: CheckResult) -> str:
+    scored = "-" if c.not_converged else f"{_number(c.points)}"
+    return f"{scored}/{_number(c.max_points)}"
+
+
+def _footer(report: Report) -> str:
+    unsettled = len(report.not_converged)
+    if not unsettled:
+        return ""
+    return (
+        f" · {unsettled} not converged (the cluster did not settle in time: not judged, "
+        "grade again)"
+    )
 
 
 def _wrap(line: str, width: int) -> list[str]:
     """Wrap at spaces only, so URLs and field paths stay whole (and clickable)."""
     wrapped = textwrap.wrap(line, max(width, 30), break_long_words=False, break_on_hyphens=False)
     return wrapped or [""]
+
+
+def _notes(c: CheckResult) -> list[tuple[str, str | None]]:
+    """What to show under a check: each failed requirement with its own hint when there are
+    several (the first hint carries the docs link), else the message and the hint."""
+    if len(c.problems) < 2:
+        return [(c.message, c.hint)]
+    return [(f"• {what}", c.hint if i == 0 else hint) for i, (what, hint) in enumerate(c.problems)]
 
 
 def text(report: Report, *, color: bool = False, width: int | None = None) -> str:
@@ -33,19 +59,19 @@ def text(report: Report, *, color: bool = False, width: int | None = None) -> st
     indent = " " * (idw + 13)
     for c in report.checks:
         colour = _GREEN if c.passed else (_YELLOW if c.points > 0 else _RED)
-        pts = f"{_number(c.points)}/{_number(c.max_points)}".rjust(5)
+        colour = _CYAN if c.not_converged else colour
+        pts = _points(c).rjust(5)
         head = f"  {_mark(c)} {c.id.ljust(idw)}  {pts}  "
-        body = _wrap(c.message, cols - len(indent))
         first = (colour + head + _RESET) if color else head
-        lines.append(first + body[0])
-        lines.extend(indent + rest for rest in body[1:])
-        if c.hint:
-            hint_lines = _wrap("hint: " + c.hint, cols - len(indent))
-            for h in hint_lines:
+        for n, (what, hint) in enumerate(_notes(c)):
+            body = _wrap(what, cols - len(indent))
+            lines.append((first if n == 0 else indent) + body[0])
+            lines.extend(indent + rest for rest in body[1:])
+            for h in _wrap("hint: " + hint, cols - len(indent)) if hint else []:
                 lines.append(indent + (_DIM + h + _RESET if color else h))
     passed = sum(c.passed for c in report.checks)
     total = f"{_number(report.score)}/{_number(report.max_score)} points"
-    lines.append(f"  {passed}/{len(report.checks)} checks passed · {total}")
+    lines.append(f"  {passed}/{len(report.checks)} checks passed · {total}{_footer(report)}")
     return "\n".join(lines)
 
 
@@ -54,19 +80,33 @@ def _link(text_: str) -> str:
     return _URL.sub(r'<a href="\1" target="_blank" rel="noopener">\1</a>', escaped)
 
 
+def _html_notes(c: CheckResult, hint_html: str) -> str:
+    """The message cell: the message and its hint, or each failed requirement with its own."""
+    if len(c.problems) < 2:
+        return _html.escape(c.message) + hint_html
+    return "".join(
+        f"<div>{_html.escape(what)}"
+        + (f'<div style="color:#555;margin-top:2px">💡 {_link(hint)}</div>' if hint else "")
+        + "</div>"
+        for what, hint in _notes(c)
+    )
+
+
 def html(report: Report) -> str:
     """Render the report as an HTML scorecard for Jupyter."""
     rows = []
     for c in report.checks:
         bg = "#e8f5e9" if c.passed else ("#fff8e1" if c.points > 0 else "#ffebee")
+        bg = "#e3f2fd" if c.not_converged else bg
+        label = "<br><small><b>not converged</b></small>" if c.not_converged else ""
         hint = f'<div style="color:#555;margin-top:2px">💡 {_link(c.hint)}</div>' if c.hint else ""
         rows.append(
             f'<tr style="background:{bg}">'
             f'<td style="text-align:center">{_mark(c)}</td>'
             f"<td><code>{_html.escape(c.id)}</code><br><small>{_html.escape(c.title)}</small></td>"
             f'<td style="text-align:right;white-space:nowrap">'
-            f"{_number(c.points)} / {_number(c.max_points)}</td>"
-            f'<td style="text-align:left">{_html.escape(c.message)}{hint}</td></tr>'
+            f"{_points(c).replace('/', ' / ')}{label}</td>"
+            f'<td style="text-align:left">{_html_notes(c, hint)}</td></tr>'
         )
     share = report.score / report.max_score if report.max_score else 0.0
     bar = (
@@ -79,7 +119,8 @@ def html(report: Report) -> str:
         '<div class="kubelab-report">'
         f"<p><b>{_html.escape(report.lab)}</b> · {_html.escape(report.title)} · namespace "
         f"<code>{_html.escape(report.namespace)}</code> · "
-        f"<b>{_number(report.score)} / {_number(report.max_score)}</b> points {bar}</p>"
+        f"<b>{_number(report.score)} / {_number(report.max_score)}</b> points {bar}"
+        f"{_html.escape(_footer(report))}</p>"
         '<table style="border-collapse:collapse;width:100%">'
         "<thead><tr><th></th><th>check</th><th>points</th>"
         '<th style="text-align:left">what the cluster shows</th></tr></thead>'

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+NOT_CONVERGED = "not-converged"
+
 
 def _number(value: float) -> int | float:
     """Return whole numbers as int so JSON shows 3, not 3.0."""
@@ -26,7 +28,20 @@ class CheckResult:
     points: float
     max_points: float
     message: str
+    # Every failed requirement of the check's verdict as (what was seen, its own hint); `message`
+    # joins them and `hint` is the first one's (with the docs link). Empty without a verdict.
+    problems: tuple[tuple[str, str], ...] = field(default=(), kw_only=True)
     hint: str | None = None
+    # The cluster did not settle before the deadline, so nothing was judged: a grading error
+    # (graded again), never a failed requirement.
+    not_converged: bool = False
+
+    @property
+    def outcome(self) -> str:
+        """Return "passed", "failed" or "not-converged"."""
+        if self.not_converged:
+            return NOT_CONVERGED
+        return "passed" if self.passed else "failed"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result in the JSON contract's shape."""
@@ -34,10 +49,12 @@ class CheckResult:
             "id": self.id,
             "title": self.title,
             "passed": self.passed,
+            "outcome": self.outcome,
             "points": _number(self.points),
             "max_points": _number(self.max_points),
             "message": self.message,
             "hint": self.hint,
+            "problems": [{"message": m, "hint": h} for m, h in self.problems],
         }
 
 
@@ -65,6 +82,11 @@ class Report:
         """Tell whether every check passed."""
         return all(c.passed for c in self.checks)
 
+    @property
+    def not_converged(self) -> tuple[str, ...]:
+        """Return the ids of the checks that could not be judged (the cluster did not settle)."""
+        return tuple(c.id for c in self.checks if c.not_converged)
+
     def to_dict(self) -> dict[str, Any]:
         """Return the report in the JSON contract's shape."""
         return {
@@ -90,7 +112,9 @@ class Report:
                 points=float(c["points"]),
                 max_points=float(c["max_points"]),
                 message=str(c["message"]),
+                problems=tuple((str(p["message"]), str(p["hint"])) for p in c.get("problems", [])),
                 hint=c.get("hint"),
+                not_converged=c.get("outcome") == NOT_CONVERGED,
             )
             for c in data["checks"]
         )

@@ -1,8 +1,10 @@
 """Run a lab's checks against a namespace and produce a `Report`, never an exception a learner sees.
 
 The runner owns the policy around checks: the deadline they share, how a missing object or an API
-refusal becomes a failed result with a hint, and how a bug in a grader becomes "grader error (not
-your fault)" with its traceback in a log file. Only "there is no cluster" stops a run: then no
+refusal becomes a failed result with a hint, how a state that did not settle before the deadline
+(`wait.Timeout` from `Context.converge`) becomes "not converged" (scored nothing, graded again),
+and how a bug in a grader becomes "grader error (not your fault)" with its traceback in a log
+file. Only "there is no cluster" stops a run: then no
 score would be true, so it is raised as one line (`ClusterUnreachable`).
 """
 
@@ -16,7 +18,7 @@ import traceback
 from collections.abc import Sequence
 from typing import TextIO
 
-from kubelab import api, paths
+from kubelab import api, paths, wait
 from kubelab.errors import KubelabError
 from kubelab.grading.checks import Check, Checks, Missing, Verdict
 from kubelab.grading.context import Context
@@ -60,6 +62,25 @@ def _log_grader_error(lab: Lab, task: Task) -> str:
     return str(log)
 
 
+def not_converged(lab: Lab, task: Task, err: wait.Timeout, ctx: Context) -> CheckResult:
+    """Return the result of a check whose state did not settle in time: judged nothing."""
+    what = err.what or "the cluster to settle"
+    budget = f"the {ctx.timeout:g} s grading deadline" if ctx.timeout else "the grading deadline"
+    return CheckResult(
+        task.id,
+        task.title,
+        False,
+        0.0,
+        task.points,
+        f"not converged: waited for {what} until {budget}; this task was not judged "
+        "(a grading error, not a failed requirement)",
+        f"The cluster was still settling: grade again (`kubelab check {lab.id} --task "
+        f"{task.id}`), with a longer --timeout if it is busy; if it never settles, look at what "
+        "it waited for.",
+        not_converged=True,
+    )
+
+
 def run_check(lab: Lab, task: Task, check: Check, ctx: Context) -> CheckResult:
     """Run one check and turn whatever happens into a result (ClusterUnreachable excepted)."""
 
@@ -72,6 +93,8 @@ def run_check(lab: Lab, task: Task, check: Check, ctx: Context) -> CheckResult:
             raise RuntimeError(f"check {task.id} tested no requirement")
     except Missing as err:
         return failed(str(err), _with_docs(err.hint, check.docs))
+    except wait.Timeout as err:
+        return not_converged(lab, task, err, ctx)
     except api.ClusterUnreachable:
         raise
     except api.ApiError as err:
@@ -90,11 +113,12 @@ def run_check(lab: Lab, task: Task, check: Check, ctx: Context) -> CheckResult:
     earned = points_for(verdict, task.points)
     if not verdict.problems:
         return CheckResult(task.id, task.title, True, earned, task.points, verdict.success, None)
-    shown = [p for p, _ in verdict.problems[:3]]
-    more = len(verdict.problems) - len(shown)
-    message = "; ".join(shown) + (f"; and {more} more" if more else "")
+    message = "; ".join(p for p, _ in verdict.problems)  # all of them: "and 1 more" hid some
     hint = _with_docs(verdict.problems[0][1], check.docs)
-    return CheckResult(task.id, task.title, False, earned, task.points, message, hint)
+    return CheckResult(
+        task.id, task.title, False, earned, task.points, message, hint,
+        problems=tuple(verdict.problems),
+    )  # fmt: skip
 
 
 def run(
@@ -146,12 +170,24 @@ def run(
                     CheckResult(task.id, task.title, False, 0.0, task.points, message, hint)
                 )
             return Report(lab.id, lab.title, ns, tuple(results))
-        ctx = Context(conn, ns, deadline=time.monotonic() + timeout, on_wait=on_wait)
+        ctx = Context(
+            conn, ns, deadline=time.monotonic() + timeout, on_wait=on_wait, timeout=timeout
+        )
         for task in tasks:
             results.append(run_check(lab, task, checks.by_task[task.id], ctx))
+    except KeyboardInterrupt:
+        # Ctrl-C: no summary ("2/5 checks passed" would be a score that is not true)
+        if status is not None:
+            status.stop()
+            status = None
+        raise
     finally:
         if status is not None:
-            status.finish(f"{sum(r.passed for r in results)}/{len(tasks)} checks passed")
+            unsettled = sum(r.not_converged for r in results)
+            status.finish(
+                f"{sum(r.passed for r in results)}/{len(tasks)} checks passed"
+                + (f", {unsettled} not converged" if unsettled else "")
+            )
         if client is None:
             conn.close()
     return Report(lab.id, lab.title, ns, tuple(results))

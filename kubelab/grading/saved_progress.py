@@ -60,6 +60,8 @@ def record(report: Report, *, kubeconfig: str | None = None) -> None:
         entry["namespace"] = report.namespace
         entry["checked_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         for c in report.checks:
+            if c.not_converged:
+                continue  # not judged: keep the last real result
             entry["checks"][c.id] = {
                 "passed": c.passed,
                 "points": c.points,

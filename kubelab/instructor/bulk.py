@@ -4,6 +4,10 @@ reach only that namespace, each notebook in the sandbox, with a progress bar.
 The instructor's (admin) credentials only prepare and clean up: the lab's cluster-wide set-up once,
 then per submission a namespace, a ServiceAccount token confined to it (kubelab/access.py), and
 afterwards the namespace's deletion. Everything the submission runs uses the token.
+
+nbgrader's output is kept beside each result and read for tampering it found or refused
+(kubelab/instructor/nbgrader_log.py). A submission with a check that did not converge (the
+cluster too busy to settle before the deadline) is graded once more after the others, alone.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from urllib.parse import urlsplit
 from kubelab import access, api, lab_namespaces, sandbox
 from kubelab.course import SPEC_ENV
 from kubelab.errors import KubelabError
-from kubelab.instructor import gradebook, submissions
+from kubelab.fence import admission, cleanup
+from kubelab.instructor import gradebook, nbgrader_log, submissions
 from kubelab.instructor.sandboxed_execute import Spec
 from kubelab.labs import Lab
 from kubelab.progress import status
@@ -53,8 +58,31 @@ def _loopback_server(server: str) -> str:
     return server
 
 
-def _nbgrader(course: Path, lab: Lab, student: str, spec_path: Path, timeout: float) -> str:
-    """Run `nbgrader autograde` for one submission; return '' or a one-line failure."""
+@dataclass(frozen=True)
+class NbgraderRun:
+    """How one `nbgrader autograde` ended, and everything it printed."""
+
+    returncode: int | None  # None: killed at the time limit
+    output: str
+    timeout: float
+
+    @property
+    def failure(self) -> str:
+        """Return '' or a one-line failure."""
+        if self.returncode is None:
+            return f"nbgrader autograde did not finish in {self.timeout:.0f}s"
+        if self.returncode != 0:
+            lines = [ln for ln in self.output.splitlines() if "ERROR" in ln]
+            return (lines[-1] if lines else f"nbgrader autograde exited {self.returncode}")[:300]
+        return ""
+
+
+def _text(out: str | bytes | None) -> str:
+    return out.decode(errors="replace") if isinstance(out, bytes) else (out or "")
+
+
+def _nbgrader(course: Path, lab: Lab, student: str, spec_path: Path, timeout: float) -> NbgraderRun:
+    """Run `nbgrader autograde` for one submission."""
     bin_dir = Path(sys.executable).parent  # nbgrader runs alembic from PATH: this venv's
     env = dict(os.environ, **{SPEC_ENV: str(spec_path)})
     env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
@@ -66,12 +94,25 @@ def _nbgrader(course: Path, lab: Lab, student: str, spec_path: Path, timeout: fl
         proc = subprocess.run(
             argv, cwd=course, env=env, capture_output=True, text=True, timeout=timeout, check=False
         )
-    except subprocess.TimeoutExpired:
-        return f"nbgrader autograde did not finish in {timeout:.0f}s"
-    if proc.returncode != 0:
-        lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ERROR" in ln]
-        return (lines[-1] if lines else f"nbgrader autograde exited {proc.returncode}")[:300]
-    return ""
+    except subprocess.TimeoutExpired as err:
+        return NbgraderRun(None, _text(err.stdout) + _text(err.stderr), timeout)
+    return NbgraderRun(proc.returncode, proc.stdout + proc.stderr, timeout)
+
+
+def _record(course: Path, lab: Lab, student: str, run: NbgraderRun) -> None:
+    """Keep nbgrader's log beside the result and say in the result what it found or refused."""
+    result = gradebook.result_path(course, lab, student)
+    nbgrader_log.keep(run.output, result.parent)
+    failure = run.failure
+    found = nbgrader_log.explain(run.output, {t.id for t in lab.tasks}, failed=bool(failure))
+    log = gradebook.log_path(lab, student)
+    if found.refused:
+        status = gradebook.REFUSED if found.tampered else "error"
+        gradebook.write_error(course, lab, student, found.refused, status=status, log=log)
+    elif failure or not result.is_file():
+        gradebook.write_error(course, lab, student, failure or "no result", log=log)
+    else:
+        gradebook.annotate(course, lab, student, log=log, nbgrader={"notes": found.notes})
 
 
 class BulkGrader:
@@ -82,11 +123,13 @@ class BulkGrader:
         self.server, self.ca = access.cluster_endpoint(admin.kubeconfig)
         _loopback_server(self.server)
         self._lock = threading.Lock()
+        self.leftovers: list[str] = []  # what clean-up could not remove, reported at the end
 
     def prepare(self) -> None:
         """Install what every submission needs once, with the instructor's credentials."""
         sandbox.check_available()
-        access.install_shared_roles(self.admin)
+        access.install_shared_roles(self.admin, [self.lab])
+        admission.install(self.admin)
         if self.lab.cluster_setup is not None:
             lab_namespaces.install_cluster_setup(self.admin, self.lab, "default")
 
@@ -102,7 +145,7 @@ class BulkGrader:
                 lifetime = int(s.wall_seconds + 3 * s.check_timeout + 600)
                 token = access.service_account_token(self.admin, ns, ACCOUNT, seconds=lifetime)
                 subject = {"kind": "ServiceAccount", "name": ACCOUNT, "namespace": ns}
-                access.confine(self.admin, grant, subject, [ns])
+                access.confine(self.admin, grant, subject, {ns: self.lab})
             config = access.kubeconfig_for(
                 self.server, self.ca, {"token": token}, name="submission", namespace=ns
             )
@@ -120,9 +163,12 @@ class BulkGrader:
                 result=str(result),
             ).write(tmp / "spec.json")
             budget = s.wall_seconds + 3 * s.check_timeout + 180
-            failure = _nbgrader(self.course, self.lab, student, spec, budget)
-            if failure or not result.is_file():
-                gradebook.write_error(self.course, self.lab, student, failure or "no result")
+            _record(
+                self.course,
+                self.lab,
+                student,
+                _nbgrader(self.course, self.lab, student, spec, budget),
+            )
         except KubelabError as err:
             gradebook.write_error(self.course, self.lab, student, str(err))
         finally:
@@ -131,11 +177,13 @@ class BulkGrader:
         return gradebook.read_row(self.course, self.lab, student)
 
     def _cleanup(self, ns: str, grant: str) -> None:
+        """Remove the grant, then the namespace until it is gone; say what would not go."""
         try:
-            self.admin.delete(api.NAMESPACES, ns)  # deletion finishes in the background
             access.release(self.admin, grant)
-        except KubelabError:
-            pass  # a dead cluster: nothing more to clean
+            cleanup.delete_namespace(self.admin, ns, timeout=lab_namespaces.DELETE_TIMEOUT)
+        except KubelabError as err:  # a dead cluster, or a namespace that would not go
+            with self._lock:
+                self.leftovers.append(str(err))
 
 
 def grade_all(
@@ -173,7 +221,36 @@ def grade_all(
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         bar.update(f"{_bar(len(rows), len(students))} in {time.monotonic() - started:.0f}s")
+    rows = regrade_unsettled(grader, rows, on_row=on_row)
+    for leftover in grader.leftovers:  # grades stand; the cluster needs a look
+        print(f"clean-up: {leftover}", file=sys.stderr)
     return sorted(rows, key=lambda r: r.student)
+
+
+def regrade_unsettled(
+    grader: BulkGrader,
+    rows: list[gradebook.Row],
+    *,
+    on_row: Callable[[gradebook.Row], None] | None = None,
+) -> list[gradebook.Row]:
+    """Grade once more, one at a time with nothing else running, each submission that had a
+    check not converge: a busy cluster must not cost points. A second time stays
+    `not-converged` in the gradebook (for the instructor to look at), never a lower score."""
+    again = [r.student for r in rows if any(c.not_converged for c in r.checks)]
+    if not again:
+        return rows
+    by_student = {r.student: r for r in rows}
+    with status(f"grading {len(again)} submission(s) again, alone (not converged)") as bar:
+        for done, student in enumerate(again):
+            bar.update(f"{_bar(done, len(again))} {student}")
+            grader.grade(student)
+            gradebook.annotate(grader.course, grader.lab, student, attempts=2)
+            row = gradebook.read_row(grader.course, grader.lab, student)
+            by_student[student] = row
+            if on_row:
+                on_row(row)
+        bar.update(f"{_bar(len(again), len(again))} graded again")
+    return list(by_student.values())
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from kubelab import paths
 from kubelab.errors import KubelabError
+from kubelab.grading.result import NOT_CONVERGED
 
 FEEDBACK_DIR = "kubelab-feedback"
 GRADEBOOK = "gradebook.csv"
@@ -51,6 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     auto.add_argument(
         "--timeout", type=float, default=900, help="seconds per notebook (default 900)"
+    )
+    auto.add_argument(
+        "--check-timeout",
+        type=float,
+        default=60,
+        help="seconds the grader waits for the cluster to settle (default 60)",
     )
     auto.add_argument("--kubeconfig", help="instructor credentials (default: the course cluster)")
     course_arg(auto)
@@ -138,12 +145,20 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         raise KubelabError(f"no submission of {lab.id} from {', '.join(missing)}")
     if args.workers < 1:
         raise KubelabError("--workers must be at least 1")
-    settings = bulk.Settings(workers=args.workers, wall_seconds=args.timeout)
+    if args.check_timeout <= 0:
+        raise KubelabError("--check-timeout must be more than 0 seconds")
+    settings = bulk.Settings(
+        workers=args.workers, wall_seconds=args.timeout, check_timeout=args.check_timeout
+    )
     admin = api.Api(args.kubeconfig)
     rows = bulk.grade_all(course, lab, students, admin, settings)
     for row in rows:
         print(f"{row.student:<24} {row.total:>5g}/{row.max_total:<4g} {row.status} {row.message}")
     write_reports(course)
+    unsettled = [r.student for r in rows if r.status == NOT_CONVERGED]
+    if unsettled:  # cannot grade: a busy cluster, twice; never a lower score
+        print(f"not converged twice, not graded: {', '.join(unsettled)}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -10,7 +10,9 @@ place of nbgrader's `Execute` (see `configure`). For one submission it:
 3. rewrites every grade cell's output from that report, so nbgrader records those points and the
    feedback shows each check's message and hint; a grade cell the run never reached (time limit,
    dead kernel) gets an error output and 0, as nbgrader would give it;
-4. writes the outcome to the submission's result file, which the gradebook reads.
+4. caps every other cell's outputs in bytes (kubelab/instructor/output_caps.py);
+5. writes the outcome to the submission's result file, which the gradebook reads: with what was
+   cut, and which grade cells the notebook no longer has.
 
 What it needs arrives in a JSON file named by $KUBELAB_GRADE_SPEC (written by kubelab/instructor/
 bulk.py), because nbgrader constructs preprocessors itself.
@@ -36,6 +38,13 @@ from kubelab import labs, sandbox
 from kubelab.course import SPEC_ENV
 from kubelab.grading.result import Report
 from kubelab.instructor.notebook_runner import STATUS_KEY
+from kubelab.instructor.output_caps import (
+    CELL_BYTES,
+    NOTEBOOK_BYTES,
+    LimitOutputBytes,
+    cap_outputs,
+    is_grade_cell,
+)
 
 _IN, _OUT = ".kubelab-submitted.ipynb", ".kubelab-executed.ipynb"
 MAX_NOTEBOOK_BYTES = 64 * 2**20  # an executed lab notebook is well under 1 MiB
@@ -176,7 +185,9 @@ def grade_cell_outputs(
         return [_error("NotGraded", f"{task}: not graded: {why or 'no result for this task'}")]
     card = Report(report.lab, report.title, report.namespace, (result,))
     outputs = [nbformat.v4.new_output("display_data", data={"text/html": card._repr_html_()})]
-    if result.points > 0:
+    if result.not_converged:  # nbgrader has no "ungraded": 0 here, the gradebook row says why
+        outputs.append(_error("NotConverged", f"{task}: not graded: {result.message}"))
+    elif result.points > 0:
         outputs.append(
             nbformat.v4.new_output(
                 "execute_result", data={"text/plain": f"{result.points:g}"}, execution_count=None
@@ -193,14 +204,29 @@ def _apply_report(
     stopped = outcome.get("status", "finished") != "finished"
     reason = f"{outcome.get('status')}: {outcome.get('message', '')}".strip(": ")
     for cell in nb.cells:
-        grading = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or not grading.get("grade"):
-            continue
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if cell.cell_type != "code" or not is_grade_cell(cell) or not grade_id:
+            continue  # nbgrader refuses a grade cell without an id before this runs
         ran = bool(cell.metadata.get(STATUS_KEY)) or not stopped
-        cell.outputs = grade_cell_outputs(grading["grade_id"], ran, report, why or reason)
+        cell.outputs = grade_cell_outputs(grade_id, ran, report, why or reason)
 
 
-def grade(spec: Spec, nb: NotebookNode, submission: Path) -> NotebookNode:
+def _grade_ids(nb: NotebookNode) -> list[str]:
+    return [
+        str(c.metadata["nbgrader"]["grade_id"])
+        for c in nb.cells
+        if is_grade_cell(c) and c.metadata["nbgrader"].get("grade_id")
+    ]
+
+
+def grade(
+    spec: Spec,
+    nb: NotebookNode,
+    submission: Path,
+    *,
+    per_cell: int = CELL_BYTES,
+    per_notebook: int = NOTEBOOK_BYTES,
+) -> NotebookNode:
     """Run and grade one submitted notebook; write the outcome file; return the graded notebook."""
     with tempfile.TemporaryDirectory(prefix="kubelab-grade-") as tmp:
         work = Path(tmp) / "work"
@@ -209,6 +235,9 @@ def grade(spec: Spec, nb: NotebookNode, submission: Path) -> NotebookNode:
         executed, outcome = _execute(spec, nb, work)
         report, why = _check(spec, work)
     _apply_report(executed, outcome, report, why)
+    # After the grade cells hold kubelab's scorecards, which the caps leave whole.
+    cuts = cap_outputs(executed, per_cell=per_cell, per_notebook=per_notebook, skip=is_grade_cell)
+    present = _grade_ids(executed)
     Path(spec.result).write_text(
         json.dumps(
             {
@@ -221,9 +250,14 @@ def grade(spec: Spec, nb: NotebookNode, submission: Path) -> NotebookNode:
                 "reached": [
                     c.metadata["nbgrader"]["grade_id"]
                     for c in executed.cells
-                    if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+                    if is_grade_cell(c)
+                    and c.metadata["nbgrader"].get("grade_id")
                     and not (c.outputs and c.outputs[0].get("ename") == "NotRun")
                 ],
+                "deleted_grade_cells": [
+                    t.id for t in labs.find(spec.lab).tasks if t.id not in present
+                ],
+                "truncated": [c.to_dict() for c in cuts],
             },
             indent=2,
         )
@@ -237,7 +271,14 @@ class SandboxedExecute(NbGraderPreprocessor):  # type: ignore[misc]
     def preprocess(self, nb: NotebookNode, resources: Any) -> tuple[NotebookNode, Any]:
         """Called by nbgrader autograde for each submitted notebook."""
         spec = Spec.read(os.environ[SPEC_ENV])
-        graded = grade(spec, nb, Path(resources["metadata"]["path"]))
+        caps = LimitOutputBytes(parent=self)  # its caps, as configured for nbgrader
+        graded = grade(
+            spec,
+            nb,
+            Path(resources["metadata"]["path"]),
+            per_cell=caps.max_cell_bytes,
+            per_notebook=caps.max_notebook_bytes,
+        )
         return graded, resources
 
 

@@ -23,11 +23,12 @@ from typing import TextIO
 
 import yaml
 
-from kubelab import access, api, lab_namespaces, labs, wait
+from kubelab import access, api, lab_namespaces, labs
 from kubelab.errors import KubelabError
+from kubelab.fence import admission, cleanup
 from kubelab.lab_namespaces import MANAGED_BY, PARTICIPANT
 from kubelab.progress import status
-from kubelab.workshop import certs, guard, participants
+from kubelab.workshop import certs, participants
 
 OURS = f"{PARTICIPANT},{MANAGED_BY}=kubelab"  # label selector of everything up makes
 README = "README.txt"
@@ -107,23 +108,26 @@ class _Setup:
         self.out = out
         own_server, self.ca = access.cluster_endpoint(client.kubeconfig)
         self.server = server or own_server
-        self.existing: dict[str, set[str]] = {}
+        self.existing: dict[str, dict[str, labs.Lab]] = {}
+        by_id = {lab.id: lab for lab in labs.all_labs()}
         for ns in client.list(api.NAMESPACES, labels=OURS):
-            who = ns["metadata"]["labels"][PARTICIPANT]
-            self.existing.setdefault(who, set()).add(ns["metadata"]["name"])
+            found = ns["metadata"]["labels"]
+            lab = by_id.get(found.get(lab_namespaces.LAB_LABEL, ""))
+            if lab is not None:
+                self.existing.setdefault(found[PARTICIPANT], {})[ns["metadata"]["name"]] = lab
 
     def participant(self, name: str) -> tuple[bool, int]:
         """Set one participant up; return (new kubeconfig written, namespaces created)."""
-        made, mine = 0, []
+        made, mine = 0, {}
         for lab in self.chosen:
             ns = participants.namespace(name, lab)
             if lab_namespaces.ensure(self.client, lab, ns, labels={PARTICIPANT: name}):
                 made += 1
             else:
                 _claim(self.client, ns, name)
-            mine.append(ns)
+            mine[ns] = lab
         # Namespaces an earlier run made for other labs stay reachable.
-        reach = sorted(set(mine) | self.existing.get(name, set()))
+        reach = {**self.existing.get(name, {}), **mine}
         subject = {"kind": "User", "name": participants.user(name)}
         access.confine(self.client, participants.grant(name), subject, reach)
         path = self.out / f"{name}.kubeconfig"
@@ -141,7 +145,7 @@ class _Setup:
             self.ca,
             credential.kubeconfig_user(),
             name=f"kubelab-workshop-{name}",
-            namespace=mine[0],
+            namespace=next(iter(mine)),
             extensions={PARTICIPANT: name},
         )
         access.write_kubeconfig(path, config)
@@ -189,7 +193,7 @@ def up(
         raise KubelabError(f"--out {out} is a file, not a folder")
     chosen = sorted(chosen, key=lambda lab: lab.id)  # course order: the first is the default
     setup = _Setup(client, chosen, out, server)  # first API call: a dead cluster stops here
-    guard.install(client)  # before any participant holds credentials
+    admission.install(client)  # before any participant holds credentials
     if not out.exists():
         out.mkdir(mode=0o700, parents=True)
         out.chmod(0o700)  # whatever the umask: it holds everyone's credentials
@@ -247,26 +251,29 @@ def down(client: api.Api, *, out: Path | None = None, stream: TextIO | None = No
     with status(f"Removing {len(names)} participants", stream=stream or sys.stderr) as s:
         for name in names:
             access.release(client, participants.grant(name))
-        guard.remove(client)
         for csr in requests:
             client.delete(certs.CSRS, csr["metadata"]["name"])
-        for ns in namespaces:
-            client.delete(api.NAMESPACES, ns["metadata"]["name"])
         start = time.monotonic()
-
-        def left() -> int:
-            count = len(client.list(api.NAMESPACES, labels=OURS))
-            s.update(f"{count} namespaces terminating, {time.monotonic() - start:.0f}s")
-            return count
-
-        remaining = wait.until(
-            left, lambda n: n == 0, timeout=DELETE_TIMEOUT, interval=0.5, raise_on_timeout=False
-        )
-        if remaining:
-            raise KubelabError(
-                f"{remaining} participant namespaces are still terminating after "
-                f"{DELETE_TIMEOUT:.0f}s; see `kubectl get ns -l {PARTICIPANT}`"
-            )
+        left = [ns["metadata"]["name"] for ns in namespaces]
+        for ns in left:
+            try:  # all at once; then wait for each in turn
+                client.delete(api.NAMESPACES, ns)
+            except api.ApiError as err:
+                if err.status != 409:
+                    raise
+        stuck: list[str] = []
+        for i, ns in enumerate(left):
+            s.update(f"{len(left) - i} namespaces terminating, {time.monotonic() - start:.0f}s")
+            budget = max(10.0, DELETE_TIMEOUT - (time.monotonic() - start))
+            try:
+                cleanup.delete_namespace(client, ns, timeout=budget)
+            except cleanup.StillThere as err:
+                stuck.append(str(err))
+        # The fence policy stays: it guards every namespace kubelab makes (bulk grading may be
+        # running on the same cluster), and `workshop up` or `grade` would install it again.
+        if stuck:
+            more = f" (and {len(stuck) - 1} more)" if len(stuck) > 1 else ""
+            raise KubelabError(stuck[0] + more)
     result = DownResult(names, len(namespaces), len(requests))
     if out is not None:
         _remove_kubeconfigs(out, result)

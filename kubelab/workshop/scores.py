@@ -54,7 +54,8 @@ def body(report: Report, participant: str, earlier: api.Json | None) -> api.Json
     """Return the ConfigMap holding `report` merged into what `earlier` (same lab) held."""
     same_lab = ((earlier or {}).get("data") or {}).get("lab") == report.lab
     tasks = _tasks(earlier) if same_lab else {}
-    tasks.update({c.id: c.points for c in report.checks})
+    # A check that did not converge was not judged: the board keeps the last real score.
+    tasks.update({c.id: c.points for c in report.checks if not c.not_converged})
     try:  # only this lab's file: a check should not pay for reading every lab
         lab = labs.load(paths.LABS_DIR / report.lab / "lab.yaml")
         tasks = {t.id: min(tasks[t.id], t.points) for t in lab.tasks if t.id in tasks}

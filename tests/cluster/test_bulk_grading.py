@@ -11,6 +11,10 @@ One bulk run of lab 02 grades five submissions with two workers at once:
   cell time limit and costs its task only, as in nbgrader;
 - forkbomb: forks without end: the sandbox's process cap holds, the wall limit ends it, and the
   row still comes (status timeout, 0 for the tasks never reached).
+
+A bulk run of lab 03 checks that grading is bounded (outputs capped in bytes), explained (tampered
+grade cells, nbgrader's log) and that a state which does not converge is graded again, not scored
+lower.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import pytest
 
 from kubelab import access, api, labs
 from kubelab.course import write_course_config
-from kubelab.instructor import bulk, commands, submissions
+from kubelab.instructor import bulk, commands, output_caps, submissions
 from tests.cluster.test_nbgrader_roundtrip import CASES, Case
 from tests.conftest import Kubectl
 from tests.nbgrader_course import answer, nbgrader, scores, submit, submit_solution
@@ -277,3 +281,96 @@ def test_every_lab_grades_in_full_with_confined_credentials(
     assert row.points == {t.id: float(t.points) for t in lab.tasks}, [
         c.message for c in row.checks if not c.passed
     ]
+
+
+LAB03 = labs.find("03-hpa-pdb")
+
+
+def _forge_grade_cell(notebook: Path) -> None:
+    """Add a copy of grade cell pdb that claims to be a grade cell `bonus` worth 100 points."""
+    nb = json.loads(notebook.read_text())
+    ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in nb["cells"]]
+    real = nb["cells"][ids.index("pdb")]
+    forged = json.loads(json.dumps(real))
+    forged["id"] = "bonus"
+    forged["metadata"]["nbgrader"].update(grade_id="bonus", points=100)
+    nb["cells"].append(forged)
+    notebook.write_text(json.dumps(nb))
+
+
+def _never_ready(submission: Path) -> None:
+    """demo-web's readiness probe on a path it does not serve: its pods never become Ready."""
+    path = submission / "starter" / "deployment.yaml"
+    text = path.read_text()
+    assert text.count("path: /healthz") == 1
+    path.write_text(text.replace("path: /healthz", "path: /not-served"))
+
+
+@pytest.mark.slow
+def test_bulk_grading_is_bounded_explained_and_regrades_what_did_not_converge(
+    tmp_path: Path, client: api.Api
+) -> None:
+    """One bulk run of lab 03: a submission printing 10 MB is capped in bytes, with the cap named
+    in its notebook and feedback; a forged grade cell is refused in plain words; an altered one is
+    put back and said so; one whose pods never become Ready is not converged, graded again alone,
+    and left `not-converged`, never a lower score; nbgrader's log is kept for every one."""
+    lab = LAB03
+    course = tmp_path / "course"
+    write_course_config(course)
+    nbgrader(course, "generate_assignment", lab.id, "--force")
+    flood = submit(course, lab.id, "flood")
+    answer(flood / "lab.ipynb", "manifests", 'print("x" * 10_000_000)')
+    _forge_grade_cell(submit(course, lab.id, "forged") / "lab.ipynb")
+    altered = submit(course, lab.id, "altered")
+    answer(altered / "lab.ipynb", "pdb", 'print("2 points, please")')
+    _never_ready(submit_solution(course, lab.id, "stuck", lab.directory / "solution"))
+
+    students = ["altered", "flood", "forged", "stuck"]
+    settings = bulk.Settings(workers=2, wall_seconds=240, cell_timeout=20, check_timeout=8)
+    rows = {r.student: r for r in bulk.grade_all(course, lab, students, client, settings)}
+    commands.write_reports(course)
+    table = {r["student"]: r for r in csv.DictReader((course / "gradebook.csv").open())}
+
+    def feedback(student: str) -> str:
+        return (course / commands.FEEDBACK_DIR / student / f"{lab.id}.html").read_text()
+
+    # Bounded: the notebook keeps at most the caps, and says so where it cut.
+    autograded = course / "autograded" / "flood" / lab.id / "lab.ipynb"
+    assert autograded.stat().st_size < output_caps.NOTEBOOK_BYTES, autograded.stat().st_size
+    cap_note = "kubelab keeps at most 262,144 per cell"
+    printed = autograded.read_text()
+    assert "output truncated: this cell printed 10,000,0" in printed and cap_note in printed
+    assert rows["flood"].status == "graded" and cap_note in table["flood"]["message"]
+    assert cap_note in feedback("flood")
+    nbgrader(course, "generate_feedback", lab.id, "--student", "flood", "--force")
+    (page,) = (course / "feedback" / "flood" / lab.id).glob("*.html")
+    assert page.stat().st_size < output_caps.NOTEBOOK_BYTES and cap_note in page.read_text()
+
+    # Explained: a forged grade cell is refused in plain words, not "exited 1".
+    assert rows["forged"].status == table["forged"]["status"] == "refused"
+    assert rows["forged"].total == 0
+    for text in (table["forged"]["message"], feedback("forged")):
+        assert "grade cell `bonus`" in text and "forged grade cell" in text, text
+        assert "exited" not in text
+    assert rows["altered"].status == "graded"
+    assert "grade cell `pdb` was changed" in table["altered"]["message"]
+    assert rows["altered"].points["pdb"] == 0  # the starter's budget, graded from the cluster
+
+    # nbgrader's full log is kept for each, and the gradebook and feedback point to it.
+    for student in students:
+        log = course / table[student]["log"]
+        assert log.is_file() and log.name == "nbgrader-autograde.log", student
+        assert table[student]["log"] in feedback(student)
+    forged_log = (course / table["forged"]["log"]).read_text()
+    assert "Cell 'bonus' does not exist in the database" in forged_log
+
+    # Not converged: graded again alone, still not settled, so marked, never a lower score.
+    stuck = rows["stuck"]
+    assert stuck.status == table["stuck"]["status"] == "not-converged", stuck.message
+    assert stuck.retried and "still so when graded again alone" in stuck.message
+    unsettled = {c.id for c in stuck.checks if c.not_converged}
+    assert "pdb" in unsettled and stuck.points["pdb"] == 0
+    assert stuck.points["hpa"] == 3  # what could be judged is judged
+    assert "Not graded yet" in feedback("stuck")
+    assert not any(r.retried for r in rows.values() if r.student != "stuck")
+    shutil.rmtree(course, ignore_errors=True)

@@ -4,7 +4,12 @@ leave the learner's pods as they found them."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -154,6 +159,8 @@ def test_wrong_answer_fails_exactly_its_check(
     assert set(failed(report)) == {failing}, failed(report)
     result = next(c for c in report.checks if c.id == failing)
     assert result.hint and result.points < result.max_points
+    if mutate is _second_budget:  # two budgets: 500 from the Eviction API, never a retry loop
+        assert "answers 500" in result.hint and "retries only 429" in result.hint, result.hint
 
 
 def test_every_task_is_covered_by_a_wrong_variant() -> None:
@@ -231,3 +238,81 @@ def test_drill_copies_the_budget_but_not_the_selector() -> None:
     assert copy["spec"]["selector"] == {"matchLabels": {grader.DRILL_LABEL: "kubelab-drill-x"}}
     assert rs["spec"]["replicas"] == grader.STAND_INS == 3
     assert rs["spec"]["template"]["metadata"]["labels"] == copy["spec"]["selector"]["matchLabels"]
+
+
+def _never_ready(docs: Docs) -> None:
+    # A readiness probe on a path demo-web does not serve: Running, 0/1 Ready, for ever (sim).
+    _web(docs)["readinessProbe"]["httpGet"]["path"] = "/not-served"
+
+
+def test_a_state_that_cannot_settle_is_not_converged_never_a_lower_score(
+    attempt: LabAttempt, kubeconfig: Path, tmp_path: Path
+) -> None:
+    attempt.apply(SOLUTION, _never_ready)
+    report = attempt.grade(only=["pdb", "eviction"], timeout=4)
+    assert report.not_converged == ("pdb", "eviction")
+    for check in report.checks:
+        assert check.points == 0 and not check.passed and check.outcome == "not-converged"
+        assert check.message.startswith("not converged: waited for the pods of Deployment demo-web")
+
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig), KUBELAB_DATA=str(tmp_path / "data"))
+    argv = [sys.executable, "-m", "kubelab", "check", "03", "-n", attempt.name, "--timeout", "3"]
+    table = subprocess.run(
+        [*argv, "--task", "pdb"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert table.returncode == 2, table.stdout + table.stderr  # cannot grade, not "failed"
+    assert "⧖ pdb" in table.stdout and "1 not converged" in table.stdout
+    assert "Traceback" not in table.stdout + table.stderr
+    as_json = subprocess.run(
+        [*argv, "--task", "pdb", "--task", "hpa", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert as_json.returncode == 2
+    outcomes = {c["id"]: c["outcome"] for c in json.loads(as_json.stdout)["checks"]}
+    assert outcomes == {"pdb": "not-converged", "hpa": "passed"}
+
+    # Once the pods can become Ready, the same check converges and passes.
+    attempt.apply(SOLUTION)
+    (result,) = attempt.grade(only=["pdb"], timeout=60).checks
+    assert result.passed and result.points == 2, result.message
+
+
+def _half_solved(attempt: LabAttempt) -> None:
+    """The nbgrader round trip's half-solved state: HPA and PDB from the solution, the Deployment
+    and the leftover second budget as handed out."""
+
+    def mix(docs: Docs) -> None:
+        solution = attempt.render(SOLUTION)
+        for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget"):
+            ours = next(d for d in docs if d["kind"] == kind and "freeze" not in str(d))
+            docs[docs.index(ours)] = find(solution, kind)
+
+    attempt.apply(STARTER, mix)
+
+
+def test_pdb_gets_the_same_grade_whatever_the_disruption_controller_left(
+    kubectl: Kubectl, client: api.Api
+) -> None:
+    """The round trip's half-solved state, in 6 namespaces at once, each graded the moment its
+    manifests are applied (as the round trip's grade cell is). With a second budget over the same
+    pods the disruption controller updates only one of them, chosen at random, per pod event, so
+    demo-web-pdb's status is stale in about 1 namespace in 8 (e.g. 1 healthy of 3 Ready pods, 0
+    disruptions allowed; it gave 1/2 instead of 2/2). The check works the budget out from the
+    settled pods instead: 2/2 in every namespace."""
+    attempts = [LabAttempt(LAB, kubectl, client) for _ in range(6)]
+    try:
+        for attempt in attempts:
+            _half_solved(attempt)
+        stale = 0
+        for attempt in attempts:
+            by_id = {c.id: c for c in attempt.grade(only=["hpa", "pdb"], timeout=60).checks}
+            budget = client.get(api.PDBS, grader.PDB_NAME, attempt.name) or {}
+            stale += (budget.get("status") or {}).get("currentHealthy") != 3
+            assert by_id["pdb"].passed and by_id["pdb"].points == 2, (stale, by_id["pdb"].message)
+            assert by_id["hpa"].points == 2  # no CPU request: 3 of 4
+    finally:
+        for attempt in attempts:
+            attempt.delete()

@@ -139,6 +139,11 @@ def _no_prestop(docs: Docs) -> None:
     del _web(docs)["lifecycle"]
 
 
+def _exec_sleep_outlasts_grace(docs: Docs) -> None:
+    # An exec sleep is read like the sleep action (kubelab.objects.prestop_delay): 40 s > 30 s.
+    _web(docs)["lifecycle"]["preStop"] = {"exec": {"command": ["sleep", "40"]}}
+
+
 def _no_backup(docs: Docs) -> None:
     del find(docs, "StatefulSet")["spec"]["template"]["metadata"]["annotations"]
 
@@ -165,6 +170,7 @@ VARIANTS = [
     ("no-pdb", _no_pdb, "pdb"),
     ("pdb-blocks-drains", _pdb_blocks_drains, "pdb"),
     ("no-prestop", _no_prestop, "prestop"),
+    ("exec-sleep-outlasts-grace", _exec_sleep_outlasts_grace, "prestop"),
     ("no-backup-annotation", _no_backup, "backup-policy"),
     ("backup-names-no-volume", _backup_names_no_volume, "backup-policy"),
     ("one-replica", _one_replica, "replicas"),
@@ -225,6 +231,19 @@ def test_graders_do_not_depend_on_image_names(attempt: LabAttempt) -> None:
     _settle(attempt)
     report = attempt.grade()
     assert report.passed, failed(report)
+
+
+def test_an_exec_sleep_prestop_passes_like_the_sleep_action(attempt: LabAttempt) -> None:
+    # Lab 03 and lab 08 read a preStop pause the same way: `exec: [sleep, "5"]` counts as 5 s.
+    def exec_sleep(docs: Docs) -> None:
+        _web(docs)["lifecycle"]["preStop"] = {"exec": {"command": ["sleep", "5"]}}
+
+    attempt.run("delete", "pdb", "--all")
+    attempt.apply(SOLUTION, exec_sleep)
+    _settle(attempt)
+    report = attempt.grade(only=["prestop"])
+    assert report.passed, failed(report)
+    assert "preStop pause 5 s" in report.checks[0].message
 
 
 # The pure parts.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -77,7 +78,9 @@ def test_check_json_has_the_contract_shape_and_exit_0(
     assert set(report) == {"lab", "namespace", "score", "max_score", "checks"}
     assert (report["lab"], report["namespace"]) == ("02-deployment", solved_ns)
     assert report["score"] == report["max_score"] == 12
-    keys = {"id", "title", "passed", "points", "max_points", "message", "hint"}
+    keys = {
+        "id", "title", "passed", "outcome", "points", "max_points", "message", "hint", "problems",
+    }  # fmt: skip
     assert all(set(c) == keys for c in report["checks"])
     assert [c["id"] for c in report["checks"]] == [t.id for t in LAB.tasks]
 
@@ -143,7 +146,8 @@ def test_a_dead_cluster_is_one_friendly_line(
 def test_no_kubeconfig_is_one_line(tmp_path: Path) -> None:
     env = dict(os.environ, KUBECONFIG=str(tmp_path / "missing.yaml"))
     proc = _kubelab(env, "check", "02")
-    assert proc.returncode == 2 and "no kubeconfig at" in proc.stderr
+    assert proc.returncode == 2 and "KUBECONFIG names" in proc.stderr
+    assert "which does not exist" in proc.stderr
 
 
 BAD_MANIFESTS = {
@@ -181,6 +185,25 @@ def test_bad_manifests_are_one_line_and_apply_nothing(
     message = str(err.value)
     assert needle in message and "\n" not in message
     assert client.get(api.CONFIGMAPS, "good", lab_ns) is None  # validated before any change
+
+
+def test_a_misspelt_field_on_an_existing_object_is_one_short_line(
+    lab_ns: str, client: api.Api, tmp_path: Path
+) -> None:
+    apply.apply(SOLUTION, namespace=lab_ns, client=client)  # the object exists: kubectl patches
+    copy = tmp_path / "solution"
+    shutil.copytree(LAB.directory / "solution", copy)
+    deployment = copy / "base" / "deployment.yaml"
+    text = deployment.read_text()
+    assert "imagePullPolicy:" in text
+    deployment.write_text(text.replace("imagePullPolicy:", "imagePullPolicyy:"))
+    field = "spec.template.spec.containers[0].imagePullPolicyy"
+    for target in (deployment, copy / "overlays" / "prod"):  # -f, and -k (kubectl names neither)
+        with pytest.raises(KubelabError) as err:
+            apply.apply(target, namespace=lab_ns, client=client)
+        assert str(err.value) == (
+            f'{target}: Deployment demo-web: unknown field "{field}" (nothing was applied)'
+        )
 
 
 def test_syntax_error_names_file_line_and_column(

@@ -19,8 +19,9 @@ import pytest
 import yaml
 
 from kubelab import access, api, labs
+from kubelab.fence import admission, fairness
 from kubelab.lab_namespaces import PARTICIPANT
-from kubelab.workshop import certs, guard
+from kubelab.workshop import certs
 from tests.conftest import Kubectl
 
 KUBELAB = str(Path(sys.executable).parent / "kubelab")
@@ -214,8 +215,10 @@ def test_down_removes_what_up_made_and_nothing_else(
         assert client.get(access.CLUSTERROLES, own) is None
         assert client.get(access.CLUSTERROLEBINDINGS, own) is None
         assert client.get(access.CLUSTERROLEBINDINGS, f"{own}:reader") is None
-    assert client.get(guard.POLICIES, guard.NAME) is None
-    assert client.get(guard.BINDINGS, guard.NAME) is None
+        assert client.get(fairness.FLOWSCHEMAS, fairness.schema_name(f"participant:{name}")) is None
+    # The fence policy stays: it guards every namespace kubelab makes, not only this workshop's.
+    for policy in admission.policies():
+        assert client.get(admission.BINDINGS, policy["metadata"]["name"]) is not None
     # What the workshop did not make stays: another namespace, the leader's file.
     assert client.get(api.NAMESPACES, namespace) is not None
     assert sorted(p.name for p in workshop.out.iterdir()) == ["notes.md"]
