@@ -2,7 +2,7 @@
 
 ``sim`` runs a real control plane with simulated nodes (no Docker); ``kind`` runs real
 containers in Docker, from images built from pinned sources (`kind_build`). ``auto`` picks kind
-when a Docker daemon answers and the kind images are built or buildable here, else sim.
+when a Docker daemon answers and the kind images are already built, else sim.
 ``existing`` is a cluster kubelab did not start, registered with `kubelab cluster use` (see
 `existing`). Which backend runs a named cluster is recorded, so later commands need no flag.
 """

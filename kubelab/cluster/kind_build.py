@@ -198,9 +198,9 @@ def _nice() -> list[str]:
 
 
 def obtainable() -> bool:
-    """Tell whether the kind images are built, or could be (Go, gcc and mmdebstrap present)."""
-    if all(tools.find(name) for name in ("go", "gcc", "mmdebstrap")):
-        return True
+    """Tell whether the kind node image is built already. `auto` never starts the first build
+    (about 40 min on 2 cores) behind a learner's back: `scripts/build-kind`, or `cluster up
+    --backend kind`, asks for it."""
     try:
         return docker_image_exists(node_image())
     except KubelabError:
