@@ -46,7 +46,8 @@ SA, ROLE, BINDING, SECRET = "app-sa", "app-reader", "app-reader-binding", "app-c
 OTHER_SECRET = "db-admin"
 WEB, FRONTEND = "demo-web", "frontend"
 ELSEWHERE = "kubelab-elsewhere"  # a namespace name for hypothetical pods; it need not exist
-PROBE_IMAGE = "busybox:1.36"  # kind only: a real image with `nc`
+# kind only: a real image with `nc` (Debian's busybox-static, built by cluster/kind_build.py)
+PROBE_IMAGE = "kubelab/busybox-debian:1.37"
 DOCS_SA = "https://kubernetes.io/docs/concepts/security/service-accounts/"
 DOCS_RBAC = "https://kubernetes.io/docs/reference/access-authn-authz/rbac/"
 DOCS_NETPOL = "https://kubernetes.io/docs/concepts/services-networking/network-policies/"
@@ -378,6 +379,17 @@ def allow_rules(ctx: Context) -> Verdict:
 # --- kind only: real connections -------------------------------------------------------------
 
 
+def probe_script(ip: str, port: int) -> str:
+    """Shell that exits 0 once a TCP connection to ip:port succeeds, 1 after five refusals.
+
+    Debian's busybox nc has no -z: connect, run `true` on the socket, close. Retried because a
+    policy enforcer admits a brand-new pod's address a moment after the pod starts (kube-router
+    adds it to its ipsets on the pod's event); a denial is refused or times out every time.
+    """
+    attempt = f"nc -w 2 {ip} {port} -e /bin/true"
+    return f"for i in 1 2 3 4 5; do {attempt} && exit 0; sleep 1; done; exit 1"
+
+
 def probe_pod(name: str, labels: dict[str, str], ip: str, port: int) -> Json:
     """Return a short-lived pod that tries one TCP connection and exits 0 iff it connected.
 
@@ -401,7 +413,7 @@ def probe_pod(name: str, labels: dict[str, str], ip: str, port: int) -> Json:
                 {
                     "name": "probe",
                     "image": PROBE_IMAGE,
-                    "command": ["nc", "-z", "-w", "3", ip, str(port)],
+                    "command": ["sh", "-c", probe_script(ip, port)],
                     "resources": _resources("50m", "32Mi"),
                     "securityContext": _restricted_container(),
                 }

@@ -27,7 +27,8 @@ from kubelab.grading.quantity import parse
 USAGE_CPU = "kwok.x-k8s.io/usage-cpu"
 LOAD_LABEL = "kubelab.dev/load"
 JOBS = Resource("batch/v1", "jobs", "Job")
-LOAD_IMAGE = "busybox:1.36"  # kind pulls it once; it only needs a shell and wget
+# It only needs a shell and wget: Debian's busybox-static, in every kind node (kind_build).
+LOAD_IMAGE = "kubelab/busybox-debian:1.37"
 JOB_DEADLINE = 300  # seconds: a load Job nobody deleted stops by itself
 
 

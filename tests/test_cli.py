@@ -80,11 +80,13 @@ def _path_without(*names: str, tmp: Path, extra: dict[str, str] | None = None) -
     return os.pathsep.join(d for d in keep if d not in hidden)
 
 
-def test_kind_requested_without_kind(tmp_path: Path) -> None:
-    env = dict(os.environ, PATH=_path_without("kind", tmp=tmp_path))
+def test_kind_requested_without_the_build_tools(tmp_path: Path) -> None:
+    # Docker answers (a stub), but the kind images are not built and Go is missing.
+    stubs = {"docker": "echo 20.10.24"}
+    env = dict(os.environ, PATH=_path_without("go", "docker", tmp=tmp_path, extra=stubs))
     env["KUBELAB_CACHE"] = str(tmp_path / "cache")
-    proc = run("cluster", "--name", "kindless", "up", "--backend", "kind", env=env)
-    assert_one_line_error(proc, "`kind` is needed")
+    proc = run("cluster", "--name", "goless-kind", "up", "--backend", "kind", env=env)
+    assert_one_line_error(proc, "`go` is needed to build the kind images", "--backend sim")
 
 
 def test_kind_requested_without_a_docker_daemon(tmp_path: Path) -> None:

@@ -1,27 +1,23 @@
-"""The kind substrate cannot run here (no Docker): check the files and commands it would use."""
+"""The kind backend's files and recipes, checked without Docker (tests/kind/ runs the cluster)."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
+import os
+import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
 
 from kubelab import tools
-from kubelab.cluster import kind
-from kubelab.cluster.base import ClusterStatus
+from kubelab.cluster import backend_for, kind, kind_build, kind_manifests, kind_pins
 from kubelab.cluster.kind import KindBackend
 from kubelab.errors import KubelabError
-
-
-@pytest.fixture
-def backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> KindBackend:
-    """A KindBackend whose cache is a temp dir and whose `kind` is a stand-in path."""
-    monkeypatch.setenv("KUBELAB_CACHE", str(tmp_path))
-    monkeypatch.setattr(KindBackend, "_kind", lambda self: Path("/opt/kind"))
-    return KindBackend("kubelab")
 
 
 def test_kind_config_has_one_control_plane_two_workers_and_gateway_ports() -> None:
@@ -34,225 +30,242 @@ def test_kind_config_has_one_control_plane_two_workers_and_gateway_ports() -> No
     assert kind.kind_config_host_ports() == [8080, 8443]
 
 
-def test_create_command(backend: KindBackend) -> None:
-    argv = backend.create_argv(3)
-    assert argv[:5] == ["/opt/kind", "create", "cluster", "--name", "kubelab"]
-    assert argv[argv.index("--config") + 1] == str(kind.KIND_CONFIG)
-    assert argv[argv.index("--kubeconfig") + 1] == str(backend.kubeconfig_path())
+def test_cluster_config_uses_the_pinned_node_image_and_our_patches() -> None:
+    doc = kind.cluster_config("c1", 3, "kubelab/kind-node:v1.36.3-abc")
+    assert doc["name"] == "c1"
+    assert [n["role"] for n in doc["nodes"]] == ["control-plane", "worker", "worker"]
+    assert {n["image"] for n in doc["nodes"]} == {"kubelab/kind-node:v1.36.3-abc"}
+    assert doc["networking"]["disableDefaultCNI"] is True
+    patches = [yaml.safe_load(p) for p in doc["kubeadmConfigPatches"]]
+    kubelet = next(p for p in patches if p["kind"] == "KubeletConfiguration")
+    assert kubelet["failCgroupV1"] is False
+    cluster = next(p for p in patches if p["kind"] == "ClusterConfiguration")
+    assert cluster["etcd"]["local"]["imageTag"] == kind_build.ETCD_TAG
+    assert f":{cluster['dns']['imageTag']}" in kind_build.IMAGES["coredns"]
+    assert doc["nodes"][0]["extraPortMappings"]  # the Gateway's ports survive
 
 
-def test_other_node_counts_get_a_generated_config(backend: KindBackend) -> None:
-    argv = backend.create_argv(5)
-    config = Path(argv[argv.index("--config") + 1])
-    doc = yaml.safe_load(config.read_text())
+def test_other_node_counts_and_unpublished_ports() -> None:
+    doc = kind.cluster_config("c1", 5, "img", publish_ports=False)
     assert [n["role"] for n in doc["nodes"]] == ["control-plane"] + ["worker"] * 4
-    assert doc["nodes"][0]["extraPortMappings"]  # the gateway ports survive
-
-
-def test_addons_in_order_with_insecure_kubelet_tls(backend: KindBackend) -> None:
-    steps = backend.addon_steps()
-    labels = [label for label, _ in steps]
-    assert labels.index("Envoy Gateway") < labels.index("Gateway API CRDs (pin)")
-    assert labels.index("Envoy Gateway ready") < labels.index(
-        "StorageClass fast-ssd, GatewayClass kubelab"
-    )
-    patch_argv = dict(steps)["metrics-server --kubelet-insecure-tls"]
-    patch = json.loads(patch_argv[patch_argv.index("-p") + 1])
-    assert patch == [
-        {
-            "op": "add",
-            "path": "/spec/template/spec/containers/0/args/-",
-            "value": "--kubelet-insecure-tls",
-        }
-    ]
-    for _, argv in steps:
-        assert argv[1:3] == ["--kubeconfig", str(backend.kubeconfig_path())]
+    assert all("extraPortMappings" not in n for n in doc["nodes"])
 
 
 def test_kind_addons_kustomization_builds_offline() -> None:
     kubectl = tools.require("kubectl", "by this test")
     out = subprocess.run(
-        [str(kubectl), "kustomize", str(kind.ADDONS)],
+        [str(kubectl), "kustomize", str(kind.ADDONS)], capture_output=True, text=True, check=True
+    )
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(out.stdout)}
+    assert docs[("StorageClass", "fast-ssd")]["provisioner"] == "rancher.io/local-path"
+    gc = docs[("GatewayClass", "kubelab")]
+    assert gc["spec"]["controllerName"] == "traefik.io/gateway-controller"
+    assert docs[("ConfigMap", "kubelab-cluster")]["data"] == {"substrate": "kind"}
+
+
+def test_no_manifest_comes_from_a_url() -> None:
+    for path in [kind.ADDONS, kind.KIND_CONFIG.parent]:
+        for f in path.rglob("*"):
+            if f.is_file():
+                text = f.read_text()
+                assert "github.com" not in text and "releases/download" not in text, f
+    for module in (kind, kind_manifests, kind_build):
+        source = Path(str(module.__file__)).read_text()
+        assert "releases/download" not in source
+
+
+def test_api_port_is_refused_for_kind() -> None:
+    with pytest.raises(KubelabError, match="only supported with --backend sim"):
+        KindBackend("kubelab").up(api_port=6443)
+
+
+def test_without_docker_up_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kind, "docker_available", lambda: False)
+    with pytest.raises(KubelabError, match="needs a running Docker daemon") as err:
+        KindBackend("kubelab").up()
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("answers", "obtainable", "expected"),
+    [(True, True, "kind"), (False, True, "sim"), (True, False, "sim")],
+)
+def test_auto_picks_kind_only_where_docker_answers_and_the_images_can_be_had(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, answers: bool, obtainable: bool, expected: str
+) -> None:
+    monkeypatch.setenv("KUBELAB_DATA", str(tmp_path))
+    import kubelab.cluster as cluster
+
+    monkeypatch.setattr(cluster, "docker_available", lambda: answers)
+    monkeypatch.setattr(kind_build, "obtainable", lambda: obtainable)
+    assert backend_for("never-started", "auto").name == expected
+
+
+# --- pins and keys -------------------------------------------------------------------------------
+
+
+def test_every_component_is_pinned_with_checksums() -> None:
+    for comp in kind_pins.COMPONENTS:
+        gomod = (comp.module_dir / "go.mod").read_text()
+        assert f"{comp.module} {comp.version}" in gomod, comp.name
+        assert (comp.module_dir / "go.sum").stat().st_size > 0
+    k8s = next(c for c in kind_pins.COMPONENTS if c.name == "kubernetes")
+    assert set(k8s.binaries) >= {"kubelet", "kubeadm", "kubectl", "kube-proxy"}
+    assert k8s.version == "v1.36.3"
+
+
+def test_keys_follow_the_pins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    first = kind_build.image_key()
+    assert first == kind_build.image_key()
+    pins = json.loads(kind_pins.DEBIAN_PINS.read_text())
+    pins["postgresql"].append("postgresql-contrib")
+    changed = tmp_path / "debian.json"
+    changed.write_text(json.dumps(pins))
+    monkeypatch.setattr(kind_pins, "DEBIAN_PINS", changed)
+    assert kind_build.image_key() != first
+    assert kind_build.node_image().startswith("kubelab/kind-node:v1.36.3-")
+
+
+def test_image_names_are_what_kubeadm_and_the_labs_name() -> None:
+    images = kind_build.IMAGES
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"):
+        assert images[name] == f"registry.k8s.io/{name}:v1.36.3"
+    assert images["pause"] == "registry.k8s.io/pause:3.10.2"
+    tags = kind_build.image_tags()
+    assert tags["demo-web-v1"] == ["kubelab/demo-web:v1", "kubelab/demo-web:latest"]
+    from graders import lab06_rbac_policy
+    from kubelab import load
+
+    assert lab06_rbac_policy.PROBE_IMAGE == load.LOAD_IMAGE == images["busybox"]
+
+
+# --- image archives ------------------------------------------------------------------------------
+
+
+def test_write_image_is_a_docker_archive_with_matching_digests(tmp_path: Path) -> None:
+    layer = kind_build.Layer().dir("/bin").file("/bin/hello", b"#!/bin/sh\necho hi\n", 0o755)
+    image = kind_build.Image(["example.test/hello:v1", "example.test/hello:latest"], [layer])
+    image.entrypoint = ["/bin/hello"]
+    target = tmp_path / "hello.tar"
+    kind_build.write_image(image, target, tmp_path)
+    with tarfile.open(target) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        (entry,) = manifest
+        assert entry["RepoTags"] == image.tags
+        config_bytes = tar.extractfile(entry["Config"]).read()  # type: ignore[union-attr]
+        assert entry["Config"].endswith(hashlib.sha256(config_bytes).hexdigest())
+        config = json.loads(config_bytes)
+        blob = tar.extractfile(entry["Layers"][0]).read()  # type: ignore[union-attr]
+    assert entry["Layers"][0].endswith(hashlib.sha256(blob).hexdigest())
+    raw = gzip.decompress(blob)
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(raw).hexdigest()]
+    assert config["config"]["Entrypoint"] == ["/bin/hello"]
+    with tarfile.open(fileobj=__import__("io").BytesIO(raw)) as inner:
+        hello = inner.getmember("bin/hello")
+        assert hello.mode == 0o755 and hello.uid == 0 and hello.mtime == 0
+    # Deterministic: the same inputs give the same bytes.
+    again = tmp_path / "again.tar"
+    kind_build.write_image(image, again, tmp_path)
+    assert again.read_bytes() == target.read_bytes()
+
+
+def test_containerd_config_names_our_pause_and_the_shim(tmp_path: Path) -> None:
+    kind_comp = next(c for c in kind_pins.COMPONENTS if c.name == "kind")
+    files = kind_build.module_source(kind_comp) / "images" / "base" / "files"
+    text = kind_build._containerd_config(files).decode()
+    assert f'sandbox_image = "{kind_build.IMAGES["pause"]}"' in text
+    assert text.count('BinaryName = "/usr/local/sbin/runc-shim"') == 2
+
+
+# --- add-on manifests, rendered from the pinned modules ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bins folder whose assets are the pinned modules' folders (from the Go module cache)."""
+    if tools.find("go") is None:
+        pytest.skip("needs Go to read the pinned modules")
+    bins = tmp_path_factory.mktemp("bins")
+    for comp in kind_pins.COMPONENTS:
+        for source, name in comp.assets:
+            (bins / "assets").mkdir(exist_ok=True)
+            (bins / "assets" / name).symlink_to(kind_build.module_source(comp) / source)
+    return bins
+
+
+def test_kube_router_manifest_runs_our_image_without_a_host_kubeconfig(assets: Path) -> None:
+    docs = list(yaml.safe_load_all(kind_manifests.kube_router(assets)))
+    ds = next(d for d in docs if d["kind"] == "DaemonSet")
+    spec = ds["spec"]["template"]["spec"]
+    images = {c["image"] for c in spec["containers"] + spec["initContainers"]}
+    assert images == {kind_build.IMAGES["kube-router"]}
+    assert all(v["name"] != "kubeconfig" for v in spec["volumes"])
+    assert "--run-firewall=true" in spec["containers"][0]["args"]
+
+
+def test_local_path_is_the_default_standard_class_with_our_busybox(assets: Path) -> None:
+    docs = list(yaml.safe_load_all(kind_manifests.local_path_storage(assets)))
+    sc = next(d for d in docs if d["kind"] == "StorageClass")
+    assert sc["metadata"]["name"] == "standard"
+    assert sc["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+    cm = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert "/var/local-path-provisioner" in cm["data"]["config.json"]
+    assert kind_build.IMAGES["busybox"] in cm["data"]["helperPod.yaml"]
+
+
+def test_traefik_and_metrics_server_manifests(assets: Path) -> None:
+    docs = list(yaml.safe_load_all(kind_manifests.traefik(assets)))
+    binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "traefik", "namespace": "traefik"}
+    ]
+    svc = next(d for d in docs if d["kind"] == "Service")
+    assert {p["nodePort"] for p in svc["spec"]["ports"]} == {30080, 30443}
+    ms = list(yaml.safe_load_all(kind_manifests.metrics_server(assets)))
+    container = next(d for d in ms if d["kind"] == "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert container["image"] == kind_build.IMAGES["metrics-server"]
+    assert "--kubelet-insecure-tls" in container["args"]
+
+
+# --- the runtime shim ----------------------------------------------------------------------------
+
+
+def _missing_caps() -> bool:
+    bnd = next(
+        line.split()[1]
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if line.startswith("CapBnd:")
+    )
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    return int(bnd, 16) != (1 << (last + 1)) - 1
+
+
+def test_runc_shim_edits_the_bundle_only_where_a_capability_is_missing(tmp_path: Path) -> None:
+    if shutil.which("jq") is None:
+        pytest.skip("the shim needs jq")
+    shim = tmp_path / "runc-shim"
+    shutil.copy(kind_build.SHIM, shim)
+    # The shim execs the `runc` beside it: here one that prints the bundle's config.
+    (tmp_path / "runc").write_text('#!/bin/sh\ncat "$BUNDLE/config.json"\n')
+    os.chmod(tmp_path / "runc", 0o755)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    caps = ["CAP_CHOWN", "CAP_SYS_RESOURCE", "CAP_SYS_ADMIN"]
+    config = {"process": {"oomScoreAdj": -998, "capabilities": {"bounding": caps}}}
+    (bundle / "config.json").write_text(json.dumps(config))
+    out = subprocess.run(
+        [str(shim), "--root", "/run/x", "create", "--bundle", str(bundle), "id1"],
+        env={**os.environ, "BUNDLE": str(bundle)},
         capture_output=True,
         text=True,
         check=True,
     )
-    docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(out.stdout)}
-    sc = docs[("StorageClass", "fast-ssd")]
-    assert sc["provisioner"] == "rancher.io/local-path"
-    gc = docs[("GatewayClass", "kubelab")]
-    assert gc["spec"]["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
-    proxy = docs[("EnvoyProxy", "kubelab")]
-    ports = proxy["spec"]["provider"]["kubernetes"]["envoyService"]["patch"]["value"]["spec"]
-    assert {p["nodePort"] for p in ports["ports"]} == {30080, 30443}
-
-
-def test_api_port_is_refused_for_kind(
-    backend: KindBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(kind, "docker_available", lambda: True)
-    with pytest.raises(Exception, match="only supported with --backend sim"):
-        backend.up(api_port=6443)
-
-
-def test_demo_web_build_inspect_and_load_commands() -> None:
-    assert kind.demo_web_image("v2") == "kubelab/demo-web:v2"
-    assert kind.image_build_argv("/usr/bin/docker", "v2", "abc123") == [
-        "/usr/bin/docker",
-        "build",
-        "--build-arg",
-        "VERSION=v2",
-        "--label",
-        f"{kind.SOURCE_LABEL}=abc123",
-        "--tag",
-        "kubelab/demo-web:v2",
-        str(kind.DEMO_WEB_DIR),
-    ]
-    assert kind.image_inspect_argv(Path("/usr/bin/docker"), "kubelab/demo-web:v1") == [
-        "/usr/bin/docker",
-        "image",
-        "inspect",
-        "--format",
-        "{{json .Config.Labels}}",
-        "kubelab/demo-web:v1",
-    ]
-    assert kind.kind_load_argv(
-        Path("/opt/kind"), "kubelab", ["kubelab/demo-web:v1", "kubelab/demo-web:v2"]
-    ) == [
-        "/opt/kind",
-        "load",
-        "docker-image",
-        "kubelab/demo-web:v1",
-        "kubelab/demo-web:v2",
-        "--name",
-        "kubelab",
-    ]
-
-
-def test_demo_web_dockerfile_matches_the_build() -> None:
-    dockerfile = (kind.DEMO_WEB_DIR / "Dockerfile").read_text()
-    assert "FROM golang:1.23 AS build" in dockerfile
-    assert "FROM gcr.io/distroless/static-debian12:nonroot" in dockerfile
-    assert "ARG VERSION=v1" in dockerfile
-    assert "-X main.version=${VERSION}" in dockerfile
-    assert "USER 65532:65532" in dockerfile
-    assert "EXPOSE 8080" in dockerfile
-
-
-@pytest.mark.parametrize(
-    ("returncode", "output", "expected"),
-    [
-        (1, "", True),  # no such image
-        (0, "null\n", True),  # an image without labels (built by hand)
-        (0, "not json", True),
-        (0, json.dumps({kind.SOURCE_LABEL: "old"}) + "\n", True),  # sources changed
-        (0, json.dumps({"other": "x"}), True),
-        (0, json.dumps({kind.SOURCE_LABEL: "cafe", "other": "x"}) + "\n", False),
-    ],
-    ids=["missing", "no-labels", "garbage", "stale", "unlabelled", "current"],
-)
-def test_rebuild_only_when_missing_or_sources_changed(
-    returncode: int, output: str, expected: bool
-) -> None:
-    assert kind.needs_build(returncode, output, "cafe") is expected
-
-
-def test_source_hash_follows_the_build_inputs_only(tmp_path: Path) -> None:
-    app = tmp_path / "demo-web"
-    app.mkdir()
-    for name in ("go.mod", "main.go", "main_test.go", "Dockerfile", "README.md"):
-        (app / name).write_bytes((kind.DEMO_WEB_DIR / name).read_bytes())
-    first = kind.source_hash(app)
-    assert first == kind.source_hash(app)  # stable
-    assert first == kind.source_hash(kind.DEMO_WEB_DIR)  # names and bytes, not the folder
-    (app / "README.md").write_text("docs only\n")
-    (app / "demo-web").write_bytes(b"\x7fELF a local build")  # a stray binary
-    assert kind.source_hash(app) == first
-    (app / "main.go").write_text((app / "main.go").read_text() + "\n// edited\n")
-    assert kind.source_hash(app) != first
-    (app / "main.go").write_bytes((kind.DEMO_WEB_DIR / "main.go").read_bytes())
-    (app / "Dockerfile").write_text("FROM scratch\n")
-    assert kind.source_hash(app) != first
-
-
-def test_source_hash_without_sources_is_one_line_error(tmp_path: Path) -> None:
-    with pytest.raises(KubelabError, match="no sources for the demo app"):
-        kind.source_hash(tmp_path)
-
-
-def test_load_demo_images_rebuilds_only_the_stale_one_then_loads_both(
-    backend: KindBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    digest = kind.source_hash()
-    labels = {
-        "kubelab/demo-web:v1": {kind.SOURCE_LABEL: digest},
-        "kubelab/demo-web:v2": {kind.SOURCE_LABEL: "stale"},
-    }
-    calls: list[list[str]] = []
-
-    def fake_run(argv: list[str | Path], **_: object) -> subprocess.CompletedProcess[str]:
-        args = [str(a) for a in argv]
-        calls.append(args)
-        if args[1:3] == ["image", "inspect"]:
-            return subprocess.CompletedProcess(args, 0, json.dumps(labels[args[-1]]) + "\n", "")
-        return subprocess.CompletedProcess(args, 0, "", "")
-
-    monkeypatch.setattr(tools, "require", lambda name, why: Path(f"/opt/{name}"))
-    monkeypatch.setattr(tools, "run", fake_run)
-    backend.load_demo_images()
-    verbs = [(Path(c[0]).name, c[1]) for c in calls]
-    assert verbs == [
-        ("docker", "image"),
-        ("docker", "image"),
-        ("docker", "build"),
-        ("docker", "tag"),
-        ("kind", "load"),
-    ]
-    assert calls[2] == kind.image_build_argv(Path("/opt/docker"), "v2", digest)
-    # lab 08's seed runs :latest (IfNotPresent): it is v1 under a second name
-    assert calls[3] == ["/opt/docker", "tag", "kubelab/demo-web:v1", "kubelab/demo-web:latest"]
-    assert calls[4] == kind.kind_load_argv(
-        "/opt/kind",
-        "kubelab",
-        ["kubelab/demo-web:v1", "kubelab/demo-web:v2", "kubelab/demo-web:latest"],
-    )
-
-
-def test_load_demo_images_builds_missing_images_and_reports_failures(
-    backend: KindBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def fake_run(
-        argv: list[str | Path], *, check: bool = True, what: str | None = None, **_: object
-    ) -> subprocess.CompletedProcess[str]:
-        args = [str(a) for a in argv]
-        if args[1:3] == ["image", "inspect"]:
-            return subprocess.CompletedProcess(args, 1, "", "Error: No such image")
-        raise KubelabError(f"{what} failed: no space left on device")
-
-    monkeypatch.setattr(tools, "require", lambda name, why: Path(f"/opt/{name}"))
-    monkeypatch.setattr(tools, "run", fake_run)
-    with pytest.raises(KubelabError, match=r"^docker build kubelab/demo-web:v1 failed: no space"):
-        backend.load_demo_images()
-
-
-def test_up_loads_the_demo_images_after_the_add_ons(
-    backend: KindBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    steps: list[str] = []
-    monkeypatch.setattr(kind, "docker_available", lambda: True)
-    monkeypatch.setattr(KindBackend, "exists", lambda self: True)
-    monkeypatch.setattr(
-        KindBackend, "addon_steps", lambda self: [("add-on", ["/opt/kubectl", "apply"])]
-    )
-    monkeypatch.setattr(KindBackend, "load_demo_images", lambda self: steps.append("images"))
-    monkeypatch.setattr(
-        KindBackend, "status", lambda self: ClusterStatus("kind", self.cluster, running=True)
-    )
-
-    def fake_run(argv: list[str | Path], **_: object) -> subprocess.CompletedProcess[str]:
-        steps.append(" ".join(Path(str(a)).name for a in argv[:2]))
-        return subprocess.CompletedProcess([str(a) for a in argv], 0, "", "")
-
-    monkeypatch.setattr(tools, "run", fake_run)
-    assert backend.up().running
-    assert steps == ["kind export", "kubectl apply", "images"]
+    seen = json.loads(out.stdout)
+    if _missing_caps():
+        assert "CAP_SYS_RESOURCE" not in seen["process"]["capabilities"]["bounding"]
+        assert "CAP_CHOWN" in seen["process"]["capabilities"]["bounding"]
+        assert seen["process"]["oomScoreAdj"] == 0
+    else:
+        assert seen == config

@@ -275,7 +275,8 @@ def test_kind_probe_pod_is_restricted_and_reads_its_outcome() -> None:
     pod = probe_pod("p", {"role": "frontend"}, "10.0.0.7", 8080)
     spec = pod["spec"]
     assert pod["metadata"]["labels"]["role"] == "frontend"
-    assert spec["containers"][0]["command"][-2:] == ["10.0.0.7", "8080"]
+    command = spec["containers"][0]["command"]
+    assert command[:2] == ["sh", "-c"] and "nc -w 2 10.0.0.7 8080 -e /bin/true" in command[2]
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     c = spec["containers"][0]

@@ -1,17 +1,17 @@
 """Cluster backends and how one is chosen.
 
 ``sim`` runs a real control plane with simulated nodes (no Docker); ``kind`` runs real
-containers in Docker. ``auto`` picks kind when a Docker daemon answers and kind is installed,
-else sim. ``existing`` is a cluster kubelab did not start, registered with `kubelab cluster use`
-(see `existing`). Which backend runs a named cluster is recorded, so later commands need no flag.
+containers in Docker, from images built from pinned sources (`kind_build`). ``auto`` picks kind
+when a Docker daemon answers and the kind images are already built, else sim.
+``existing`` is a cluster kubelab did not start, registered with `kubelab cluster use` (see
+`existing`). Which backend runs a named cluster is recorded, so later commands need no flag.
 """
 
 from __future__ import annotations
 
 import os
 
-from kubelab import tools
-from kubelab.cluster import state
+from kubelab.cluster import kind_build, state
 from kubelab.cluster.base import Backend, ClusterStatus
 from kubelab.cluster.existing import ExistingBackend
 from kubelab.cluster.kind import KindBackend, docker_available
@@ -51,7 +51,7 @@ def backend_for(cluster: str, requested: str = "auto") -> Backend:
     if recorded:
         return _make(recorded, cluster)
     if requested == "auto":
-        use_kind = tools.find("kind") is not None and docker_available()
+        use_kind = docker_available() and kind_build.obtainable()
         return _make("kind" if use_kind else "sim", cluster)
     return _make(requested, cluster)
 

@@ -1,24 +1,27 @@
-"""The kind cluster, for learners with Docker: real containers, real traffic.
+"""The kind cluster, for learners with Docker: real containers, real traffic, no registry.
 
-Kept thin on purpose: kind creates the cluster; kubelab adds metrics-server (with
-``--kubelet-insecure-tls``, since kind's kubelet certificates have no IP SANs), the same Gateway
-API CRDs as the sim cluster, Envoy Gateway as the GatewayClass ``kubelab``, and the ``fast-ssd``
-StorageClass. It then builds the course's demo app (``apps/demo-web``) as
-``kubelab/demo-web:v1`` and ``:v2`` and loads both into the cluster, so labs never need a
-registry. Every command is built by a function that tests can inspect without Docker.
+Every image comes from `kind_build` (pinned sources, built once and cached): the node image
+already holds the control-plane images, CoreDNS, pause, kube-router, local-path-provisioner,
+metrics-server, Traefik, demo-web, postgres and busybox in its containerd store, so creating a
+cluster pulls nothing. kind itself is built from its pinned module too.
+
+`up` creates one control plane and two workers with kind's default CNI disabled, then installs:
+kube-router (pod network and NetworkPolicy), the vendored Gateway API CRDs, metrics-server,
+Traefik as the GatewayClass ``kubelab``, the ``fast-ssd`` StorageClass and the substrate
+ConfigMap, all rendered from the pinned modules' own manifests (`kind_manifests`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Sequence
+import platform
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from kubelab import kube, paths, procs, progress, tools
-from kubelab.cluster import state
+from kubelab import kube, paths, procs, progress, tools, wait
+from kubelab.cluster import kind_build, kind_manifests, state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.cluster.gateway_crds import VENDORED
 from kubelab.errors import KubelabError
@@ -26,21 +29,15 @@ from kubelab.errors import KubelabError
 KIND_CONFIG = paths.MANIFESTS_DIR / "kind" / "kind-config.yaml"
 GATEWAY_CRDS = VENDORED
 ADDONS = paths.MANIFESTS_DIR / "cluster" / "kind"
-METRICS_SERVER_URL = (
-    "https://github.com/kubernetes-sigs/metrics-server/releases/download/v0.8.0/components.yaml"
-)
-ENVOY_GATEWAY_URL = "https://github.com/envoyproxy/gateway/releases/download/v1.9.1/install.yaml"
-
 DEMO_WEB_DIR = paths.APPS_DIR / "demo-web"
-DEMO_WEB_REPO = "kubelab/demo-web"
-DEMO_WEB_VERSIONS = ("v1", "v2")
-# Lab 08 seeds `kubelab/demo-web:latest` (the anti-pattern to fix) with imagePullPolicy
-# IfNotPresent, so the nodes hold that tag too: a second name for v1.
-DEMO_WEB_LATEST_OF = "v1"
-# Image label holding the hash of the sources an image was built from.
-SOURCE_LABEL = "dev.kubelab.demo-web.source"
-# What the Dockerfile copies, plus the Dockerfile itself: a change to any of these means a rebuild.
-DEMO_WEB_SOURCES = ("go.mod", "go.sum", "*.go", "Dockerfile")
+CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+# Deployments that must be Available before the cluster counts as up: (namespace, name).
+SERVING = (
+    ("kube-system", "coredns"),
+    ("kube-system", "metrics-server"),
+    ("local-path-storage", "local-path-provisioner"),
+    ("traefik", "traefik"),
+)
 
 
 def docker_available() -> bool:
@@ -67,69 +64,42 @@ def kind_config_host_ports(config: Path = KIND_CONFIG) -> list[int]:
     ]
 
 
-def demo_web_image(version: str) -> str:
-    """Return the image reference of one demo-web version, e.g. ``kubelab/demo-web:v1``."""
-    return f"{DEMO_WEB_REPO}:{version}"
+def cgroup_v1() -> bool:
+    """Tell whether this machine mounts cgroup v1 (no unified hierarchy at /sys/fs/cgroup)."""
+    return platform.system() == "Linux" and not Path("/sys/fs/cgroup/cgroup.controllers").exists()
 
 
-def source_hash(app_dir: Path = DEMO_WEB_DIR) -> str:
-    """Hash the names and contents of the files an app's image is built from."""
-    files = sorted({f for pat in DEMO_WEB_SOURCES for f in app_dir.glob(pat) if f.is_file()})
-    if not files:
-        raise KubelabError(f"no sources for the demo app in {app_dir}")
-    h = hashlib.sha256()
-    for f in files:
-        data = f.read_bytes()
-        h.update(f"{f.name}\0{len(data)}\0".encode())
-        h.update(data)
-    return h.hexdigest()[:16]
+def cluster_config(
+    name: str, nodes: int, image: str, *, publish_ports: bool = True
+) -> dict[str, Any]:
+    """Return the kind config: the shipped one, sized, on our node image, with our patches.
 
-
-def image_inspect_argv(docker: Path | str, image: str) -> list[str]:
-    """Return the `docker image inspect` command that prints an image's labels as JSON."""
-    return [str(docker), "image", "inspect", "--format", "{{json .Config.Labels}}", image]
-
-
-def image_build_argv(
-    docker: Path | str, version: str, digest: str, app_dir: Path = DEMO_WEB_DIR
-) -> list[str]:
-    """Return the `docker build` command for one demo-web version, labelled with `digest`."""
-    return [
-        str(docker),
-        "build",
-        "--build-arg",
-        f"VERSION={version}",
-        "--label",
-        f"{SOURCE_LABEL}={digest}",
-        "--tag",
-        demo_web_image(version),
-        str(app_dir),
-    ]
-
-
-def image_tag_argv(docker: Path | str, source: str, target: str) -> list[str]:
-    """Return the `docker tag` command that gives an image a second name."""
-    return [str(docker), "tag", source, target]
-
-
-def kind_load_argv(kind: Path | str, cluster: str, images: Sequence[str]) -> list[str]:
-    """Return the `kind load docker-image` command that copies images onto every node."""
-    return [str(kind), "load", "docker-image", *images, "--name", cluster]
-
-
-def needs_build(returncode: int, inspect_output: str, digest: str) -> bool:
-    """Decide from `docker image inspect` output whether an image must be (re)built.
-
-    Build when the image is missing (non-zero exit), carries no readable labels, or was built
-    from other sources than `digest`.
+    - kind's default CNI (kindnetd, not buildable here) is off; `up` installs kube-router.
+    - kubeadm is told the etcd and CoreDNS tags we build (its defaults are not served).
+    - ``failCgroupV1: false``: since 1.35 the kubelet refuses cgroup v1 hosts otherwise (KEP-5573);
+      it changes nothing on cgroup v2.
     """
-    if returncode != 0:
-        return True
-    try:
-        labels = json.loads(inspect_output.strip() or "null")
-    except json.JSONDecodeError:
-        return True
-    return not isinstance(labels, dict) or labels.get(SOURCE_LABEL) != digest
+    doc: dict[str, Any] = yaml.safe_load(KIND_CONFIG.read_text())
+    doc["name"] = name
+    control = [n for n in doc["nodes"] if n["role"] == "control-plane"]
+    doc["nodes"] = control + [{"role": "worker"} for _ in range(max(nodes - 1, 0))]
+    for node in doc["nodes"]:
+        node["image"] = image
+        if not publish_ports:
+            node.pop("extraPortMappings", None)
+    doc.setdefault("networking", {})["disableDefaultCNI"] = True
+    patches = doc.setdefault("kubeadmConfigPatches", [])
+    patches.append(
+        yaml.safe_dump(
+            {
+                "kind": "ClusterConfiguration",
+                "etcd": {"local": {"imageTag": kind_build.ETCD_TAG}},
+                "dns": {"imageTag": kind_build.IMAGES["coredns"].rsplit(":", 1)[1]},
+            }
+        )
+    )
+    patches.append(yaml.safe_dump({"kind": "KubeletConfiguration", "failCgroupV1": False}))
+    return doc
 
 
 class KindBackend:
@@ -137,122 +107,127 @@ class KindBackend:
 
     name = "kind"
 
-    def __init__(self, cluster: str = "kubelab") -> None:
+    def __init__(self, cluster: str = "kubelab", *, publish_ports: bool = True) -> None:
         self.cluster = cluster
+        # False leaves the Gateway's localhost ports unmapped (tests on a shared machine).
+        self.publish_ports = publish_ports
 
     def kubeconfig_path(self) -> Path:
         """Return the kubeconfig kubelab keeps for this kind cluster (not ~/.kube/config)."""
         return paths.cache_home() / "kind" / f"{self.cluster}.kubeconfig"
 
-    def _kind(self) -> Path:
-        return tools.require("kind", "for --backend kind")
+    def _workdir(self) -> Path:
+        d = paths.cache_home() / "kind" / "clusters" / self.cluster
+        d.mkdir(parents=True, exist_ok=True)
+        return d
 
     def _check_docker(self) -> None:
-        self._kind()
         if not docker_available():
             raise KubelabError(
                 "--backend kind needs a running Docker daemon, and none answered; "
                 "start Docker or use --backend sim"
             )
 
-    def exists(self) -> bool:
-        """Tell whether kind has a cluster of this name."""
-        kind = tools.find("kind")
-        if kind is None:
-            return False
-        proc = tools.run([kind, "get", "clusters"], timeout=30, check=False)
-        return self.cluster in proc.stdout.split()
+    def _kind(self) -> Path:
+        """The pinned kind binary if built, else one on PATH."""
+        built = kind_build.built_kind()
+        if built is not None:
+            return built
+        return tools.require("kind", "for --backend kind (scripts/build-kind builds it)")
 
-    def create_argv(self, nodes: int) -> list[str]:
-        """Return the `kind create cluster` command line."""
-        argv = [
+    def node_containers(self) -> list[str]:
+        """Return the names of this cluster's node containers (running or not)."""
+        docker = tools.find("docker")
+        if docker is None:
+            return []
+        proc = tools.run(
+            [
+                docker,
+                "ps",
+                "-a",
+                "--filter",
+                f"label={CLUSTER_LABEL}={self.cluster}",
+                "--format",
+                "{{.Names}}",
+            ],
+            timeout=30,
+            check=False,
+        )
+        return sorted(proc.stdout.split()) if proc.returncode == 0 else []
+
+    def gateway_url(self) -> str:
+        """Return where the Gateway (Traefik's NodePort 30080) answers from this machine.
+
+        With published ports that is localhost:8080 (manifests/kind/kind-config.yaml); without,
+        the control-plane node's address on Docker's network (reachable from a Linux host).
+        """
+        if self.publish_ports:
+            return "http://localhost:8080"
+        docker = tools.require("docker", "to find the kind node's address")
+        node = f"{self.cluster}-control-plane"
+        fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+        out = tools.run([docker, "inspect", "-f", fmt, node], timeout=30).stdout.split()
+        if not out:
+            raise KubelabError(f"kind node {node} has no address on a Docker network")
+        return f"http://{out[0]}:30080"
+
+    def exists(self) -> bool:
+        """Tell whether kind has a cluster of this name (its node containers exist)."""
+        return bool(self.node_containers())
+
+    def create_argv(self, config: Path) -> list[str]:
+        """Return the `kind create cluster` command line (no --wait: the CNI comes after)."""
+        return [
             str(self._kind()),
             "create",
             "cluster",
             "--name",
             self.cluster,
             "--config",
-            str(self._config_for(nodes)),
+            str(config),
             "--kubeconfig",
             str(self.kubeconfig_path()),
-            "--wait",
-            "180s",
+            "--retain",
         ]
-        return argv
 
-    def _config_for(self, nodes: int) -> Path:
-        """Write a kind config with `nodes - 1` workers (the shipped one has 2)."""
-        if nodes == DEFAULT_NODES:
-            return KIND_CONFIG
-        doc = yaml.safe_load(KIND_CONFIG.read_text())
-        control = [n for n in doc["nodes"] if n["role"] == "control-plane"]
-        doc["nodes"] = control + [{"role": "worker"} for _ in range(max(nodes - 1, 0))]
-        out = paths.cache_home() / "kind" / f"{self.cluster}-config.yaml"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(yaml.safe_dump(doc, sort_keys=False))
-        return out
+    def _kubectl(self, *args: str | Path, timeout: float = 300, what: str | None = None) -> str:
+        kubectl = tools.require("kubectl", "to install the kind cluster's add-ons")
+        argv: list[str | Path] = [kubectl, "--kubeconfig", self.kubeconfig_path(), *args]
+        return tools.run(argv, timeout=timeout, what=what).stdout
 
-    def addon_steps(self) -> list[tuple[str, list[str]]]:
-        """Return (label, kubectl argv) for every add-on, in the order they must be applied."""
-        k = [str(tools.require("kubectl", "to install add-ons")), "--kubeconfig"]
-        k.append(str(self.kubeconfig_path()))
-        patch = (ADDONS / "metrics-server-patch.json").read_text()
-        return [
-            ("Gateway API CRDs", [*k, "apply", "--server-side", "-f", str(GATEWAY_CRDS)]),
-            # Envoy Gateway's bundle carries its own copy of the Gateway API CRDs; re-applying ours
-            # afterwards keeps the same CRD version as the sim cluster.
-            ("Envoy Gateway", [*k, "apply", "--server-side", "-f", ENVOY_GATEWAY_URL]),
-            (
-                "Gateway API CRDs (pin)",
-                [*k, "apply", "--server-side", "--force-conflicts", "-f", str(GATEWAY_CRDS)],
-            ),
-            (
-                "Envoy Gateway ready",
-                [
-                    *k,
-                    "-n",
-                    "envoy-gateway-system",
-                    "wait",
-                    "--for=condition=Available",
-                    "--timeout=300s",
-                    "deployment/envoy-gateway",
-                ],
-            ),
-            ("metrics-server", [*k, "apply", "-f", METRICS_SERVER_URL]),
-            (
-                "metrics-server --kubelet-insecure-tls",
-                [
-                    *k,
-                    "-n",
-                    "kube-system",
-                    "patch",
-                    "deployment",
-                    "metrics-server",
-                    "--type=json",
-                    "-p",
-                    json.dumps(json.loads(patch)),
-                ],
-            ),
-            (
-                "StorageClass fast-ssd, GatewayClass kubelab",
-                [*k, "apply", "--server-side", "-k", str(ADDONS)],
-            ),
-        ]
+    def _write(self, name: str, text: str) -> Path:
+        path = self._workdir() / name
+        path.write_text(text)
+        return path
 
     def up(self, *, nodes: int = DEFAULT_NODES, api_port: int | None = None) -> ClusterStatus:
-        """Create the kind cluster and its add-ons, or reuse a running one."""
-        self._check_docker()
+        """Create the kind cluster and its add-ons (building the images if needed), or reuse it."""
         if api_port:
             raise KubelabError("--api-port is only supported with --backend sim")
+        if nodes < 1:
+            raise KubelabError("--nodes must be at least 1")
+        self._check_docker()
+        build = kind_build.ensure_built()
         if not self.exists():
-            busy = [p for p in kind_config_host_ports() if not procs.port_free(p)]
+            ports = kind_config_host_ports() if self.publish_ports else []
+            busy = [p for p in ports if not procs.port_free(p)]
             if busy:
                 raise KubelabError(
                     f"port {busy[0]} is already in use; kind maps it to the Gateway. Free it first"
                 )
+            config = self._write(
+                "kind-config.yaml",
+                yaml.safe_dump(
+                    cluster_config(
+                        self.cluster, nodes, build.node_image, publish_ports=self.publish_ports
+                    )
+                ),
+            )
             self.kubeconfig_path().parent.mkdir(parents=True, exist_ok=True)
-            with progress.status(f"Creating kind cluster {self.cluster!r} (pulls images once)"):
-                tools.run(self.create_argv(nodes), timeout=900, what="kind create cluster")
+            with progress.status(f"Creating kind cluster {self.cluster!r} ({nodes} nodes)") as st:
+                kind_build.run_streaming(
+                    self.create_argv(config), st, "kind create cluster", show_lines=True
+                )
         else:
             tools.run(
                 [
@@ -262,58 +237,147 @@ class KindBackend:
                     "--name",
                     self.cluster,
                     "--kubeconfig",
-                    str(self.kubeconfig_path()),
+                    self.kubeconfig_path(),
                 ],
+                timeout=60,
                 what="kind export kubeconfig",
             )
-        for label, argv in self.addon_steps():
-            with progress.status(f"Installing {label}"):
-                tools.run(argv, timeout=600, what=label)
-        self.load_demo_images()
+        self._ensure_addons(build, nodes)
         state.record(self.cluster, self.name)
         return self.status()
 
-    def load_demo_images(self) -> None:
-        """Build the demo-web images if missing or stale, then load them into the cluster."""
-        docker = tools.require("docker", "to build the demo app's images")
-        digest = source_hash()
-        images = [demo_web_image(v) for v in DEMO_WEB_VERSIONS]
-        for version, image in zip(DEMO_WEB_VERSIONS, images, strict=True):
-            inspect = tools.run(image_inspect_argv(docker, image), timeout=30, check=False)
-            if not needs_build(inspect.returncode, inspect.stdout, digest):
-                continue
-            with progress.status(f"Building image {image}"):
-                tools.run(
-                    image_build_argv(docker, version, digest),
-                    timeout=900,
-                    what=f"docker build {image}",
-                )
-        latest = demo_web_image("latest")
-        tools.run(
-            image_tag_argv(docker, demo_web_image(DEMO_WEB_LATEST_OF), latest),
-            timeout=30,
-            what=f"docker tag {latest}",
-        )
-        images.append(latest)
-        with progress.status(f"Loading {', '.join(images)} into kind"):
-            tools.run(
-                kind_load_argv(self._kind(), self.cluster, images),
-                timeout=600,
-                what="kind load docker-image",
+    def _addon_files(self, build: kind_build.KindBuild) -> list[tuple[str, Path]]:
+        """Render every add-on to a file in the cluster's folder: (label, file), in order."""
+        bins = build.bins
+        return [
+            (
+                "kube-router (pod network, NetworkPolicy)",
+                self._write("kube-router.yaml", kind_manifests.kube_router(bins)),
+            ),
+            (
+                "metrics-server",
+                self._write("metrics-server.yaml", kind_manifests.metrics_server(bins)),
+            ),
+            ("Traefik (Gateway API)", self._write("traefik.yaml", kind_manifests.traefik(bins))),
+        ]
+
+    def _ensure_addons(self, build: kind_build.KindBuild, nodes: int) -> None:
+        files = self._addon_files(build)
+        digest = hashlib.sha256(GATEWAY_CRDS.read_bytes())
+        for _, f in files:
+            digest.update(f.read_bytes())
+        for f in sorted(ADDONS.iterdir()):
+            digest.update(f.name.encode() + f.read_bytes())
+        stamp = self._workdir() / "addons.sha256"
+        if not (stamp.is_file() and stamp.read_text() == digest.hexdigest()):
+            self._apply_addons(files)
+        self._wait_ready(nodes)
+        stamp.write_text(digest.hexdigest())
+
+    def _apply_addons(self, files: list[tuple[str, Path]]) -> None:
+        # kube-router and metrics-server need no CRD: applied first, their pods start while the
+        # Gateway API CRDs are applied (the slowest step); Traefik watches those CRDs, so after.
+        (cni_label, cni), (ms_label, ms), *rest = files
+        with progress.status(f"Installing {cni_label}"):
+            self._kubectl("apply", "-f", cni, what=f"installing {cni_label}")
+        with progress.status(f"Installing {ms_label}"):
+            self._kubectl(
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-f",
+                ms,
+                what=f"installing {ms_label}",
             )
+        with progress.status("Installing the Gateway API CRDs"):
+            self._kubectl(
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-f",
+                GATEWAY_CRDS,
+                what="applying the Gateway API CRDs",
+            )
+            crds = [
+                f"crd/{d['metadata']['name']}"
+                for d in yaml.safe_load_all(GATEWAY_CRDS.read_text())
+                if d and d.get("kind") == "CustomResourceDefinition"
+            ]
+            self._kubectl(
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                *crds,
+                what="waiting for the Gateway API CRDs",
+            )
+        for label, path in rest:
+            with progress.status(f"Installing {label}"):
+                self._kubectl(
+                    "apply",
+                    "--server-side",
+                    "--force-conflicts",
+                    "-f",
+                    path,
+                    what=f"installing {label}",
+                )
+        with progress.status("Installing StorageClass fast-ssd, GatewayClass kubelab, substrate"):
+            self._kubectl(
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-k",
+                ADDONS,
+                what="applying the cluster add-ons",
+            )
+
+    def _wait_ready(self, nodes: int) -> None:
+        api = kube.api_client(self.kubeconfig_path())
+        with progress.status(f"Waiting for {nodes} Ready nodes") as st:
+
+            def count() -> tuple[int, int]:
+                ready, total = kube.ready_nodes(api)
+                st.update(f"{ready}/{nodes} Ready")
+                return ready, total
+
+            ready, _ = wait.until(
+                count, lambda rt: rt == (nodes, nodes), timeout=300, raise_on_timeout=False
+            )
+        if ready != nodes:
+            raise KubelabError(
+                f"only {ready} of {nodes} kind nodes became Ready within 300s; "
+                f"`kubectl --kubeconfig {self.kubeconfig_path()} describe nodes` says why"
+            )
+        with progress.status("Waiting for the add-ons to serve") as st:
+            for ns, name in SERVING:
+                st.update(f"{ns}/{name}")
+                self._kubectl(
+                    "-n",
+                    ns,
+                    "rollout",
+                    "status",
+                    f"deployment/{name}",
+                    "--timeout=300s",
+                    timeout=330,
+                    what=f"waiting for {ns}/{name}",
+                )
 
     def down(self) -> None:
         """Delete the kind cluster."""
         if not self.exists():
             raise KubelabError(f"no kind cluster named {self.cluster!r} is up")
         with progress.status(f"Deleting kind cluster {self.cluster!r}"):
-            tools.run([self._kind(), "delete", "cluster", "--name", self.cluster], timeout=300)
+            tools.run(
+                [self._kind(), "delete", "cluster", "--name", self.cluster],
+                timeout=300,
+                what="kind delete cluster",
+            )
         self.kubeconfig_path().unlink(missing_ok=True)
+        (self._workdir() / "addons.sha256").unlink(missing_ok=True)
         state.forget(self.cluster)
 
     def status(self) -> ClusterStatus:
         """Report whether the kind cluster runs and how many nodes are Ready."""
-        if not (tools.find("kind") and docker_available() and self.exists()):
+        if not (docker_available() and self.exists()):
             return ClusterStatus(self.name, self.cluster, running=False, detail="not created")
         try:
             ready, total = kube.ready_nodes(kube.api_client(self.kubeconfig_path()))

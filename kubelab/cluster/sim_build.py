@@ -60,11 +60,16 @@ class Component:
     build: bool = True
     # folders copied from the module into <build>/assets/<name>, e.g. manifests kwokctl needs
     assets: tuple[tuple[str, str], ...] = ()
+    # the folder holding the wrapper modules (kind keeps its own, under kind/modules)
+    modules_root: Path = MODULES_DIR
+    # Go build tags; cgo only where a binary needs C (runc's seccomp), and then linked statically
+    tags: tuple[str, ...] = ()
+    cgo: bool = False
 
     @property
     def module_dir(self) -> Path:
         """The wrapper module's folder."""
-        return MODULES_DIR / self.name
+        return self.modules_root / self.name
 
 
 K8S_VERSION = "v1.36.3"
@@ -312,7 +317,7 @@ def _repin_one(c: Component, go_bin: Path, env: dict[str, str]) -> None:
     def go(*args: str) -> str:
         return tools.run([go_bin, *args], env=env, cwd=d, timeout=1800).stdout
 
-    go("mod", "init", f"kubelab.invalid/sim/{c.name}")
+    go("mod", "init", f"kubelab.invalid/{d.parent.parent.name}/{c.name}")
     info = json.loads(go("mod", "download", "-json", f"{c.module}@{c.version}"))
     upstream = json.loads(go("mod", "edit", "-json", info["GoMod"]))
     # Require no newer Go than upstream does, not whatever Go the maintainer happens to run.
@@ -324,6 +329,14 @@ def _repin_one(c: Component, go_bin: Path, env: dict[str, str]) -> None:
             if r["New"]["Path"].startswith("./staging/"):
                 p = r["Old"]["Path"]
                 edits.append(f"-replace={p}={p}@{staging}")
+    # Upstream's own replaces to other modules (forks it builds with) apply only in its own
+    # go.mod; a wrapper must repeat them or it builds against other sources than upstream does.
+    for r in upstream.get("Replace") or []:
+        new = r["New"]
+        if new["Path"].startswith(".") or not new.get("Version"):
+            continue
+        old = r["Old"]["Path"] + (f"@{r['Old']['Version']}" if r["Old"].get("Version") else "")
+        edits.append(f"-replace={old}={new['Path']}@{new['Version']}")
     go("mod", "edit", *edits)
     if c.binaries:
         go("get", "-tool", *(f"{p}@{c.version}" for p in c.binaries.values()))
