@@ -27,11 +27,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from kubelab import api, apply, labs, procs
+from kubelab import api, apply, labs, procs, tools
 from kubelab.cluster.sim import SimBackend
 from kubelab.grading import runner
 
 KUBELAB = str(Path(sys.executable).parent / "kubelab")
+KUBECTL = str(tools.require("kubectl", "by the benchmark"))
 LAB = labs.find("02-deployment")
 SOLUTION = LAB.directory / "solution" / "overlays" / "prod"
 PAYLOAD = "x" * 900_000
@@ -137,7 +138,13 @@ def main() -> int:
             admin.patch(api.DEPLOYMENTS, "demo-web", patch, ns,
                         patch_type="application/strategic-merge-patch+json")  # fmt: skip
         kubeconfigs = {n: out / f"{n}.kubeconfig" for n in names}
-        _checks(kubeconfigs, 1)  # converge: every rollout done before anything is timed
+        for name in names:  # converge: every rollout done before anything is timed
+            subprocess.run(
+                [KUBECTL, "--kubeconfig", str(admin_config), "-n", f"{name}-{LAB.namespace}",
+                 "rollout", "status", "deployment/demo-web", "--timeout=180s"],
+                capture_output=True, check=True,
+            )  # fmt: skip
+        _checks(kubeconfigs, 1)
 
         apiserver = backend.pids()["kube-apiserver"]
         rss_before = procs.rss_bytes(apiserver)
