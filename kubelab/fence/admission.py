@@ -255,24 +255,11 @@ def _binding(policy: str) -> api.Json:
     }
 
 
-def _put(client: api.Api, res: api.Resource, body: api.Json) -> None:
-    name = body["metadata"]["name"]
-    try:
-        client.create(res, body)
-    except api.ApiError as err:
-        if err.status != 409:
-            raise
-        current = client.get(res, name) or {}
-        # These kinds refuse an update that does not say which version it replaces.
-        body["metadata"]["resourceVersion"] = current.get("metadata", {}).get("resourceVersion")
-        client.request("PUT", res.path(None, name), body=body)
-
-
 def install(client: api.Api) -> None:
     """Create or update the policies and their bindings (needs cluster-admin)."""
     for policy in policies():
-        _put(client, POLICIES, policy)
-        _put(client, BINDINGS, _binding(policy["metadata"]["name"]))
+        api.create_or_replace(client, POLICIES, policy)
+        api.create_or_replace(client, BINDINGS, _binding(policy["metadata"]["name"]))
 
 
 def remove(client: api.Api) -> None:

@@ -93,26 +93,14 @@ def flow_schema(grant: str, subject: api.Json, namespaces: list[str]) -> api.Jso
     }
 
 
-def _put(client: api.Api, res: api.Resource, body: api.Json) -> None:
-    name = body["metadata"]["name"]
-    try:
-        client.create(res, body)
-    except api.ApiError as err:
-        if err.status != 409:
-            raise
-        current = client.get(res, name) or {}
-        body["metadata"]["resourceVersion"] = current.get("metadata", {}).get("resourceVersion")
-        client.request("PUT", res.path(None, name), body=body)
-
-
 def install_level(client: api.Api) -> None:
     """Create or update the shared priority level."""
-    _put(client, LEVELS, level())
+    api.create_or_replace(client, LEVELS, level())
 
 
 def admit(client: api.Api, grant: str, subject: api.Json, namespaces: list[str]) -> None:
     """Put a grant's subject and namespaces in the confined level."""
-    _put(client, FLOWSCHEMAS, flow_schema(grant, subject, namespaces))
+    api.create_or_replace(client, FLOWSCHEMAS, flow_schema(grant, subject, namespaces))
 
 
 def release(client: api.Api, grant: str) -> None:
