@@ -1,9 +1,15 @@
-"""Shared fixtures. Cluster tests share one sim cluster per test run, started on first use."""
+"""Shared fixtures. Cluster tests share one sim cluster per test process, started on first use.
+
+`./run-tests` runs the suite on several pytest-xdist workers. Each worker has a sim cluster of its
+own (named after the worker), so no test can see another's cluster-wide objects or a node it made
+fail, and each worker keeps learners' records (progress) in a folder of its own.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +20,18 @@ import yaml
 from kubelab import api, tools
 from kubelab.cluster.sim import SimBackend
 
-# One name per concurrent test run: two runs on one machine set different names.
-TEST_CLUSTER = os.environ.get("KUBELAB_TEST_CLUSTER", "kubelab-test")
+# One name per concurrent test run (two runs on one machine set different names), and one per
+# xdist worker within a run (xdist sets PYTEST_XDIST_WORKER before this module is imported).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+TEST_CLUSTER = os.environ.get("KUBELAB_TEST_CLUSTER", "kubelab-test") + (
+    f"-{_WORKER}" if _WORKER else ""
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the records tests write (saved progress) out of the developer's own data folder."""
+    if "KUBELAB_DATA" not in os.environ:
+        os.environ["KUBELAB_DATA"] = tempfile.mkdtemp(prefix=f"kubelab-test-data-{_WORKER}")
 
 
 @pytest.fixture(scope="session")
@@ -97,8 +113,27 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
         kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test under tests/cluster/ as a cluster test."""
+    """Mark cluster tests, and keep tests that share a costly fixture on one xdist worker.
+
+    Under `--dist loadgroup` tests without a group spread one by one. The kind tests share one
+    kind cluster, so one worker runs them all; a module whose tests share a module- or
+    class-scoped fixture (a solution applied once, a workshop) would otherwise set it up again
+    on every worker it lands on.
+    """
     for item in items:
-        if "cluster" in Path(str(item.fspath)).parts[-2:-1]:
+        folder = Path(str(item.fspath)).parts[-2]
+        if folder == "cluster":
             item.add_marker(pytest.mark.cluster)
+        if folder == "kind":
+            item.add_marker(pytest.mark.xdist_group("kind"))
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        shared = info is not None and any(
+            defs[-1].scope in ("module", "class", "package")
+            for defs in info.name2fixturedefs.values()
+            if defs
+        )
+        if shared and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(Path(str(item.fspath)).stem))

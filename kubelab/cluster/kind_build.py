@@ -23,7 +23,6 @@ A binary or rootfs finished before an interrupted build is kept and reused.
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import hashlib
 import io
@@ -36,13 +35,12 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kubelab import paths, progress, tools
-from kubelab.cluster import kind_pins
+from kubelab.cluster import kind_pins, machine_lock
 from kubelab.cluster.kind_pins import COMPONENTS
 from kubelab.cluster.sim_build import K8S_VERSION, Component
 from kubelab.errors import KubelabError
@@ -126,17 +124,6 @@ def node_image() -> str:
 def kind_root() -> Path:
     """Return ``<cache>/kind``."""
     return paths.cache_home() / "kind"
-
-
-@contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _atomic_dir(target: Path) -> Path:
@@ -232,7 +219,7 @@ def build_binaries() -> Path:
     if (out / "done").is_file():
         return out
     require_build_tools()
-    with _lock(kind_root() / "bin" / "build.lock"):
+    with machine_lock.held(kind_root() / "bin" / "build.lock"):
         todo = [(c, b, p) for c in COMPONENTS for b, p in c.binaries.items()]
         for i, (comp, binary, package) in enumerate(todo, 1):
             cdir = _component_dir(comp)
@@ -382,7 +369,7 @@ def build_rootfs() -> Path:
         return out
     mmdebstrap = tools.require("mmdebstrap", "to build the kind images (apt install mmdebstrap)")
     pins = debian_pins()
-    with _lock(kind_root() / "rootfs" / "build.lock"):
+    with machine_lock.held(kind_root() / "rootfs" / "build.lock"):
         out.mkdir(parents=True, exist_ok=True)
         times = {}
         for name, (variant, key) in ROOTFS_VARIANTS.items():
@@ -755,7 +742,7 @@ def build_images(bins: Path, rootfs: Path) -> Path:
     out = kind_root() / "images" / image_key()
     if (out / "done.json").is_file():
         return out
-    with _lock(kind_root() / "images" / "build.lock"):
+    with machine_lock.held(kind_root() / "images" / "build.lock"):
         out.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="work-", dir=out))
         try:
@@ -917,7 +904,7 @@ def build_node_image(bins: Path, rootfs: Path, images: Path, manifests: dict[str
     if docker_image_exists(name):
         return name
     docker = _docker()
-    with _lock(kind_root() / "node.lock"):
+    with machine_lock.held(kind_root() / "node.lock"):
         if docker_image_exists(name):
             return name
         base = f"{NODE_REPO}-rootfs:{rootfs_key()}"

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from kubelab import kube, paths, procs, progress, tools, wait
-from kubelab.cluster import sim_build, state
+from kubelab.cluster import machine_lock, sim_build, state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.cluster.gateway_crds import VENDORED
 from kubelab.errors import KubelabError
@@ -214,17 +214,21 @@ class SimBackend:
         if nodes < 1:
             raise KubelabError("--nodes must be at least 1")
         bin_dir = sim_build.ensure_built()
-        if self.exists() and not self.healthy():
-            self._restart(bin_dir)
-        if not self.exists():
-            if api_port and not procs.port_free(api_port):
-                raise KubelabError(
-                    f"port {api_port} is already in use; free it or choose another --api-port"
-                )
-            with progress.status(f"Starting sim cluster {self.cluster!r}") as st:
-                st.update("etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics")
-                self.kwokctl(*self._create_args(bin_dir, api_port), bin_dir=bin_dir)
-        self._ensure_nodes(nodes, bin_dir)
+        # kwokctl picks free ports when it creates a cluster, and its processes take them a moment
+        # later: two clusters starting at once (two shells, two test workers) can pick the same
+        # port. One start at a time on this machine, until the nodes are up.
+        with machine_lock.held(self.workdir / "start.lock"):
+            if self.exists() and not self.healthy():
+                self._restart(bin_dir)
+            if not self.exists():
+                if api_port and not procs.port_free(api_port):
+                    raise KubelabError(
+                        f"port {api_port} is already in use; free it or choose another --api-port"
+                    )
+                with progress.status(f"Starting sim cluster {self.cluster!r}") as st:
+                    st.update("etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics")
+                    self.kwokctl(*self._create_args(bin_dir, api_port), bin_dir=bin_dir)
+            self._ensure_nodes(nodes, bin_dir)
         self._ensure_addons()
         self._check_components(bin_dir)
         state.record(self.cluster, self.name)

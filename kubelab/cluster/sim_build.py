@@ -11,7 +11,6 @@ Run ``scripts/repin-sim`` after editing `COMPONENTS` to regenerate the wrapper m
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kubelab import paths, progress, tools
+from kubelab.cluster import machine_lock
 from kubelab.errors import KubelabError
 
 MODULES_DIR = paths.SIM_DIR / "modules"
@@ -173,17 +173,6 @@ def _complete(out: Path) -> bool:
     )
 
 
-@contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def build_dir() -> Path:
     """Return the folder for the current pins' binaries (``<cache>/sim/<key>``), made or not.
 
@@ -200,7 +189,7 @@ def is_complete(out: Path) -> bool:
 @contextmanager
 def build_lock() -> Iterator[None]:
     """Hold the lock that stops two processes filling the sim cache at the same time."""
-    with _lock(paths.cache_home() / "sim" / "build.lock"):
+    with machine_lock.held(paths.cache_home() / "sim" / "build.lock"):
         yield
 
 
@@ -218,7 +207,7 @@ def ensure_built() -> Path:
     out = root / build_key()
     if not _complete(out):
         tools.require("go", "to build the simulated cluster's binaries (once, about 10 min)")
-        with _lock(root / "build.lock"):
+        with machine_lock.held(root / "build.lock"):
             if not _complete(out):  # another process may have built it while we waited
                 _build_all(out)
                 _prune(root, keep=out)

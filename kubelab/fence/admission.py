@@ -17,7 +17,10 @@ token. Namespaces are selected by kubelab's label, which the same policy stops t
 
 from __future__ import annotations
 
-from kubelab import api
+import uuid
+
+from kubelab import api, wait
+from kubelab.errors import KubelabError
 from kubelab.fence.namespace_fence import LIMITS, MANAGED, PSA, QUOTA
 from kubelab.labs import POD_SECURITY_LEVELS
 
@@ -255,11 +258,53 @@ def _binding(policy: str) -> api.Json:
     }
 
 
-def install(client: api.Api) -> None:
-    """Create or update the policies and their bindings (needs cluster-admin)."""
+def install(client: api.Api, *, timeout: float = 60.0) -> None:
+    """Create or update the policies and their bindings (needs cluster-admin), and return only
+    once the API server enforces them: it loads policies a moment after they are stored, and a
+    participant handed credentials in that moment would meet no fence."""
     for policy in policies():
         api.create_or_replace(client, POLICIES, policy)
         api.create_or_replace(client, BINDINGS, _binding(policy["metadata"]["name"]))
+    _wait_enforced(client, timeout)
+
+
+def _wait_enforced(client: api.Api, timeout: float) -> None:
+    """Wait until a privileged pod is refused (in a dry run) in a fenced namespace made for it.
+
+    The pods policy and its binding are stored last, and the API server sees policies and
+    bindings in the order they were stored, so once it enforces that one it enforces all three.
+    """
+    probe = f"kubelab-fence-probe-{uuid.uuid4().hex[:6]}"
+    client.create(
+        api.NAMESPACES,
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": probe, "labels": MANAGED}},
+    )
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "probe"},
+        "spec": {
+            "containers": [{"name": "c", "image": "probe", "securityContext": {"privileged": True}}]
+        },
+    }
+
+    def refused() -> bool:
+        try:
+            client.request("POST", api.PODS.path(probe), query={"dryRun": "All"}, body=pod)
+        except api.ApiError as err:
+            if err.status == 403 and "kubelab:" in str(err):
+                return True
+            raise
+        return False
+
+    try:
+        if not wait.until(refused, bool, timeout=timeout, interval=0.2, raise_on_timeout=False):
+            raise KubelabError(
+                f"the API server did not enforce kubelab's admission policies within {timeout:.0f}"
+                "s (is the ValidatingAdmissionPolicy API enabled?)"
+            )
+    finally:
+        client.delete(api.NAMESPACES, probe)
 
 
 def remove(client: api.Api) -> None:
