@@ -86,7 +86,7 @@ def lab_role_name(lab: Lab) -> str:
     return f"kubelab:lab:{lab.id}"
 
 
-def _shared_roles() -> list[Json]:
+def shared_roles() -> list[Json]:
     owner = {
         "apiVersion": f"{RBAC}/v1",
         "kind": "ClusterRole",
@@ -142,7 +142,7 @@ def _put(client: api.Api, res: api.Resource, body: Json, namespace: str | None =
 def install_shared_roles(client: api.Api, labs: list[Lab] | None = None) -> None:
     """Create or update the ClusterRoles confined subjects are bound to (and the labs' own), and
     the priority level their requests share."""
-    for role in _shared_roles():
+    for role in shared_roles():
         _put(client, CLUSTERROLES, role)
     for lab in labs or []:
         if lab.fence.rules:

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from kubelab import kube, paths, procs, progress, tools, wait
-from kubelab.cluster import kind_build, kind_manifests, state
+from kubelab import api, kube, paths, procs, progress, tools, wait
+from kubelab.cluster import kind_build, kind_manifests, parts, state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.cluster.gateway_crds import VENDORED
 from kubelab.errors import KubelabError
@@ -268,6 +268,7 @@ class KindBackend:
             digest.update(f.read_bytes())
         for f in sorted(ADDONS.iterdir()):
             digest.update(f.name.encode() + f.read_bytes())
+        digest.update(parts.fence_digest().encode())
         stamp = self._workdir() / "addons.sha256"
         if not (stamp.is_file() and stamp.read_text() == digest.hexdigest()):
             self._apply_addons(files)
@@ -329,6 +330,12 @@ class KindBackend:
                 ADDONS,
                 what="applying the cluster add-ons",
             )
+        with progress.status("Installing the fence (roles, admission policies, API fairness)"):
+            conn = api.Api(self.kubeconfig_path())
+            try:
+                parts.fence_up(conn)
+            finally:
+                conn.close()
 
     def _wait_ready(self, nodes: int) -> None:
         api = kube.api_client(self.kubeconfig_path())

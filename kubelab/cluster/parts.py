@@ -8,13 +8,16 @@ object is kept and reported, with how it differs from what kubelab would have ma
 kubelab created are brought up to date when they differ (its own CRDs only to a newer bundle,
 never down; StorageClasses never, their fields being immutable).
 
-To add a part (shared ClusterRoles, an admission policy, API Priority and Fairness objects),
-`register(Part("name", from_manifest(path), why="..."))`, or append to `PARTS` here.
+The fence's cluster-wide objects (shared ClusterRoles, admission policies, the API priority level)
+are parts too. To add a part, `register(Part("name", from_manifest(path), why="..."))`, or append
+to `PARTS` here.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 import time
 from collections.abc import Callable
@@ -24,11 +27,13 @@ from typing import Any
 
 import yaml
 
-from kubelab import api, paths
+from kubelab import access, api, paths
 from kubelab.api import Json, Resource
 from kubelab.cluster.findings import MISSING, NEEDS_ADMIN, NO_ACCESS, OK, WARN, Finding
 from kubelab.cluster.gateway_crds import VENDORED
 from kubelab.cluster.served import Discovery
+from kubelab.errors import KubelabError
+from kubelab.fence import admission, fairness
 from kubelab.objects import dig
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -67,8 +72,16 @@ def subset_difference(desired: Json, found: Json) -> str | None:
 
 
 def _contains(found: Any, want: Any) -> bool:
+    # The API server fills in defaults (a rule's `scope`, a policy's `matchPolicy`): what kubelab
+    # wrote must be there, item by item in lists too; what the server added does not count.
     if isinstance(want, dict):
         return isinstance(found, dict) and all(_contains(found.get(k), v) for k, v in want.items())
+    if isinstance(want, list):
+        return (
+            isinstance(found, list)
+            and len(found) == len(want)
+            and all(_contains(f, w) for f, w in zip(found, want, strict=True))
+        )
     return bool(found == want)
 
 
@@ -493,6 +506,44 @@ def crd_objects(_target: Target) -> list[Json]:
     return [d for d in yaml.safe_load_all(VENDORED.read_text()) if d]
 
 
+# The fence's cluster-wide objects. Every course cluster gets them as it comes up (`fence_up`);
+# on another cluster, `cluster prepare` installs them, so a workshop leader who may not create
+# cluster-wide objects can run a workshop once someone who may has prepared the cluster.
+FENCE_PARTS: list[Part] = [
+    Part(
+        "kubelab ClusterRoles",
+        lambda _t: access.shared_roles(),
+        why="workshops and bulk grading bind each participant to them in their own namespaces",
+    ),
+    Part(
+        "fence admission policies",
+        lambda _t: admission.objects(),
+        why="participants and submissions cannot weaken their namespace's fence",
+    ),
+    Part(
+        "fence API fairness",
+        lambda _t: [fairness.level()],
+        why="one participant's flood of requests cannot slow the others' checks",
+    ),
+]
+
+
+def fence_digest() -> str:
+    """A digest of the fence's objects, so a course cluster started by an older kubelab is
+    brought up to date."""
+    objects = access.shared_roles() + admission.objects() + [fairness.level()]
+    return hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()
+
+
+def fence_up(client: api.Api) -> None:
+    """Install the fence's cluster-wide objects on a course cluster (sim or kind) as it starts."""
+    target = Target(client)
+    for part in FENCE_PARTS:
+        for action in prepare_part(target, part):
+            if action.failing:
+                raise KubelabError(f"could not install {part.name}: {action.line().strip()}")
+
+
 PARTS: list[Part] = [
     Part(
         "Gateway API CRDs",
@@ -522,6 +573,7 @@ PARTS: list[Part] = [
         compare=_substrate_compare,
         summary=_substrate_summary,
     ),
+    *FENCE_PARTS,
 ]
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from kubelab import kube, paths, procs, progress, tools, wait
-from kubelab.cluster import machine_lock, sim_build, state
+from kubelab import api, kube, paths, procs, progress, tools, wait
+from kubelab.cluster import machine_lock, parts, sim_build, state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.cluster.gateway_crds import VENDORED
 from kubelab.errors import KubelabError
@@ -125,7 +125,7 @@ class SimBackend:
             raise KubelabError(f"kwokctl {verb} failed: {_kwokctl_error(proc.stderr)}")
         return proc.stdout
 
-    def write_config(self, bin_dir: Path) -> Path:
+    def write_config(self, bin_dir: Path, ports: dict[str, int] | None = None) -> Path:
         """Write the kwokctl config: sim/kwokctl.yaml, the paths of the cached binaries, the Stages.
 
         Every artifact kwokctl would otherwise download (binaries, the metrics-server manifest)
@@ -149,6 +149,7 @@ class SimBackend:
                 "metricsServerManifests": [
                     str(bin_dir.parent / "assets" / "metrics-server-manifests")
                 ],
+                **(ports or {}),
             }
         )
         # kube-controller-manager signs CertificateSigningRequests (workshop participants' user
@@ -172,10 +173,43 @@ class SimBackend:
         out.write_text(yaml.safe_dump(doc, sort_keys=False) + stages)
         return out
 
+    def _claimed_ports(self) -> set[int]:
+        """Every port any other sim cluster on this machine was given, running or stopped."""
+        claimed: set[int] = set()
+        for saved in (self.workdir / "clusters").glob("*/kwok.yaml"):
+            if saved.parent.name != self.cluster:
+                claimed.update(SimBackend(saved.parent.name, workdir=self.workdir).ports().values())
+        return claimed
+
+    def _pick_ports(self, api_port: int | None) -> dict[str, int]:
+        """Choose this cluster's ports: free now, and given to no other sim cluster.
+
+        kwokctl would pick ports that are merely free at this instant; a component of another
+        cluster that is still starting, or stopped and about to be restarted, may own one of them,
+        and whichever binds second dies with "address already in use". Called with the start lock
+        held, so two starts cannot choose at the same time. Below 32768: Linux hands out ports
+        from there up to clients, and a client's connection can hold any of them.
+        """
+        claimed = self._claimed_ports()
+        chosen: dict[str, int] = {}
+        if api_port:
+            chosen["kubeApiserverPort"] = api_port
+        port = 32767
+        for option in PORT_OPTIONS:
+            if option in chosen:
+                continue
+            while port in claimed or port in chosen.values() or not procs.port_free(port):
+                port -= 1
+                if port < 20000:
+                    raise KubelabError("no free TCP port between 20000 and 32767 for the cluster")
+            chosen[option] = port
+            port -= 1
+        return chosen
+
     def _create_args(self, bin_dir: Path, api_port: int | None) -> list[str]:
         args = [
             "-c",
-            str(self.write_config(bin_dir)),
+            str(self.write_config(bin_dir, self._pick_ports(api_port))),
             "create",
             "cluster",
             "--runtime",
@@ -187,8 +221,6 @@ class SimBackend:
             "--wait",
             "90s",
         ]
-        if api_port:
-            args += ["--kube-apiserver-port", str(api_port)]
         return args
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -300,6 +332,7 @@ class SimBackend:
         h = hashlib.sha256(GATEWAY_CRDS.read_bytes())
         for f in sorted(ADDONS.iterdir()):
             h.update(f.name.encode() + f.read_bytes())
+        h.update(parts.fence_digest().encode())
         return h.hexdigest()
 
     def _ensure_addons(self) -> None:
@@ -332,6 +365,12 @@ class SimBackend:
                 [kubectl, *kc, "apply", "--server-side", "--force-conflicts", "-k", ADDONS],
                 what="applying the cluster add-ons",
             )
+        with progress.status("Installing the fence (roles, admission policies, API fairness)"):
+            conn = api.Api(self.kubeconfig_path())
+            try:
+                parts.fence_up(conn)
+            finally:
+                conn.close()
 
     def down(self) -> None:
         """Stop every component process and delete the cluster's files."""

@@ -258,6 +258,11 @@ def _binding(policy: str) -> api.Json:
     }
 
 
+def objects() -> list[api.Json]:
+    """Return the policies, each followed by its binding: everything `install` creates."""
+    return [o for p in policies() for o in (p, _binding(p["metadata"]["name"]))]
+
+
 def install(client: api.Api, *, timeout: float = 60.0) -> None:
     """Create or update the policies and their bindings (needs cluster-admin), and return only
     once the API server enforces them: it loads policies a moment after they are stored, and a
