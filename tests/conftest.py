@@ -54,10 +54,13 @@ def kubeconfig(sim: SimBackend) -> Path:
     return sim.kubeconfig_path()
 
 
+# `client` and `kubectl` take the sim itself, not the `kubeconfig` fixture: tests/kind overrides
+# `kubeconfig`, and pytest caches a session fixture once per run whatever its dependencies were,
+# so a worker that ran a kind test first would hand every later sim test a kind connection.
 @pytest.fixture(scope="session")
-def client(kubeconfig: Path) -> Iterator[api.Api]:
+def client(sim: SimBackend) -> Iterator[api.Api]:
     """A kubelab API connection to the test cluster, with admin credentials."""
-    conn = api.Api(kubeconfig)
+    conn = api.Api(sim.kubeconfig_path())
     yield conn
     conn.close()
 
@@ -97,9 +100,9 @@ def token_kubeconfig(kubectl: Kubectl, namespace: str, account: str, target: Pat
 
 
 @pytest.fixture(scope="session")
-def kubectl(kubeconfig: Path) -> Kubectl:
+def kubectl(sim: SimBackend) -> Kubectl:
     """Run kubectl against the test cluster."""
-    return Kubectl(kubeconfig)
+    return Kubectl(sim.kubeconfig_path())
 
 
 @pytest.fixture

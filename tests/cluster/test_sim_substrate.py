@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kubelab import procs
+from kubelab import api, procs
 from kubelab.cluster import sim_build
 from kubelab.cluster.sim import SimBackend
 from kubelab.wait import until
@@ -141,3 +141,12 @@ def test_cluster_starts_with_no_network_but_loopback(tmp_path: Path) -> None:
         SimBackend(name).down()
     assert proc.returncode == 0, proc.stderr
     assert "1/1 Ready" in proc.stdout
+
+
+def test_the_shared_fixtures_reach_this_workers_sim_cluster(
+    sim: SimBackend, client: api.Api, kubectl: Kubectl
+) -> None:
+    """Even on the worker that ran the kind tests first (tests/kind overrides `kubeconfig`)."""
+    cm = client.get(api.CONFIGMAPS, "kubelab-cluster", "kube-public")
+    assert cm is not None and cm["data"]["substrate"] == "sim"
+    assert kubectl.kubeconfig == sim.kubeconfig_path()

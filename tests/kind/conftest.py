@@ -1,7 +1,7 @@
 """The kind tests share one kind cluster per run, built from the pinned images on first use.
 
 They skip, all of them, when no Docker daemon answers (`scripts/ci-docker` starts one on CI).
-The fixtures `kubeconfig` (and so `kubectl` and `client`) point at the kind cluster here, so the
+The fixtures `kubeconfig`, `kubectl` and `client` point at the kind cluster here, so the
 lab helpers the sim tests use work unchanged.
 """
 
@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from kubelab import api
 from kubelab.cluster import kind_build
 from kubelab.cluster.kind import KindBackend, docker_available
+from tests.conftest import Kubectl
 
 KIND_TEST_CLUSTER = os.environ.get("KUBELAB_KIND_TEST_CLUSTER", "kubelab-kind-test")
 # Figures the benchmark and the closing note quote; printed at the end of the session.
@@ -56,6 +58,21 @@ def kind_cluster() -> Iterator[KindBackend]:
 def kubeconfig(kind_cluster: KindBackend) -> Path:
     """The admin kubeconfig of the kind test cluster."""
     return kind_cluster.kubeconfig_path()
+
+
+# Overridden here, not inherited: the sim's own are bound to the sim cluster (tests/conftest.py).
+@pytest.fixture(scope="session")
+def client(kubeconfig: Path) -> Iterator[api.Api]:
+    """A kubelab API connection to the kind test cluster, with admin credentials."""
+    conn = api.Api(kubeconfig)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig: Path) -> Kubectl:
+    """Run kubectl against the kind test cluster."""
+    return Kubectl(kubeconfig)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

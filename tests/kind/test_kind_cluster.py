@@ -377,3 +377,11 @@ def test_lab02_rollout_held_back_by_a_readiness_probe_that_fails(
         assert "Readiness probe failed" in events and "404" in events
     finally:
         attempt.delete()
+
+
+def test_the_shared_fixtures_reach_the_kind_cluster(client: api.Api, kubectl: Kubectl) -> None:
+    """`client` and `kubectl` here are the kind cluster's; the sim tests' own stay the sim's."""
+    cm = client.get(api.CONFIGMAPS, "kubelab-cluster", "kube-public")
+    assert cm is not None and cm["data"]["substrate"] == "kind"
+    got = kubectl("-n", "kube-public", "get", "configmap", "kubelab-cluster", "-o", "json")
+    assert json.loads(got.stdout)["data"]["substrate"] == "kind"
