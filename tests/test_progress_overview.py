@@ -134,3 +134,26 @@ def test_progress_saved_by_lab_only_is_still_read(tmp_path: Path) -> None:
     assert saved_progress.of(lab).score == first.points  # the old record is the learner's
     assert saved_progress.passed_tasks(lab) == {first.id: True}
     assert saved_progress.of(lab, "scratch").score == 0
+
+
+def test_the_file_keeps_the_per_lab_record_an_older_kubelab_reads() -> None:
+    lab = labs.find("02")
+    _record(lab, lab.namespace, passed=True)
+    _record(lab, "scratch", passed=False)
+    entry = json.loads(saved_progress.progress_file().read_text())["labs"][lab.id]
+    # an older kubelab (one record per lab) reads and updates this without a KeyError
+    assert entry["namespace"] == lab.namespace
+    assert all(c["passed"] for c in entry["checks"].values())
+
+
+def test_a_newer_per_lab_record_written_by_an_older_kubelab_wins() -> None:
+    lab = labs.find("02")
+    first = lab.tasks[0]
+    _record(lab, lab.namespace, passed=False)
+    data = json.loads(saved_progress.progress_file().read_text())
+    data["labs"][lab.id].update(  # what an older kubelab writes when it checks afterwards
+        checked_at="2999-01-01T00:00:00+0000",
+        checks={first.id: {"passed": True, "points": first.points, "max_points": first.points}},
+    )
+    saved_progress.progress_file().write_text(json.dumps(data))
+    assert saved_progress.of(lab).score == first.points

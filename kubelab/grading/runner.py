@@ -129,7 +129,7 @@ def run_check(lab: Lab, task: Task, check: Check, ctx: Context) -> CheckResult:
         message, hint = str(err), err.hint
         elsewhere = found_elsewhere(ctx, err)
         if elsewhere:
-            message, hint = message + elsewhere[0], f"{elsewhere[1]} {hint}"
+            message, hint = message + elsewhere[0], elsewhere[1]  # creating it is not the fix
         return failed(message, _with_docs(hint, check.docs))
     except Stuck as err:
         return failed(str(err), _with_docs(err.hint, check.docs))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kubelab import paths
+from kubelab.errors import KubelabError
 from kubelab.grading.result import Report
 from kubelab.labs import Lab
 
@@ -60,8 +61,6 @@ def record(report: Report, *, kubeconfig: str | None = None) -> None:
         data = _read()
         lab = data["labs"].setdefault(report.lab, {})
         namespaces = _namespaces(lab)
-        lab.clear()  # an old record moves under its namespace
-        lab["namespaces"] = namespaces
         entry = namespaces.setdefault(report.namespace, {"checks": {}})
         entry["checked_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         for c in report.checks:
@@ -72,17 +71,47 @@ def record(report: Report, *, kubeconfig: str | None = None) -> None:
                 "points": c.points,
                 "max_points": c.max_points,
             }
+        # Beside the records by namespace, the learner's own as an older kubelab reads it (one
+        # record a lab): going back a version must not crash on this file.
+        mine = _pick(namespaces, _own_namespace(report.lab))
+        lab.clear()
+        lab.update(namespaces[mine], namespace=mine, namespaces=namespaces)
         _write(data)
     except OSError:
         pass  # a read-only home must not stop grading; progress is a convenience
 
 
 def _namespaces(lab: dict[str, Any]) -> dict[str, Any]:
-    """Return a lab's records by namespace, an old record (lab only) under its namespace."""
+    """Return a lab's records by namespace, the per-lab record (an older kubelab's, or written
+    for one) under its namespace when it is the newer."""
     found = {ns: e for ns, e in (lab.get("namespaces") or {}).items() if isinstance(e, dict)}
     if isinstance(lab.get("checks"), dict):
-        found.setdefault(str(lab.get("namespace") or ""), dict(lab))
+        ns = str(lab.get("namespace") or "")
+        old = {"checks": lab["checks"], "checked_at": lab.get("checked_at")}
+        if ns not in found or str(old["checked_at"] or "") > str(found[ns].get("checked_at") or ""):
+            found[ns] = old
     return found
+
+
+def _own_namespace(lab_id: str) -> str:
+    """Return the learner's namespace of a lab: $KUBELAB_NAMESPACE, else the lab's own."""
+    from kubelab import labs
+
+    explicit = os.environ.get("KUBELAB_NAMESPACE")
+    if explicit:
+        return explicit
+    try:
+        return labs.find(lab_id).namespace
+    except KubelabError:
+        return ""
+
+
+def _pick(found: dict[str, Any], own: str) -> str:
+    """Return the namespace whose record is the learner's: their own, else (a workshop
+    participant's copy) the latest checked."""
+    if own in found or not found:
+        return own
+    return max(found, key=lambda ns: str(found[ns].get("checked_at") or ""))
 
 
 def _entry(lab: Lab, namespace: str | None) -> dict[str, Any]:
@@ -92,13 +121,9 @@ def _entry(lab: Lab, namespace: str | None) -> dict[str, Any]:
         found = _namespaces(_read()["labs"].get(lab.id) or {})
     except OSError:
         return {}
-    if namespace is not None:
-        return dict(found.get(namespace, {}))
-    mine = os.environ.get("KUBELAB_NAMESPACE") or lab.namespace
-    if mine in found or not found:
-        return dict(found.get(mine, {}))
-    latest = max(found, key=lambda ns: str(found[ns].get("checked_at") or ""))
-    return dict(found[latest])
+    if namespace is None:
+        namespace = _pick(found, os.environ.get("KUBELAB_NAMESPACE") or lab.namespace)
+    return dict(found.get(namespace, {}))
 
 
 @dataclass(frozen=True)
