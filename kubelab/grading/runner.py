@@ -3,9 +3,10 @@
 The runner owns the policy around checks: the deadline they share, how a missing object or an API
 refusal becomes a failed result with a hint, how a state that did not settle before the deadline
 (`wait.Timeout` from `Context.converge`) becomes "not converged" (scored nothing, graded again),
-and how a bug in a grader becomes "grader error (not your fault)" with its traceback in a log
-file. Only "there is no cluster" stops a run: then no
-score would be true, so it is raised as one line (`ClusterUnreachable`).
+how a wait stopped at a pod that will not start (`Stuck`) names that pod and its cause, how a
+missing object found in another namespace is pointed out, and how a bug in a grader becomes
+"grader error (not your fault)" with its traceback in a log file. Only "there is no cluster"
+stops a run: then no score would be true, so it is raised as one line (`ClusterUnreachable`).
 """
 
 from __future__ import annotations
