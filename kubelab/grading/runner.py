@@ -58,7 +58,11 @@ def _with_docs(hint: str, docs: str) -> str:
 
 def found_elsewhere(ctx: Context, err: Missing) -> tuple[str, str] | None:
     """Return a note and a hint when the missing object exists in other namespaces (applied
-    without -n, it lands in `default`), or None; credentials that cannot look there get None."""
+    without -n, it lands in `default`), or None; credentials that cannot look there get None.
+
+    Lab namespaces are not "elsewhere": several labs have a demo-web of their own."""
+    from kubelab.lab_namespaces import LAB_LABEL
+
     res = err.resource
     if res is None or not res.namespaced:
         return None
@@ -66,13 +70,19 @@ def found_elsewhere(ctx: Context, err: Missing) -> tuple[str, str] | None:
     if key not in ctx.elsewhere:  # several checks need the same object: look once a run
         try:
             items = ctx.api.list(res, None, fields=f"metadata.name={err.name}")
+            other = {
+                str(n["metadata"]["name"])
+                for n in ctx.api.list(api.NAMESPACES)
+                if LAB_LABEL not in (n["metadata"].get("labels") or {})
+                and (n.get("status") or {}).get("phase") != "Terminating"
+            }
         except api.ApiError:
-            items = []
+            items, other = [], set()
         ctx.elsewhere[key] = sorted(
             {
                 str(o["metadata"].get("namespace"))
                 for o in items
-                if o["metadata"].get("namespace") != ctx.namespace
+                if o["metadata"].get("namespace") in other - {ctx.namespace}
                 and not o["metadata"].get("deletionTimestamp")
             }
         )

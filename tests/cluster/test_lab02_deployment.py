@@ -243,12 +243,15 @@ def test_objects_applied_to_another_namespace_are_pointed_out(
 ) -> None:
     stray = f"{attempt.name}-default"  # as `default` would be, in a namespace of its own
     kubectl("create", "namespace", stray)
+    other_lab = LabNamespace(LAB, kubectl, attempt.client)  # another lab's demo-web is at home
     try:
         kubectl("apply", "-n", stray, "-k", str(SOLUTION))
+        other_lab.apply(SOLUTION)
         report = attempt.grade(only=["deployment", "service"], timeout=5)
     finally:
         kubectl("delete", "namespace", stray, "--wait=false", check=False)
+        other_lab.delete()
     for result in report.checks:
         assert result.points == 0 and result.hint, result
-        assert f"found in namespace {stray}" in result.message, result.message
+        assert f"found in namespace {stray} instead" in result.message, result.message
         assert f"-n {attempt.name}" in result.hint and f"-n {stray}" in result.hint, result.hint
