@@ -109,7 +109,12 @@ def deployment(ctx: Context) -> Verdict:
         "the defaults are 25%, which round differently for 3 replicas.",
     )
     if replicas == REPLICAS:  # only a right spec is worth waiting for
-        dep = ctx.wait(lambda: _deployment(ctx), _rolled_out, what=f"Deployment {NAME} to converge")
+        dep = ctx.wait(
+            lambda: _deployment(ctx),
+            _rolled_out,
+            what=f"Deployment {NAME} to converge",
+            stuck=ctx.stuck_in(NAME),
+        )
     st = dep.get("status", {})
     want = dig(dep, "spec", "replicas", default=1)
     v.expect(
@@ -315,35 +320,53 @@ def _revision(obj: Json) -> int:
 
 @checks.check("rolling-update", docs=DOCS_ROLLOUT)
 def rolling_update(ctx: Context) -> Verdict:
-    """The Deployment is at revision 2 or later, on a new image tag, and every pod runs it."""
+    """The Deployment is at revision 2 or later, on a new image tag, and every pod runs it.
+
+    Nothing counts before a rollout to a new tag: partial credit is for a rollout the learner
+    made that has not finished, never for a Deployment that was only applied (or re-applied)."""
     v = Verdict()
-    dep = _deployment(ctx)
+    # Right after `kubectl set image` the revision is the old one until the controller sees it.
+    dep = ctx.converge(
+        lambda: _deployment(ctx),
+        lambda d: (
+            dig(d, "status", "observedGeneration", default=0)
+            >= dig(d, "metadata", "generation", default=0)
+        ),
+        what=f"the controller to see Deployment {NAME}'s change",
+    )
     revision = _revision(dep)
-    v.expect(
-        revision >= 2,
-        f"Deployment {NAME} revision: expected 2 or later, found {revision}",
+    image = _web_image(dep)
+    older = {image_tag(_web_image(rs)) for rs in _replicasets(ctx, dep) if _revision(rs) < revision}
+    older.discard(image_tag(image))
+    new_tag = (
         f"Roll out a new image tag (e.g. with `kubectl set image deployment/{NAME} "
         f"{CONTAINER}=<image>:<new tag> -n {ctx.namespace}`), then watch `kubectl rollout "
-        "status`.",
+        "status`; keep spec.revisionHistoryLimit above 0 so the earlier ReplicaSet remains."
     )
-    image = _web_image(dep)
-    replicasets = _replicasets(ctx, dep)
-    older = {image_tag(_web_image(rs)) for rs in replicasets if _revision(rs) < revision}
-    older.discard(image_tag(image))
-    v.expect(
+    if revision < 2:
+        v.expect(
+            False, f"Deployment {NAME} revision: expected 2 or later, found {revision}", new_tag
+        )
+        return v
+    if not v.expect(
         bool(older),
         f"image tag: the current tag {image_tag(image)!r} is the same as every earlier revision's "
         "(or no earlier ReplicaSet is kept)",
-        "A rolling update here means a new image tag; keep spec.revisionHistoryLimit above 0 so "
-        "the earlier ReplicaSet remains.",
-    )
+        new_tag,
+    ):
+        return v
 
     def stale_pods() -> list[Json]:
         current = ctx.get(DEPLOYMENTS, NAME) or dep
         pods = _pods(ctx, current, _replicasets(ctx, current))
         return [p for p in pods if _web_image(p) != _web_image(current)]
 
-    left = ctx.wait(stale_pods, lambda s: not s, what=f"pods of Deployment {NAME} to update")
+    left = ctx.wait(
+        stale_pods,
+        lambda s: not s,
+        what=f"pods of Deployment {NAME} to update",
+        stuck=ctx.stuck_in(NAME),
+    )
     v.expect(
         not left,
         f"{len(left)} pod(s) still run an old image, e.g. {left[0]['metadata']['name']}"

@@ -248,6 +248,7 @@ def _settled(ctx: Context) -> BudgetView:
         lambda: _view(ctx),
         lambda seen: seen.settled,
         what=f"the pods of Deployment {NAME} to be Ready and PDB {PDB_NAME} to count them",
+        stuck=ctx.stuck_in(NAME),
     )
 
 
@@ -520,7 +521,13 @@ def graceful_shutdown(ctx: Context) -> Verdict:
         ]
 
     # A rollout still under way is not an answer: judge the pods once it is over.
-    left = ctx.converge(stale, lambda s: not s, what=f"pods of {NAME} to roll out") if hook else []
+    left = (
+        ctx.converge(
+            stale, lambda s: not s, what=f"pods of {NAME} to roll out", stuck=ctx.stuck_in(NAME)
+        )
+        if hook
+        else []
+    )
     v.expect(
         hook is not None and not left,
         f"{len(left)} pod(s) of {NAME} still run without this hook, e.g. {left[0]}"

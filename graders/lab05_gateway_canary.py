@@ -82,7 +82,7 @@ def _wait_available(ctx: Context, name: str) -> Json:
     def probe() -> Json:
         return ctx.get(DEPLOYMENTS, name) or {}
 
-    return ctx.wait(probe, _available, what=f"Deployment {name}")
+    return ctx.wait(probe, _available, what=f"Deployment {name}", stuck=ctx.stuck_in(name))
 
 
 def _wait_endpoints(ctx: Context, name: str, pods: set[str]) -> set[str]:

@@ -242,7 +242,13 @@ def requests(ctx: Context) -> Verdict:
     left = _stale_pods(
         ctx, dep, lambda p: _cpu_request(p.get("spec") or {}) == found and found is not None
     )
-    stale = ctx.wait(left, lambda s: not s, what=f"pods of {NAME} to roll out") if right else []
+    stale = (
+        ctx.wait(
+            left, lambda s: not s, what=f"pods of {NAME} to roll out", stuck=ctx.stuck_in(NAME)
+        )
+        if right
+        else []
+    )
     v.expect(
         right and not stale,
         f"pods of {NAME} without the {res.get('cpu')} CPU request: {', '.join(stale[:3])}"
@@ -335,7 +341,13 @@ def priority(ctx: Context) -> Verdict:
         return bool(dig(pod, "spec", "priority") == value)
 
     left = _stale_pods(ctx, dep, at_priority)
-    stale = ctx.wait(left, lambda s: not s, what=f"pods of {NAME} to roll out") if pc else []
+    stale = (
+        ctx.wait(
+            left, lambda s: not s, what=f"pods of {NAME} to roll out", stuck=ctx.stuck_in(NAME)
+        )
+        if pc
+        else []
+    )
     v.expect(
         pc is not None and not stale,
         f"pods of {NAME} not at priority {value}: {', '.join(stale[:3])}"

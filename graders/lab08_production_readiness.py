@@ -116,7 +116,9 @@ def _rolled_out(
     what: str,
 ) -> None:
     """Add the requirement that every pod of the workload carries the fix (once it is right)."""
-    left = ctx.wait(probe, lambda s: not s, what=f"pods of {name} to roll out") if ready else []
+    stuck = ctx.stuck_in(name) if res_kind == "Deployment" else None
+    waiting = f"pods of {name} to roll out"
+    left = ctx.wait(probe, lambda s: not s, what=waiting, stuck=stuck) if ready else []
     v.expect(
         ready and not left,
         f"pods of {res_kind} {name} without {what}: {', '.join(left[:3])}"
@@ -404,7 +406,12 @@ def replicas(ctx: Context) -> Verdict:
         return int(dig(obj, "status", "availableReplicas", default=0) or 0) >= want
 
     if enough:
-        dep = ctx.wait(lambda: _need(ctx, "Deployment", WEB), available, what=f"{WEB} pods")
+        dep = ctx.wait(
+            lambda: _need(ctx, "Deployment", WEB),
+            available,
+            what=f"{WEB} pods",
+            stuck=ctx.stuck_in(WEB),
+        )
     up = int(dig(dep, "status", "availableReplicas", default=0) or 0)
     v.expect(
         enough and up >= max(want, MIN_REPLICAS),

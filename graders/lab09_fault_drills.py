@@ -110,7 +110,9 @@ def _available(ctx: Context, name: str, fixed: bool) -> tuple[Json, list[Json]]:
         )
 
     if fixed:
-        return ctx.wait(probe, done, what=f"Deployment {name} to roll out")
+        return ctx.wait(
+            probe, done, what=f"Deployment {name} to roll out", stuck=ctx.stuck_in(name)
+        )
     return probe()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -366,3 +367,40 @@ def test_a_budgets_required_pods_are_worked_out_as_the_controller_does(
     from graders.lab03_hpa_pdb import required_healthy
 
     assert required_healthy(spec, expected) == required
+
+
+class _Cells(HTMLParser):
+    """Each cell's style and text, and the table's style, of a scorecard."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table_style = ""
+        self.cells: list[tuple[str, str]] = []
+        self._open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        style = dict(attrs).get("style") or ""
+        if tag == "table":
+            self.table_style = style
+        if tag == "td":
+            self.cells.append((style, ""))
+
+    def handle_data(self, data: str) -> None:
+        if self.cells:
+            style, text = self.cells[-1]
+            self.cells[-1] = (style, text + data)
+
+
+def test_the_scorecard_wraps_long_links_and_paths_instead_of_overflowing() -> None:
+    long_url = "https://kubernetes.io/docs/tasks/configure-pod-container/" + "x" * 120
+    long_path = "spec.template.spec.containers[0]." + "securityContext." * 8
+    result = CheckResult(
+        "security", "Security", False, 0, 2, f"{long_path} not set", f"Set it. Docs: {long_url}"
+    )
+    cells = _Cells()
+    cells.feed(Report("02-deployment", "Lab", "ns", (result,))._repr_html_())
+    assert "table-layout:fixed" in cells.table_style and "width:100%" in cells.table_style
+    (notes,) = [style for style, text in cells.cells if long_url in text]
+    assert "overflow-wrap:anywhere" in notes and "nowrap" not in notes
+    (title,) = [style for style, text in cells.cells if "Security" in text]
+    assert "overflow-wrap:anywhere" in title  # a long task id wraps too

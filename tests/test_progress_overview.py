@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,77 @@ def test_titles_are_escaped(tmp_path: Path) -> None:
     )
     page = graders.progress(root)._repr_html_()
     assert "A &lt;b&gt; lab" in page and "x &amp; y" in page
+
+
+def _record(lab: labs.Lab, namespace: str, passed: bool) -> None:
+    results = tuple(
+        CheckResult(t.id, t.title, passed, t.points if passed else 0, t.points, "seen")
+        for t in lab.tasks
+    )
+    saved_progress.record(Report(lab.id, lab.title, namespace, results))
+
+
+def test_a_check_of_another_namespace_keeps_the_learners_score() -> None:
+    lab = labs.find("02")
+    _record(lab, lab.namespace, passed=True)
+    _record(lab, "scratch", passed=False)  # e.g. `kubelab check 02 -n scratch`
+    assert saved_progress.of(lab).score == lab.max_score
+    assert all(saved_progress.passed_tasks(lab).values())
+    assert saved_progress.of(lab, "scratch").score == 0
+    assert not any(saved_progress.passed_tasks(lab, "scratch").values())
+
+
+def test_a_namespace_of_its_own_is_shown_when_the_labs_was_never_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lab = labs.find("02")
+    _record(lab, "alice-lab-02", passed=True)  # a workshop participant's copy
+    assert saved_progress.of(lab).score == lab.max_score
+    monkeypatch.setenv("KUBELAB_NAMESPACE", "scratch")
+    _record(lab, "scratch", passed=False)
+    assert saved_progress.of(lab).score == 0  # $KUBELAB_NAMESPACE is the learner's choice
+
+
+def test_progress_saved_by_lab_only_is_still_read(tmp_path: Path) -> None:
+    lab = labs.find("02")
+    first = lab.tasks[0]
+    old = {  # the file as kubelab wrote it before progress was kept per namespace
+        "labs": {
+            lab.id: {
+                "namespace": lab.namespace,
+                "checked_at": "2026-01-02T03:04:05+0000",
+                "checks": {first.id: {"passed": True, "points": first.points, "max_points": 2}},
+            }
+        }
+    }
+    saved_progress.progress_file().parent.mkdir(parents=True, exist_ok=True)
+    saved_progress.progress_file().write_text(json.dumps(old))
+    assert saved_progress.of(lab).score == first.points
+    assert saved_progress.of(lab).checked_at == "2026-01-02T03:04:05+0000"
+    _record(lab, "scratch", passed=False)
+    assert saved_progress.of(lab).score == first.points  # the old record is the learner's
+    assert saved_progress.passed_tasks(lab) == {first.id: True}
+    assert saved_progress.of(lab, "scratch").score == 0
+
+
+def test_the_file_keeps_the_per_lab_record_an_older_kubelab_reads() -> None:
+    lab = labs.find("02")
+    _record(lab, lab.namespace, passed=True)
+    _record(lab, "scratch", passed=False)
+    entry = json.loads(saved_progress.progress_file().read_text())["labs"][lab.id]
+    # an older kubelab (one record per lab) reads and updates this without a KeyError
+    assert entry["namespace"] == lab.namespace
+    assert all(c["passed"] for c in entry["checks"].values())
+
+
+def test_a_newer_per_lab_record_written_by_an_older_kubelab_wins() -> None:
+    lab = labs.find("02")
+    first = lab.tasks[0]
+    _record(lab, lab.namespace, passed=False)
+    data = json.loads(saved_progress.progress_file().read_text())
+    data["labs"][lab.id].update(  # what an older kubelab writes when it checks afterwards
+        checked_at="2999-01-01T00:00:00+0000",
+        checks={first.id: {"passed": True, "points": first.points, "max_points": first.points}},
+    )
+    saved_progress.progress_file().write_text(json.dumps(data))
+    assert saved_progress.of(lab).score == first.points

@@ -13,15 +13,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from kubelab.api import Resource
     from kubelab.grading.context import Context
 
 
 class Missing(Exception):
-    """An object a check needs does not exist; the check fails with this message and hint."""
+    """An object a check needs does not exist; the check fails with this message and hint.
 
-    def __init__(self, message: str, hint: str) -> None:
+    `resource` and `name` say which object, when known: the runner then looks for it in the
+    other namespaces (a learner who applied without -n finds it in `default`)."""
+
+    def __init__(
+        self, message: str, hint: str, *, resource: Resource | None = None, name: str = ""
+    ) -> None:
         super().__init__(message)
         self.hint = hint
+        self.resource = resource
+        self.name = name
 
 
 @dataclass

@@ -22,9 +22,11 @@ from typing import Literal, TypeVar
 from kubelab import api, wait
 from kubelab.api import Json, Resource
 from kubelab.grading.checks import Missing
+from kubelab.grading.stuck import Stuck
 from kubelab.objects import dig, owned_by, selector_query
 
 T = TypeVar("T")
+StuckProbe = Callable[[], Stuck | None]  # e.g. `ctx.stuck_in(name)`: a pod that will not start
 Substrate = Literal["sim", "kind", "unknown"]
 SUBSTRATE_CONFIGMAP = ("kube-public", "kubelab-cluster")  # written by `kubelab cluster up`
 
@@ -47,6 +49,10 @@ class Context:
         self.timeout = timeout  # the run's whole budget, for messages
         self._on_wait = on_wait or (lambda _what: None)
         self._substrate: Substrate | None = None
+        # Set when a wait stopped early at a pod that will not start; the runner reports it.
+        self.stuck: Stuck | None = None
+        # The namespaces a missing object was found in instead, by (kind, name) (the runner's).
+        self.elsewhere: dict[tuple[str, str], list[str]] = {}
 
     @property
     def substrate(self) -> Substrate:
@@ -81,6 +87,8 @@ class Context:
                 hint
                 or f"Create {res.kind} {name}: apply your manifests with "
                 f"`kubectl apply -k <folder> -n {self.namespace}`, then check again.",
+                resource=res,
+                name=name,
             )
         return obj
 
@@ -113,17 +121,36 @@ class Context:
         """Return the seconds left before the run's deadline."""
         return max(self.deadline - time.monotonic(), 0.0)
 
+    def stuck_in(self, deployment: str) -> StuckProbe:
+        """Return a probe for a wait: the first pod of the Deployment's current revision that
+        cannot pull, crash-loops or cannot be scheduled (waiting would only reach the deadline)."""
+        from kubelab.grading import stuck
+
+        return lambda: stuck.in_rollout(self, deployment)
+
+    def _stopped(self, stuck: StuckProbe | None) -> bool:
+        self.stuck = stuck() if stuck else None
+        return self.stuck is not None
+
     def wait(
-        self, probe: Callable[[], T], done: Callable[[T], bool], *, what: str, interval: float = 0.5
+        self,
+        probe: Callable[[], T],
+        done: Callable[[T], bool],
+        *,
+        what: str,
+        interval: float = 0.5,
+        stuck: StuckProbe | None = None,
     ) -> T:
-        """Poll until `done(probe())`, at most until the deadline; return the last value seen."""
+        """Poll until `done(probe())`, at most until the deadline; return the last value seen.
+
+        With `stuck`, stop as soon as it finds a pod that will not start (kept in `self.stuck`)."""
         first = probe()
-        if done(first) or self.remaining() <= 0:
+        if done(first) or self.remaining() <= 0 or self._stopped(stuck):
             return first
         self._on_wait(what)
         return wait.until(
             probe,
-            done,
+            lambda value: done(value) or self._stopped(stuck),
             timeout=self.remaining(),
             interval=interval,
             what=what,
@@ -131,12 +158,28 @@ class Context:
         )
 
     def converge(
-        self, probe: Callable[[], T], done: Callable[[T], bool], *, what: str, interval: float = 0.5
+        self,
+        probe: Callable[[], T],
+        done: Callable[[T], bool],
+        *,
+        what: str,
+        interval: float = 0.5,
+        stuck: StuckProbe | None = None,
     ) -> T:
         """Poll until `done(probe())` and return that value; at the deadline raise `wait.Timeout`
-        (the runner's "not converged": nothing judged, nothing scored, grade again)."""
+        (the runner's "not converged": nothing judged, nothing scored, grade again). With `stuck`,
+        raise `Stuck` as soon as it finds a pod that will not start: the check fails naming it."""
         first = probe()
         if done(first):
             return first
         self._on_wait(what)
-        return wait.until(probe, done, timeout=self.remaining(), interval=interval, what=what)
+        value = wait.until(
+            probe,
+            lambda v: done(v) or self._stopped(stuck),
+            timeout=self.remaining(),
+            interval=interval,
+            what=what,
+        )
+        if self.stuck is not None and not done(value):
+            raise self.stuck
+        return value

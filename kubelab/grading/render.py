@@ -12,6 +12,7 @@ from kubelab.grading.result import CheckResult, Report, _number
 _GREEN, _RED, _YELLOW, _DIM, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
 _CYAN = "\033[36m"
 _URL = re.compile(r"(https?://[^\s)]+)")
+_WRAP = "overflow-wrap:anywhere;word-break:break-word"
 
 
 def _mark(c: CheckResult) -> str:
@@ -103,10 +104,11 @@ def html(report: Report) -> str:
         rows.append(
             f'<tr style="background:{bg}">'
             f'<td style="text-align:center">{_mark(c)}</td>'
-            f"<td><code>{_html.escape(c.id)}</code><br><small>{_html.escape(c.title)}</small></td>"
+            f'<td style="{_WRAP}"><code>{_html.escape(c.id)}</code><br>'
+            f"<small>{_html.escape(c.title)}</small></td>"
             f'<td style="text-align:right;white-space:nowrap">'
             f"{_points(c).replace('/', ' / ')}{label}</td>"
-            f'<td style="text-align:left">{_html_notes(c, hint)}</td></tr>'
+            f'<td style="text-align:left;{_WRAP}">{_html_notes(c, hint)}</td></tr>'
         )
     share = report.score / report.max_score if report.max_score else 0.0
     bar = (
@@ -121,7 +123,11 @@ def html(report: Report) -> str:
         f"<code>{_html.escape(report.namespace)}</code> · "
         f"<b>{_number(report.score)} / {_number(report.max_score)}</b> points {bar}"
         f"{_html.escape(_footer(report))}</p>"
-        '<table style="border-collapse:collapse;width:100%">'
+        # Fixed columns and text that breaks anywhere: a long URL or field path wraps inside the
+        # notebook's width instead of pushing the table (and the docs link) out of sight.
+        '<table style="border-collapse:collapse;width:100%;table-layout:fixed">'
+        '<colgroup><col style="width:2.5em"><col style="width:25%"><col style="width:6em"><col>'
+        "</colgroup>"
         "<thead><tr><th></th><th>check</th><th>points</th>"
         '<th style="text-align:left">what the cluster shows</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"

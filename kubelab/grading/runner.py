@@ -3,9 +3,10 @@
 The runner owns the policy around checks: the deadline they share, how a missing object or an API
 refusal becomes a failed result with a hint, how a state that did not settle before the deadline
 (`wait.Timeout` from `Context.converge`) becomes "not converged" (scored nothing, graded again),
-and how a bug in a grader becomes "grader error (not your fault)" with its traceback in a log
-file. Only "there is no cluster" stops a run: then no
-score would be true, so it is raised as one line (`ClusterUnreachable`).
+how a wait stopped at a pod that will not start (`Stuck`) names that pod and its cause, how a
+missing object found in another namespace is pointed out, and how a bug in a grader becomes
+"grader error (not your fault)" with its traceback in a log file. Only "there is no cluster"
+stops a run: then no score would be true, so it is raised as one line (`ClusterUnreachable`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kubelab.errors import KubelabError
 from kubelab.grading.checks import Check, Checks, Missing, Verdict
 from kubelab.grading.context import Context
 from kubelab.grading.result import CheckResult, Report
+from kubelab.grading.stuck import Stuck
 from kubelab.labs import Lab, Task
 from kubelab.progress import Status
 
@@ -52,6 +54,48 @@ def points_for(verdict: Verdict, max_points: int) -> float:
 
 def _with_docs(hint: str, docs: str) -> str:
     return f"{hint} Docs: {docs}"
+
+
+def found_elsewhere(ctx: Context, err: Missing) -> tuple[str, str] | None:
+    """Return a note and a hint when the missing object exists in other namespaces (applied
+    without -n, it lands in `default`), or None; credentials that cannot look there get None.
+
+    Lab namespaces are not "elsewhere": several labs have a demo-web of their own."""
+    from kubelab.lab_namespaces import LAB_LABEL
+
+    res = err.resource
+    if res is None or not res.namespaced:
+        return None
+    key = (res.kind, err.name)
+    if key not in ctx.elsewhere:  # several checks need the same object: look once a run
+        try:
+            items = ctx.api.list(res, None, fields=f"metadata.name={err.name}")
+            other = {
+                str(n["metadata"]["name"])
+                for n in ctx.api.list(api.NAMESPACES)
+                if LAB_LABEL not in (n["metadata"].get("labels") or {})
+                and (n.get("status") or {}).get("phase") != "Terminating"
+            }
+        except api.ApiError:
+            items, other = [], set()
+        ctx.elsewhere[key] = sorted(
+            {
+                str(o["metadata"].get("namespace"))
+                for o in items
+                if o["metadata"].get("namespace") in other - {ctx.namespace}
+                and not o["metadata"].get("deletionTimestamp")
+            }
+        )
+    others = ctx.elsewhere[key]
+    if not others:
+        return None
+    where = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    return (
+        f"; {res.kind} {err.name} was found in namespace {where} instead",
+        f"It was applied to the wrong namespace: apply it with `-n {ctx.namespace}` (or "
+        f"`kubelab apply <folder> -n {ctx.namespace}`), and remove the stray copy with "
+        f"`kubectl delete {res.plural} {err.name} -n {others[0]}`.",
+    )
 
 
 def _log_grader_error(lab: Lab, task: Task) -> str:
@@ -87,11 +131,18 @@ def run_check(lab: Lab, task: Task, check: Check, ctx: Context) -> CheckResult:
     def failed(message: str, hint: str | None) -> CheckResult:
         return CheckResult(task.id, task.title, False, 0.0, task.points, message, hint)
 
+    ctx.stuck = None
     try:
         verdict = check.fn(ctx)
         if verdict.total == 0:
             raise RuntimeError(f"check {task.id} tested no requirement")
     except Missing as err:
+        message, hint = str(err), err.hint
+        elsewhere = found_elsewhere(ctx, err)
+        if elsewhere:
+            message, hint = message + elsewhere[0], elsewhere[1]  # creating it is not the fix
+        return failed(message, _with_docs(hint, check.docs))
+    except Stuck as err:
         return failed(str(err), _with_docs(err.hint, check.docs))
     except wait.Timeout as err:
         return not_converged(lab, task, err, ctx)
@@ -113,12 +164,14 @@ def run_check(lab: Lab, task: Task, check: Check, ctx: Context) -> CheckResult:
     earned = points_for(verdict, task.points)
     if not verdict.problems:
         return CheckResult(task.id, task.title, True, earned, task.points, verdict.success, None)
-    message = "; ".join(p for p, _ in verdict.problems)  # all of them: "and 1 more" hid some
-    hint = _with_docs(verdict.problems[0][1], check.docs)
+    problems = list(verdict.problems)
+    if ctx.stuck is not None:  # why a wait stopped early comes first: it is the cause
+        problems.insert(0, (f"stopped waiting: {ctx.stuck}", ctx.stuck.hint))
+    message = "; ".join(p for p, _ in problems)  # all of them: "and 1 more" hid some
+    hint = _with_docs(problems[0][1], check.docs)
     return CheckResult(
-        task.id, task.title, False, earned, task.points, message, hint,
-        problems=tuple(verdict.problems),
-    )  # fmt: skip
+        task.id, task.title, False, earned, task.points, message, hint, problems=tuple(problems)
+    )
 
 
 def run(

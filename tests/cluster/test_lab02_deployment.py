@@ -171,22 +171,87 @@ def test_graders_do_not_depend_on_the_image_name(attempt: LabNamespace) -> None:
     assert report.passed, {c.id: c.message for c in report.checks if not c.passed}
 
 
-def test_a_rollout_that_cannot_converge_is_waited_for_until_the_deadline(
+def test_rolling_update_earns_nothing_before_a_rollout_to_a_new_tag(
     attempt: LabNamespace,
 ) -> None:
-    def unschedulable(docs: Docs) -> None:  # no 8-CPU sim node can take 100 CPUs
-        _web(docs)["resources"] = {
-            "requests": {"cpu": "100", "memory": "256Mi"},
-            "limits": {"cpu": "100", "memory": "256Mi"},
-        }
+    attempt.apply(SOLUTION)
+    (untouched,) = attempt.grade(only=["rolling-update"]).checks
+    attempt.roll_out("set", "env", "deployment/demo-web", "GREETING=hello")  # revision 2, same tag
+    (same_tag,) = attempt.grade(only=["rolling-update"]).checks
+    for result in (untouched, same_tag):
+        assert result.points == 0 and not result.passed, result
+        assert result.hint and "new image tag" in result.hint
 
-    attempt.apply(SOLUTION, unschedulable)
+
+def test_a_rollout_the_learner_made_earns_partial_credit_until_it_finishes(
+    attempt: LabNamespace,
+) -> None:
+    attempt.apply(SOLUTION)
+    attempt.run("set", "image", "deployment/demo-web", "web=kubelab/demo-web:v9")  # never pulls
+    (result,) = attempt.grade(only=["rolling-update"], timeout=60).checks
+    assert result.points == 1 and not result.passed, result
+    assert "still run an old image" in result.message
+
+
+def _image_tag_typo(docs: Docs) -> None:
+    _web(docs)["image"] = "kubelab/demo-web:v9"  # sim/stages/faults.yaml: no such tag
+
+
+def _crash_loop(docs: Docs) -> None:
+    _web(docs)["env"] = [{"name": "PORT", "value": "80800"}]  # faults.yaml: exits 2 at start
+
+
+def _unschedulable(docs: Docs) -> None:
+    pod = find(docs, "Deployment")["spec"]["template"]["spec"]
+    pod["nodeSelector"] = {"kubelab.dev/no-such-node": "true"}
+
+
+def _over_the_limit(docs: Docs) -> None:  # the fence's LimitRange refuses the pods themselves
+    _web(docs)["resources"] = {
+        "requests": {"cpu": "100", "memory": "256Mi"},
+        "limits": {"cpu": "100", "memory": "256Mi"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("mutate", "cause"),
+    [
+        pytest.param(_image_tag_typo, "cannot pull image kubelab/demo-web:v9", id="pull"),
+        pytest.param(_crash_loop, "keeps crashing", id="crash-loop"),
+        pytest.param(_unschedulable, "cannot be scheduled", id="unschedulable"),
+        pytest.param(_over_the_limit, "cannot create pods", id="refused-by-limit-range"),
+    ],
+)
+def test_a_pod_that_cannot_start_stops_the_wait_and_is_named(
+    attempt: LabNamespace, mutate: Callable[[Docs], None], cause: str
+) -> None:
+    attempt.apply(SOLUTION, mutate)
     start = time.monotonic()
     report = runner.run(
-        LAB, namespace=attempt.name, only=["deployment"], client=attempt.client, timeout=3
+        LAB, namespace=attempt.name, only=["deployment"], client=attempt.client, timeout=60
     )
-    elapsed = time.monotonic() - start
-    assert 3 <= elapsed < 10
+    assert time.monotonic() - start < 40  # not the 60 s deadline
     (result,) = report.checks
-    assert not result.passed and "0/3 available" in result.message
-    assert result.points == 2  # the spec is right; only convergence is missing
+    assert not result.passed and not result.not_converged
+    assert result.points == 2  # the spec is right; only its pods are stuck
+    assert " demo-web-" in result.message and cause in result.message, result.message
+    assert result.hint and "kubectl" in result.hint and attempt.name in result.hint
+
+
+def test_objects_applied_to_another_namespace_are_pointed_out(
+    attempt: LabNamespace, kubectl: Kubectl
+) -> None:
+    stray = f"{attempt.name}-default"  # as `default` would be, in a namespace of its own
+    kubectl("create", "namespace", stray)
+    other_lab = LabNamespace(LAB, kubectl, attempt.client)  # another lab's demo-web is at home
+    try:
+        kubectl("apply", "-n", stray, "-k", str(SOLUTION))
+        other_lab.apply(SOLUTION)
+        report = attempt.grade(only=["deployment", "service"], timeout=5)
+    finally:
+        kubectl("delete", "namespace", stray, "--wait=false", check=False)
+        other_lab.delete()
+    for result in report.checks:
+        assert result.points == 0 and result.hint, result
+        assert f"found in namespace {stray} instead" in result.message, result.message
+        assert f"-n {attempt.name}" in result.hint and f"-n {stray}" in result.hint, result.hint
