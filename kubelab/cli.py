@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import traceback
+from pathlib import Path
 from typing import NoReturn
 
 from kubelab import __version__, paths, procs, tools
@@ -48,7 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"kubelab {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    start = sub.add_parser("start", help="start a cluster and open the course in JupyterLab")
+    init = sub.add_parser(
+        "init", help="make your workspace: the notebooks and labs to work in (no solutions)"
+    )
+    init.add_argument("dir", type=Path, help="the folder to make, e.g. ~/k8s-course")
+
+    start = sub.add_parser("start", help="start a cluster and open your workspace in JupyterLab")
+    start.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        help="the workspace (default: the one around this folder, else the last `kubelab init`)",
+    )
+    start.add_argument(
+        "--instructor",
+        action="store_true",
+        help="open the course sources (answers, nbgrader's instructor tools) instead",
+    )
     _add_up_args(start)
     start.add_argument("--port", type=_port, default=8888, help="JupyterLab port (default 8888)")
     start.add_argument("--no-browser", action="store_true", help="do not open a browser")
@@ -204,36 +221,52 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     raise AssertionError(args.action)
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Make a learner's workspace, or add what is new to one without touching their files."""
+    from kubelab import workspace
+
+    made = workspace.init(args.dir)
+    if made.added and len(made.added) <= 10:
+        print(f"added {', '.join(made.added)}")
+    elif made.added:
+        print(f"added {len(made.added)} files")
+    if made.kept:
+        print(
+            f"kept {len(made.kept)} files you changed (delete one and run init again for the"
+            f" course's copy): {', '.join(made.kept)}"
+        )
+    print(f"workspace {made.root} is ready; open it with `kubelab start`")
+    return 0
+
+
 def cmd_start(args: argparse.Namespace) -> int:
-    """Start the cluster, then JupyterLab on the course folder."""
+    """Start the cluster, then JupyterLab on the learner's workspace (or, for an instructor, on
+    the course sources)."""
+    from kubelab import lab_server, workspace
+
+    if args.instructor and args.dir:
+        raise KubelabError("--instructor opens the course sources; leave out the workspace folder")
+    root = paths.REPO_ROOT if args.instructor else workspace.find(args.dir)
     jupyter = tools.require("jupyter", "to open the course")
     if not procs.port_free(args.port):
         raise KubelabError(f"port {args.port} is already in use; pass --port with a free one")
     status = _up(default_cluster_name(), args)
     _print_status(status)
-    # Notebooks and JupyterLab terminals inherit this: kubectl (from the wheel) and kubelab are on
-    # PATH and point at the course cluster with no set-up.
-    env = dict(os.environ, KUBECONFIG=str(status.kubeconfig))
-    env["PATH"] = os.pathsep.join([str(jupyter.parent), env.get("PATH", "")])
-    argv = [
-        str(jupyter),
-        "lab",
-        f"--ServerApp.root_dir={paths.REPO_ROOT}",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={args.port}",
-        "--ServerApp.port_retries=0",
-    ]
-    if args.no_browser:
-        argv.append("--no-browser")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        argv.append("--allow-root")  # containers and CI often run as root; Jupyter refuses it
+    argv, env = lab_server.command(
+        jupyter,
+        root,
+        port=args.port,
+        kubeconfig=status.kubeconfig,
+        learner=not args.instructor,
+        browser=not args.no_browser,
+    )
     print(
-        f"\nOpening JupyterLab on http://127.0.0.1:{args.port}/lab (Ctrl-C to stop it;"
+        f"\nOpening JupyterLab on http://127.0.0.1:{args.port}/lab in {root} (Ctrl-C to stop it;"
         " the cluster keeps running until `kubelab cluster down`)",
         flush=True,
     )
     try:
-        return subprocess.call(argv, env=env, cwd=paths.REPO_ROOT)
+        return subprocess.call(argv, env=env, cwd=root)
     except KeyboardInterrupt:
         return 0
 
@@ -352,6 +385,8 @@ def _main(argv: list[str] | None) -> int:
             return cmd_cluster(args)
         if args.command == "start":
             return cmd_start(args)
+        if args.command == "init":
+            return cmd_init(args)
         commands = {"labs": cmd_labs, "check": cmd_check, "reset": cmd_reset, "apply": cmd_apply}
         if args.command in commands:
             return commands[args.command](args)
