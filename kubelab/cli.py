@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import NoReturn
 
 from kubelab import __version__, paths, procs, tools
-from kubelab.cluster import BACKENDS, backend_for, default_cluster_name, recorded, state
+from kubelab.cluster import (
+    BACKENDS,
+    backend_for,
+    default_cluster_name,
+    recorded,
+    state,
+    user_kubeconfig,
+)
 from kubelab.cluster.base import DEFAULT_NODES, Backend, ClusterStatus
 from kubelab.cluster.sim import SimBackend
 from kubelab.errors import KubelabError
@@ -154,6 +161,11 @@ def _add_up_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--nodes", type=_positive, default=DEFAULT_NODES, help="node count (default 3)")
     p.add_argument("--api-port", type=_port, default=None, help="fixed API server port (sim)")
+    p.add_argument(
+        "--no-kubeconfig",
+        action="store_true",
+        help="leave your kubeconfig alone: no `kubelab` context (or set $KUBELAB_NO_KUBECONFIG=1)",
+    )
 
 
 def _current(cluster: str) -> Backend:
@@ -184,7 +196,26 @@ def _print_status(s: ClusterStatus) -> None:
 
 
 def _up(cluster: str, args: argparse.Namespace) -> ClusterStatus:
-    return backend_for(cluster, args.backend).up(nodes=args.nodes, api_port=args.api_port)
+    """Start (or reuse) the cluster, print its status, and point the learner's kubectl at it."""
+    backend = backend_for(cluster, args.backend)
+    status = backend.up(nodes=args.nodes, api_port=args.api_port)
+    _print_status(status)
+    if backend.name == "existing" or status.kubeconfig is None:
+        return status  # a cluster the learner's kubeconfig already has
+    if args.no_kubeconfig or user_kubeconfig.opted_out():
+        print(f"\nexport KUBECONFIG={status.kubeconfig}  # points kubectl at the cluster")
+        return status
+    added = user_kubeconfig.add(cluster, status.kubeconfig)
+    if added is None:  # $KUBECONFIG is the cluster's own file already
+        return status
+    if added.current:
+        print(f"\nkubectl uses the cluster now: context {cluster!r} in {added.file}")
+    else:
+        print(
+            f"\nadded context {cluster!r} to {added.file}; your current context is unchanged:"
+            f" `kubectl config use-context {cluster}` switches to the course cluster"
+        )
+    return status
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -194,14 +225,15 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         code: int = args.handler(args)
         return code
     if args.action == "up":
-        status = _up(cluster, args)
-        _print_status(status)
-        print(f"\nexport KUBECONFIG={status.kubeconfig}")
+        _up(cluster, args)
         return 0
     backend = _current(cluster)
     if args.action == "down":
         if not backend.exists():
             state.forget(cluster)  # a record of a cluster deleted behind kubelab's back
+        removed = user_kubeconfig.remove(cluster)
+        if removed is not None:
+            print(f"removed context {removed.name!r} from {removed.file}")
         backend.down()
         if backend.name == "existing":
             print(f"forgot cluster {cluster!r} (existing); the cluster itself was not touched")
@@ -251,7 +283,6 @@ def cmd_start(args: argparse.Namespace) -> int:
     if not procs.port_free(args.port):
         raise KubelabError(f"port {args.port} is already in use; pass --port with a free one")
     status = _up(default_cluster_name(), args)
-    _print_status(status)
     argv, env = lab_server.command(
         jupyter,
         root,

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from kubelab import paths
 from kubelab.cluster.sim import SimBackend
 from kubelab.wait import until
 
@@ -48,6 +49,7 @@ def test_start_serves_the_workspace_with_the_cluster_up(sim: SimBackend, tmp_pat
         JUPYTER_RUNTIME_DIR=str(tmp_path),
         KUBELAB_DATA=str(tmp_path / "data"),
         HOME=str(tmp_path / "home"),  # `cluster up` writes a context into ~/.kube/config
+        KUBELAB_CACHE=str(paths.cache_home()),  # where the session's cluster lives
     )
     env.pop("KUBECONFIG", None)
     made = subprocess.run(
