@@ -278,10 +278,10 @@ def cmd_start(args: argparse.Namespace) -> int:
 
     if args.instructor and args.dir:
         raise KubelabError("--instructor opens the course sources; leave out the workspace folder")
-    root = paths.REPO_ROOT if args.instructor else workspace.find(args.dir)
     jupyter = tools.require("jupyter", "to open the course")
     if not procs.port_free(args.port):
         raise KubelabError(f"port {args.port} is already in use; pass --port with a free one")
+    root = paths.REPO_ROOT if args.instructor else workspace.find(args.dir)
     status = _up(default_cluster_name(), args)
     argv, env = lab_server.command(
         jupyter,

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from kubelab.cluster import user_kubeconfig
+from kubelab.cluster import state, user_kubeconfig
 
 THEIRS = {
     "apiVersion": "v1",
@@ -182,3 +184,26 @@ def test_opt_out_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not user_kubeconfig.opted_out()
     monkeypatch.setenv(user_kubeconfig.OPT_OUT_ENV, "1")
     assert user_kubeconfig.opted_out()
+
+
+def test_cluster_down_command_removes_the_context(
+    home: Path, cluster_kubeconfig: Path, tmp_path: Path
+) -> None:
+    # A cluster kubelab did not start (down leaves it running), so no cluster is needed.
+    user_kubeconfig.add("wired", cluster_kubeconfig)
+    state.record("wired", "existing", kubeconfig=str(cluster_kubeconfig))
+    env = dict(os.environ)  # HOME and KUBELAB_CACHE: the test's own (the `home` fixture)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kubelab", "cluster", "--name", "wired", "down"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    target = home / ".kube" / "config"
+    assert f"removed context 'wired' from {target}" in proc.stdout
+    config = _read(target)
+    assert not any(_named(config, kind, "wired") for kind in ("clusters", "users", "contexts"))
+    assert not config.get("current-context")

@@ -187,3 +187,12 @@ def test_start_finds_the_workspace_init_made_last(
     assert workspace.find(None) == target.resolve()  # inside a workspace: that one
     with pytest.raises(workspace.KubelabError, match="not a kubelab workspace"):
         workspace.find(tmp_path)
+
+
+def test_start_without_a_workspace_says_to_make_one(tmp_path: Path) -> None:
+    proc = _kubelab("start", "--no-browser", "--port", str(_free_port()), tmp_path=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "kubelab: error: no workspace yet: make one with `kubelab init ~/k8s-course`,"
+        " then `kubelab start`"
+    ]
