@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from kubelab import paths
+from kubelab.cluster import user_kubeconfig
 from kubelab.cluster.sim import SimBackend
 from kubelab.wait import until
 
@@ -95,6 +96,7 @@ def test_start_serves_the_workspace_with_the_cluster_up(sim: SimBackend, tmp_pat
     assert f"http://127.0.0.1:{port}/lab" in out
     assert "3/3 Ready" in out
     assert sim.healthy(), "stopping JupyterLab must leave the cluster running"
+    assert user_kubeconfig.remove(sim.cluster) is not None  # `start` added the context (as `up`)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
