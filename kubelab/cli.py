@@ -11,10 +11,18 @@ import os
 import subprocess
 import sys
 import traceback
+from pathlib import Path
 from typing import NoReturn
 
 from kubelab import __version__, paths, procs, tools
-from kubelab.cluster import BACKENDS, backend_for, default_cluster_name, recorded, state
+from kubelab.cluster import (
+    BACKENDS,
+    backend_for,
+    default_cluster_name,
+    recorded,
+    state,
+    user_kubeconfig,
+)
 from kubelab.cluster.base import DEFAULT_NODES, Backend, ClusterStatus
 from kubelab.cluster.sim import SimBackend
 from kubelab.errors import KubelabError
@@ -48,7 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"kubelab {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    start = sub.add_parser("start", help="start a cluster and open the course in JupyterLab")
+    init = sub.add_parser(
+        "init", help="make your workspace: the notebooks and labs to work in (no solutions)"
+    )
+    init.add_argument("dir", type=Path, help="the folder to make, e.g. ~/k8s-course")
+
+    start = sub.add_parser("start", help="start a cluster and open your workspace in JupyterLab")
+    start.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        help="the workspace (default: the one around this folder, else the last `kubelab init`)",
+    )
+    start.add_argument(
+        "--instructor",
+        action="store_true",
+        help="open the course sources (answers, nbgrader's instructor tools) instead",
+    )
     _add_up_args(start)
     start.add_argument("--port", type=_port, default=8888, help="JupyterLab port (default 8888)")
     start.add_argument("--no-browser", action="store_true", help="do not open a browser")
@@ -137,6 +161,11 @@ def _add_up_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--nodes", type=_positive, default=DEFAULT_NODES, help="node count (default 3)")
     p.add_argument("--api-port", type=_port, default=None, help="fixed API server port (sim)")
+    p.add_argument(
+        "--no-kubeconfig",
+        action="store_true",
+        help="leave your kubeconfig alone: no `kubelab` context (or set $KUBELAB_NO_KUBECONFIG=1)",
+    )
 
 
 def _current(cluster: str) -> Backend:
@@ -167,7 +196,26 @@ def _print_status(s: ClusterStatus) -> None:
 
 
 def _up(cluster: str, args: argparse.Namespace) -> ClusterStatus:
-    return backend_for(cluster, args.backend).up(nodes=args.nodes, api_port=args.api_port)
+    """Start (or reuse) the cluster, print its status, and point the learner's kubectl at it."""
+    backend = backend_for(cluster, args.backend)
+    status = backend.up(nodes=args.nodes, api_port=args.api_port)
+    _print_status(status)
+    if backend.name == "existing" or status.kubeconfig is None:
+        return status  # a cluster the learner's kubeconfig already has
+    if args.no_kubeconfig or user_kubeconfig.opted_out():
+        print(f"\nexport KUBECONFIG={status.kubeconfig}  # points kubectl at the cluster")
+        return status
+    added = user_kubeconfig.add(cluster, status.kubeconfig)
+    if added is None:  # $KUBECONFIG is the cluster's own file already
+        return status
+    if added.current:
+        print(f"\nkubectl uses the cluster now: context {cluster!r} in {added.file}")
+    else:
+        print(
+            f"\nadded context {cluster!r} to {added.file}; your current context is unchanged:"
+            f" `kubectl config use-context {cluster}` switches to the course cluster"
+        )
+    return status
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -177,14 +225,15 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         code: int = args.handler(args)
         return code
     if args.action == "up":
-        status = _up(cluster, args)
-        _print_status(status)
-        print(f"\nexport KUBECONFIG={status.kubeconfig}")
+        _up(cluster, args)
         return 0
     backend = _current(cluster)
     if args.action == "down":
         if not backend.exists():
             state.forget(cluster)  # a record of a cluster deleted behind kubelab's back
+        removed = user_kubeconfig.remove(cluster)
+        if removed is not None:
+            print(f"removed context {removed.name!r} from {removed.file}")
         backend.down()
         if backend.name == "existing":
             print(f"forgot cluster {cluster!r} (existing); the cluster itself was not touched")
@@ -204,36 +253,51 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     raise AssertionError(args.action)
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Make a learner's workspace, or add what is new to one without touching their files."""
+    from kubelab import workspace
+
+    made = workspace.init(args.dir)
+    if made.added and len(made.added) <= 10:
+        print(f"added {', '.join(made.added)}")
+    elif made.added:
+        print(f"added {len(made.added)} files")
+    if made.kept:
+        print(
+            f"kept {len(made.kept)} files you changed (delete one and run init again for the"
+            f" course's copy): {', '.join(made.kept)}"
+        )
+    print(f"workspace {made.root} is ready; open it with `kubelab start`")
+    return 0
+
+
 def cmd_start(args: argparse.Namespace) -> int:
-    """Start the cluster, then JupyterLab on the course folder."""
+    """Start the cluster, then JupyterLab on the learner's workspace (or, for an instructor, on
+    the course sources)."""
+    from kubelab import lab_server, workspace
+
+    if args.instructor and args.dir:
+        raise KubelabError("--instructor opens the course sources; leave out the workspace folder")
     jupyter = tools.require("jupyter", "to open the course")
     if not procs.port_free(args.port):
         raise KubelabError(f"port {args.port} is already in use; pass --port with a free one")
+    root = paths.REPO_ROOT if args.instructor else workspace.find(args.dir)
     status = _up(default_cluster_name(), args)
-    _print_status(status)
-    # Notebooks and JupyterLab terminals inherit this: kubectl (from the wheel) and kubelab are on
-    # PATH and point at the course cluster with no set-up.
-    env = dict(os.environ, KUBECONFIG=str(status.kubeconfig))
-    env["PATH"] = os.pathsep.join([str(jupyter.parent), env.get("PATH", "")])
-    argv = [
-        str(jupyter),
-        "lab",
-        f"--ServerApp.root_dir={paths.REPO_ROOT}",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={args.port}",
-        "--ServerApp.port_retries=0",
-    ]
-    if args.no_browser:
-        argv.append("--no-browser")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        argv.append("--allow-root")  # containers and CI often run as root; Jupyter refuses it
+    argv, env = lab_server.command(
+        jupyter,
+        root,
+        port=args.port,
+        kubeconfig=status.kubeconfig,
+        learner=not args.instructor,
+        browser=not args.no_browser,
+    )
     print(
-        f"\nOpening JupyterLab on http://127.0.0.1:{args.port}/lab (Ctrl-C to stop it;"
+        f"\nOpening JupyterLab on http://127.0.0.1:{args.port}/lab in {root} (Ctrl-C to stop it;"
         " the cluster keeps running until `kubelab cluster down`)",
         flush=True,
     )
     try:
-        return subprocess.call(argv, env=env, cwd=paths.REPO_ROOT)
+        return subprocess.call(argv, env=env, cwd=root)
     except KeyboardInterrupt:
         return 0
 
@@ -352,6 +416,8 @@ def _main(argv: list[str] | None) -> int:
             return cmd_cluster(args)
         if args.command == "start":
             return cmd_start(args)
+        if args.command == "init":
+            return cmd_init(args)
         commands = {"labs": cmd_labs, "check": cmd_check, "reset": cmd_reset, "apply": cmd_apply}
         if args.command in commands:
             return commands[args.command](args)

@@ -14,6 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SIM_DIR = REPO_ROOT / "sim"
 MANIFESTS_DIR = REPO_ROOT / "manifests"
 LABS_DIR = REPO_ROOT / "labs"
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 APPS_DIR = REPO_ROOT / "apps"
 
 

@@ -51,6 +51,9 @@ class Venv:
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "KUBECONFIG")}
         env["PATH"] = os.pathsep.join([str(self.bin), env.get("PATH", "")])
         env["KUBELAB_CLUSTER"] = CLUSTER
+        # `cluster up` would add a context to the developer's own ~/.kube/config (HOME is theirs:
+        # the sim build is cached under it); tests/test_user_kubeconfig.py covers that part.
+        env["KUBELAB_NO_KUBECONFIG"] = "1"
         return env | extra
 
 

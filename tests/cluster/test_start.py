@@ -1,4 +1,4 @@
-"""`kubelab start` brings up the cluster and serves JupyterLab on the course folder."""
+"""`kubelab start` brings up the cluster and serves JupyterLab on the learner's workspace."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
+from kubelab import paths
+from kubelab.cluster import user_kubeconfig
 from kubelab.cluster.sim import SimBackend
 from kubelab.wait import until
 
@@ -29,10 +32,36 @@ def _api_version(port: int) -> str | None:
         return None
 
 
-def test_start_serves_jupyterlab_with_the_cluster_up(sim: SimBackend, tmp_path: object) -> None:
+def _listing(port: int, folder: str, runtime: Path) -> list[str]:
+    # The server's token, from the file it writes into its runtime folder.
+    token = json.loads(next(runtime.glob("jpserver-*.json")).read_text())["token"]
+    url = f"http://127.0.0.1:{port}/api/contents/{folder}?token={token}"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return sorted(item["name"] for item in json.load(resp)["content"])
+
+
+def test_start_serves_the_workspace_with_the_cluster_up(sim: SimBackend, tmp_path: Path) -> None:
     port = _free_port()
+    workspace = tmp_path / "k8s-course"
     # Reuse the test session's cluster: `start` must find it running and not start another.
-    env = dict(os.environ, KUBELAB_CLUSTER=sim.cluster, JUPYTER_RUNTIME_DIR=str(tmp_path))
+    env = dict(
+        os.environ,
+        KUBELAB_CLUSTER=sim.cluster,
+        JUPYTER_RUNTIME_DIR=str(tmp_path),
+        KUBELAB_DATA=str(tmp_path / "data"),
+        HOME=str(tmp_path / "home"),  # `cluster up` writes a context into ~/.kube/config
+        KUBELAB_CACHE=str(paths.cache_home()),  # where the session's cluster lives
+    )
+    env.pop("KUBECONFIG", None)
+    made = subprocess.run(
+        [sys.executable, "-m", "kubelab", "init", str(workspace)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -54,6 +83,9 @@ def test_start_serves_jupyterlab_with_the_cluster_up(sim: SimBackend, tmp_path: 
     try:
         version = until(lambda: _api_version(port), bool, timeout=90, what="JupyterLab /api")
         assert version
+        # `start` with no folder opens the workspace `init` made: the learner's files, no answers
+        assert _listing(port, "", tmp_path) == ["labs", "notebooks"]
+        assert "solution" not in _listing(port, "labs/02-deployment", tmp_path)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
@@ -64,6 +96,7 @@ def test_start_serves_jupyterlab_with_the_cluster_up(sim: SimBackend, tmp_path: 
     assert f"http://127.0.0.1:{port}/lab" in out
     assert "3/3 Ready" in out
     assert sim.healthy(), "stopping JupyterLab must leave the cluster running"
+    assert user_kubeconfig.remove(sim.cluster) is not None  # `start` added the context (as `up`)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
