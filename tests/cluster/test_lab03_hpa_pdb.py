@@ -17,6 +17,7 @@ import pytest
 from graders import lab03_hpa_pdb as grader
 from graders import lab08_production_readiness as lab08
 from kubelab import api, labs, load, objects
+from kubelab.wait import until
 from tests.conftest import Kubectl
 from tests.lab_attempt import (
     Docs,
@@ -84,9 +85,21 @@ def test_the_solution_leaves_replicas_to_the_hpa_and_pdb_waits_for_its_floor(
     assert result.passed and "over 3 pods" in result.message, result.message
 
 
+def _at_the_hpa_floor(attempt: LabAttempt) -> None:
+    """Wait until the HPA's first sync has raised demo-web from 1 pod (its manifest leaves
+    spec.replicas to the HPA) to minReplicas 3, and those pods are rolled out."""
+    until(
+        lambda: attempt.client.get(api.DEPLOYMENTS, "demo-web", attempt.name) or {},
+        lambda dep: (dep.get("spec") or {}).get("replicas", 0) >= grader.MIN_REPLICAS,
+        timeout=60,
+        what="the HPA to raise demo-web to its minReplicas",
+    )
+    attempt.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
+
+
 def test_acting_checks_leave_no_trace(attempt: LabAttempt) -> None:
     attempt.apply(SOLUTION)
-    attempt.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
+    _at_the_hpa_floor(attempt)
     before = _pod_names(attempt, "app=demo-web")
     report = attempt.grade(only=["eviction"])
     assert report.passed, failed(report)
