@@ -189,6 +189,7 @@ class BudgetView:
     picked: frozenset[str]  # the pods the budget's selector picks (none being deleted)
     ready: frozenset[str]  # the picked pods that are Ready
     budgets_over_pods: int  # how many budgets pick some of the Deployment's pods
+    hpa_floor: int = 0  # the highest minReplicas of an HPA over the Deployment (0: none)
 
     @property
     def theirs(self) -> frozenset[str]:
@@ -198,11 +199,16 @@ class BudgetView:
     @property
     def settled(self) -> bool:
         """Tell whether there is nothing left to wait for before judging: the Deployment rolled
-        out and, for a budget alone over exactly its pods, counted by the disruption controller.
+        out, at least at the minimum of an HPA over it (a Deployment whose manifest leaves
+        spec.replicas to the HPA starts at 1 until the HPA's first sync; at 0 the HPA is off), and,
+        for a budget alone over exactly its pods, counted by the disruption controller.
         With two budgets over a pod the controller updates one of them, chosen at random, per pod
         event, so the other's status may never catch up: nothing to wait for there."""
         if not rolled_out(self.dep, list(self.pods)):
             return False
+        replicas = dig(self.dep, "spec", "replicas", default=1)
+        if 0 < replicas < self.hpa_floor:
+            return False  # a manifest without replicas starts at 1; the HPA's next sync lifts it
         if self.picked != self.theirs or self.budgets_over_pods > 1:
             return True
         return pdb_counted(self.budget, dig(self.dep, "spec", "replicas", default=1))
@@ -231,6 +237,9 @@ def _view(ctx: Context) -> BudgetView:
     if budget is None:
         budget = ctx.need(PDBS, PDB_NAME)  # gone: says so, with its hint
         mine = _picks(ctx, budget)
+    floors = [
+        dig(h, "spec", "minReplicas", default=1) for h in ctx.list(HPAS) if _targets_deployment(h)
+    ]
     return BudgetView(
         budget,
         dep,
@@ -238,6 +247,7 @@ def _view(ctx: Context) -> BudgetView:
         frozenset(p["metadata"]["name"] for p in mine),
         frozenset(p["metadata"]["name"] for p in mine if _ready(p)),
         over,
+        max(floors, default=0),
     )
 
 
@@ -247,7 +257,8 @@ def _settled(ctx: Context) -> BudgetView:
     return ctx.converge(
         lambda: _view(ctx),
         lambda seen: seen.settled,
-        what=f"the pods of Deployment {NAME} to be Ready and PDB {PDB_NAME} to count them",
+        what=f"the pods of Deployment {NAME} to be Ready (at least its HPA's minReplicas) and "
+        f"PDB {PDB_NAME} to count them",
         stuck=ctx.stuck_in(NAME),
     )
 
@@ -262,11 +273,12 @@ def _budget(pdb: Json) -> str:
 def pdb(ctx: Context) -> Verdict:
     """PDB demo-web-pdb: minAvailable 2 (or maxUnavailable 1) over exactly demo-web's pods.
 
-    Converges, then judges: it waits until demo-web's pods are all Ready (and a budget alone
-    over them is counted), then works out what the budget allows from its spec and those pods,
-    as the disruption controller does, rather than reading a status that controller may leave
-    stale when a second budget covers the same pods. A state that does not settle in time is
-    "not converged" (nothing judged), never a lower score.
+    Converges, then judges: it waits until demo-web's pods are all Ready, at least as many as
+    the HPA's minReplicas (and a budget alone over them is counted), then works out what the
+    budget allows from its spec and those pods, as the disruption controller does, rather than
+    reading a status that controller may leave stale when a second budget covers the same pods.
+    A state that does not settle in time is "not converged" (nothing judged), never a lower
+    score.
     """
     v = Verdict()
     view = _settled(ctx)

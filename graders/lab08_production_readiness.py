@@ -150,8 +150,9 @@ def requests_limits(ctx: Context) -> Verdict:
         f"{', '.join(no_requests)}: expected resources.requests for cpu and memory, found "
         "none or only one",
         f"Set resources.requests.cpu and .memory on {no_requests[0] if no_requests else 'it'}: "
-        "without requests the scheduler packs nodes blind, and the pod is the first evicted "
-        "under pressure.",
+        "without requests the scheduler packs nodes blind, and under node pressure the kubelet "
+        "evicts first the pods using more than they request (then by priority): with no request, "
+        "that is always this one.",
     )
     v.expect(
         not no_limits,

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from graders import lab03_hpa_pdb as grader
-from kubelab import api, labs, load
+from graders import lab08_production_readiness as lab08
+from kubelab import api, labs, load, objects
+from kubelab.wait import until
 from tests.conftest import Kubectl
 from tests.lab_attempt import (
     Docs,
@@ -65,11 +67,39 @@ def test_solution_passes_every_check(attempt: LabAttempt) -> None:
     assert [(c.id, c.passed, c.points) for c in again.checks] == [
         (c.id, c.passed, c.points) for c in report.checks
     ]
+    # The manifest leaves spec.replicas to the HPA, so applying it again keeps what the HPA set.
+    scaled = deployment["spec"]["replicas"]
+    attempt.apply(SOLUTION)
+    reapplied = attempt.client.get(api.DEPLOYMENTS, "demo-web", attempt.name)
+    assert reapplied is not None and reapplied["spec"]["replicas"] == scaled
+
+
+def test_the_solution_leaves_replicas_to_the_hpa_and_pdb_waits_for_its_floor(
+    attempt: LabAttempt,
+) -> None:
+    docs = attempt.apply(SOLUTION)
+    assert "replicas" not in find(docs, "Deployment")["spec"]
+    # Graded at once: the Deployment starts at 1 until the HPA's first sync lifts it to 3, and
+    # the check waits for that instead of judging a budget over 1 pod.
+    (result,) = attempt.grade(only=["pdb"], timeout=60).checks
+    assert result.passed and "over 3 pods" in result.message, result.message
+
+
+def _at_the_hpa_floor(attempt: LabAttempt) -> None:
+    """Wait until the HPA's first sync has raised demo-web from 1 pod (its manifest leaves
+    spec.replicas to the HPA) to minReplicas 3, and those pods are rolled out."""
+    until(
+        lambda: attempt.client.get(api.DEPLOYMENTS, "demo-web", attempt.name) or {},
+        lambda dep: (dep.get("spec") or {}).get("replicas", 0) >= grader.MIN_REPLICAS,
+        timeout=60,
+        what="the HPA to raise demo-web to its minReplicas",
+    )
+    attempt.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
 
 
 def test_acting_checks_leave_no_trace(attempt: LabAttempt) -> None:
     attempt.apply(SOLUTION)
-    attempt.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
+    _at_the_hpa_floor(attempt)
     before = _pod_names(attempt, "app=demo-web")
     report = attempt.grade(only=["eviction"])
     assert report.passed, failed(report)
@@ -96,8 +126,10 @@ def _target_80(docs: Docs) -> None:
     metric["resource"]["target"]["averageUtilization"] = 80
 
 
-def _min_2(docs: Docs) -> None:
-    find(docs, "HorizontalPodAutoscaler")["spec"]["minReplicas"] = 2
+def _max_20(docs: Docs) -> None:
+    # Not minReplicas 2: with replicas left to the HPA, 2 pods under minAvailable 2 also fail the
+    # budget's checks, as they would in a real drain.
+    find(docs, "HorizontalPodAutoscaler")["spec"]["maxReplicas"] = 20
 
 
 def _pdb_percent(docs: Docs) -> None:
@@ -137,7 +169,7 @@ def _scale_up_disabled(docs: Docs) -> None:
 VARIANTS = [
     # (name, change to the solution, the one check that must fail)
     ("target-80", _target_80, "hpa"),
-    ("min-replicas-2", _min_2, "hpa"),
+    ("max-replicas-20", _max_20, "hpa"),
     ("pdb-50-percent", _pdb_percent, "pdb"),
     ("pdb-selects-nothing", _pdb_selects_nothing, "pdb"),
     ("second-budget-over-the-pods", _second_budget, "eviction"),
@@ -189,6 +221,19 @@ def test_a_budget_that_allows_no_drain_fails_the_rehearsal(attempt: LabAttempt) 
     (result,) = attempt.grade(only=["eviction"]).checks
     assert not result.passed and result.points == 0
     assert "429" in result.message and "first eviction" in result.message
+
+
+def test_an_exec_sleep_prestop_passes_like_the_sleep_action(attempt: LabAttempt) -> None:
+    # One reading of a preStop pause for every lab: lab 08's prestop check uses it too.
+    assert grader.prestop_delay is lab08.prestop_delay is objects.prestop_delay
+
+    def exec_sleep(docs: Docs) -> None:
+        _web(docs)["lifecycle"]["preStop"] = {"exec": {"command": ["sh", "-c", "sleep 5"]}}
+
+    attempt.apply(SOLUTION, exec_sleep)
+    attempt.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
+    (result,) = attempt.grade(only=["graceful-shutdown"], timeout=60).checks
+    assert result.passed and "preStop waits 5 s" in result.message, result.message
 
 
 def test_graders_do_not_depend_on_the_image_name(attempt: LabAttempt) -> None:

@@ -70,6 +70,9 @@ def test_the_seeded_namespace_fails_every_check_naming_the_object(attempt: LabAt
     assert_every_check_fails_with_a_hint(report)
     for check in report.checks:
         assert NAMED[check.id] in check.message, (check.id, check.message)
+    # Eviction order is usage above requests, then priority (not the QoS class).
+    (resources,) = [c for c in report.checks if c.id == "requests-limits"]
+    assert resources.hint and "using more than they request" in resources.hint, resources.hint
 
 
 def test_the_starter_is_the_seeded_shop(attempt: LabAttempt) -> None:

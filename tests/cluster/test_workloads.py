@@ -181,6 +181,24 @@ def test_statefulset_claims_on_fast_ssd_become_bound(kubectl: Kubectl, namespace
     assert pvc["spec"]["storageClassName"] == "fast-ssd"
 
 
+def test_statefulset_max_unavailable_is_dropped_while_its_beta_gate_is_off(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    """Notebook 04: MaxUnavailableStatefulSet is beta since 1.35 but off by default, and the
+    course's cluster leaves it off, so the API server drops the field without an error."""
+    sts = STATEFULSET.split("---\n")[1].replace(
+        "  serviceName: db\n",
+        "  serviceName: db\n  updateStrategy:\n"
+        "    {type: RollingUpdate, rollingUpdate: {partition: 1, maxUnavailable: 2}}\n",
+    )
+    stored = json.loads(
+        kubectl(
+            "-n", namespace, "create", "--dry-run=server", "-o", "json", "-f", "-", stdin=sts
+        ).stdout
+    )
+    assert stored["spec"]["updateStrategy"]["rollingUpdate"] == {"partition": 1}
+
+
 def test_claim_without_class_gets_default_standard_and_binds(
     kubectl: Kubectl, namespace: str
 ) -> None:
