@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 
 from kubelab import load
+from kubelab.cluster.kind_pins import PAUSE_VERSION
 from kubelab.api import DEPLOYMENTS, HPAS, PDBS, PODS, REPLICASETS, ApiError, Json
 from kubelab.grading import Checks, Context, Missing, Verdict
 from kubelab.objects import dig, prestop_delay, selector_query
@@ -30,7 +31,9 @@ CONTAINER = "web"
 MIN_REPLICAS, MAX_REPLICAS, TARGET = 3, 10, 60
 FLOOR = 2  # pods that must stay available during voluntary disruptions
 STAND_INS = 3
-STAND_IN_IMAGE = "registry.k8s.io/pause:3.10"  # on every kind node already; sim runs nothing
+# kubeadm 1.36's pause, which every node has (kind's node image carries no other): a stand-in
+# must start with no registry in reach. The sim runs nothing.
+STAND_IN_IMAGE = f"registry.k8s.io/pause:{PAUSE_VERSION}"
 DRILL_LABEL = "kubelab.dev/drill"
 
 DOCS_HPA = "https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/"
