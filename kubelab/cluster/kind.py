@@ -242,9 +242,33 @@ class KindBackend:
                 timeout=60,
                 what="kind export kubeconfig",
             )
+        self._tag_aliases()
         self._ensure_addons(build, nodes)
         state.record(self.cluster, self.name)
         return self.status()
+
+    def _tag_aliases(self) -> None:
+        """Answer the upstream postgres names the labs use with the node's own postgresql."""
+        docker = tools.require("docker", "to tag images on the kind nodes")
+        source = f"docker.io/{kind_build.IMAGES['postgresql']}"
+        for node in self.node_containers():
+            tools.run(
+                [
+                    docker,
+                    "exec",
+                    node,
+                    "ctr",
+                    "-n",
+                    "k8s.io",
+                    "images",
+                    "tag",
+                    "--force",
+                    source,
+                    *kind_build.POSTGRES_ALIASES,
+                ],
+                timeout=60,
+                what=f"tagging postgres aliases on {node}",
+            )
 
     def _addon_files(self, build: kind_build.KindBuild) -> list[tuple[str, Path]]:
         """Render every add-on to a file in the cluster's folder: (label, file), in order."""
