@@ -18,8 +18,8 @@ import uuid
 from dataclasses import dataclass
 
 from kubelab import load
-from kubelab.cluster.kind_pins import PAUSE_VERSION
 from kubelab.api import DEPLOYMENTS, HPAS, PDBS, PODS, REPLICASETS, ApiError, Json
+from kubelab.cluster.kind_pins import PAUSE_VERSION
 from kubelab.grading import Checks, Context, Missing, Verdict
 from kubelab.objects import dig, prestop_delay, selector_query
 

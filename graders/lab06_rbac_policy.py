@@ -456,11 +456,15 @@ def _connects(ctx: Context, labels: dict[str, str], ip: str, port: int) -> bool 
 
 def _kind_traffic(ctx: Context, v: Verdict) -> None:
     """Open real connections to a demo-web pod: from a frontend pod (works), another (refused)."""
-    pods = [
-        p
-        for p in ctx.list(PODS, labels=f"app={WEB}")
-        if dig(p, "status", "podIP") and dig(p, "status", "phase") == "Running"
-    ]
+    def running() -> list[Json]:
+        return [
+            p
+            for p in ctx.list(PODS, labels=f"app={WEB}")
+            if dig(p, "status", "podIP") and dig(p, "status", "phase") == "Running"
+        ]
+
+    # Real pods take a moment to start after an apply: wait, unless one cannot start at all.
+    pods = ctx.wait(running, bool, what=f"a running {WEB} pod", stuck=ctx.stuck_in(WEB))
     if not pods:
         v.expect(
             False,

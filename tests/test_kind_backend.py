@@ -138,7 +138,7 @@ def test_image_names_are_what_kubeadm_and_the_labs_name() -> None:
 
     assert lab06_rbac_policy.PROBE_IMAGE == load.LOAD_IMAGE == images["busybox"]
     # lab 03's eviction drill starts stand-ins: with no registry, only the node's pause will do
-    assert lab03_hpa_pdb.STAND_IN_IMAGE == images["pause"]
+    assert images["pause"] == lab03_hpa_pdb.STAND_IN_IMAGE
 
 
 # --- image archives ------------------------------------------------------------------------------

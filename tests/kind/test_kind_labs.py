@@ -27,10 +27,26 @@ from tests.nbgrader_course import (
 
 # The "half" submission's points where kind grades differently from the sim, with the reason.
 KIND_POINTS: dict[str, dict[str, float]] = {}
+# Labs whose round trip has not yet passed on kind, with what is known; they are not run (each
+# would wait out its timeouts). Issue 15 stays open while this is not empty.
+KIND_PENDING: dict[str, str] = {}
+
+
+def _cases() -> list[object]:
+    return [
+        pytest.param(
+            c,
+            id=c.lab,
+            marks=[pytest.mark.xfail(reason=KIND_PENDING[c.lab], run=False)]
+            if c.lab in KIND_PENDING
+            else [],
+        )
+        for c in CASES
+    ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", CASES, ids=[c.lab for c in CASES])
+@pytest.mark.parametrize("case", _cases())
 def test_each_lab_grades_on_kind_as_on_the_sim(
     case: Case,
     kind_cluster: KindBackend,
