@@ -456,6 +456,7 @@ def _connects(ctx: Context, labels: dict[str, str], ip: str, port: int) -> bool 
 
 def _kind_traffic(ctx: Context, v: Verdict) -> None:
     """Open real connections to a demo-web pod: from a frontend pod (works), another (refused)."""
+
     def running() -> list[Json]:
         return [
             p
