@@ -561,9 +561,14 @@ IMAGES = {
     "postgresql": "kubelab/postgresql-debian:17",
 }
 DEMO_WEB_REPO = "kubelab/demo-web"
-# Labs 04 and 08 name upstream postgres tags, which a learner's own cluster pulls. With no registry
-# in reach, `cluster up` tags Debian's postgresql (17) with those names on every kind node.
-POSTGRES_ALIASES = ("docker.io/library/postgres:16.4", "docker.io/library/postgres:16.6")
+# Labs 04 and 08 name upstream postgres tags (lab 08's seeded shop an untagged one), which a
+# learner's own cluster pulls. With no registry in reach, `cluster up` tags Debian's postgresql
+# (17) with those names on every kind node.
+POSTGRES_ALIASES = (
+    "docker.io/library/postgres:16.4",
+    "docker.io/library/postgres:16.6",
+    "docker.io/library/postgres:latest",
+)
 
 _PASSWD = (
     "root:x:0:0:root:/root:/sbin/nologin\n"
