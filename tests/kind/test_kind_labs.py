@@ -29,7 +29,11 @@ from tests.nbgrader_course import (
 KIND_POINTS: dict[str, dict[str, float]] = {}
 # Labs whose round trip has not yet passed on kind, with what is known; they are not run (each
 # would wait out its timeouts). Issue 15 stays open while this is not empty.
-KIND_PENDING: dict[str, str] = {}
+KIND_PENDING: dict[str, str] = {
+    "05-gateway-canary": "its grader sends traffic to http://localhost:8080, which the test cluster"
+    " does not publish (publish_ports=False, so parallel runs never fight for the port); the"
+    " Gateway's address should come from the cluster (issue 15)",
+}
 
 
 def _cases() -> list[object]:
