@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -36,3 +37,11 @@ def test_notebook_is_valid_and_has_no_outputs(path: Path) -> None:
         f"{path.relative_to(ROOT)} is not clean ({'; '.join(dirty)}): clear it with"
         " `jupyter nbconvert --clear-output --inplace` (or nbstripout) before committing"
     )
+
+
+def test_a_notebooks_work_folder_is_named_for_it() -> None:
+    """tests/cluster/test_notebooks.py removes only `work-NN` after notebook NN: other notebooks
+    run at the same time in the same folder on other xdist workers."""
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        folders = set(re.findall(r"work-[0-9a-z-]+", nb.read_text()))
+        assert folders <= {f"work-{nb.name[:2]}"}, (nb.name, folders)

@@ -44,7 +44,6 @@ def test_notebook_runs(notebook: str, kubeconfig: Path, kubectl: Kubectl, tmp_pa
         "KUBELAB_NAMESPACE": namespace,
         "KUBELAB_DATA": str(tmp_path),  # progress saved by check_all() is not the developer's
     }
-    before = {p.name for p in path.parent.iterdir()}
     child = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", path.name],
         cwd=path.parent,
@@ -62,12 +61,11 @@ def test_notebook_runs(notebook: str, kubeconfig: Path, kubectl: Kubectl, tmp_pa
         output, _ = child.communicate()
         pytest.fail(f"{notebook} did not finish within {TIMEOUT}s:\n{_tail(output)}")
     finally:
-        # A notebook that failed half-way has not run its clean-up cell: remove its work folders,
+        # A notebook that failed half-way has not run its clean-up cell: remove its work folder,
         # its namespace, its node, and any cordon it left (module 03 drains nodes), or later tests
-        # suffer.
-        for name in {p.name for p in path.parent.iterdir()} - before:
-            if name.startswith("work-"):
-                shutil.rmtree(path.parent / name, ignore_errors=True)
+        # suffer. Only its own folder (work-NN): notebooks run at once on other xdist workers,
+        # in the same folder, and removing theirs broke them mid-run.
+        shutil.rmtree(path.parent / f"work-{path.name[:2]}", ignore_errors=True)
         kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
         # ...and any node it added (module 09 makes one fail), labelled with its namespace.
         kubectl("delete", "nodes", "-l", f"kubelab.dev/notebook={namespace}", check=False)
