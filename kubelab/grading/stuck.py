@@ -85,6 +85,12 @@ def in_rollout(ctx: Context, deployment: str) -> Stuck | None:
     query = selector_query(dig(dep or {}, "spec", "selector"))
     if dep is None or query is None:
         return None
+    # Until the controller has seen the latest spec, the revision annotation still names the old
+    # ReplicaSet, whose pods (the ones a fix replaces) may well be stuck: no verdict yet.
+    if dig(dep, "status", "observedGeneration", default=0) < dig(
+        dep, "metadata", "generation", default=0
+    ):
+        return None
     revision = dig(dep, "metadata", "annotations", REVISION_ANNOTATION, default=None)
     current = [
         rs
