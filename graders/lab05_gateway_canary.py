@@ -10,7 +10,6 @@ No check depends on the image's name: only the two Deployments' tags must differ
 
 from __future__ import annotations
 
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -40,8 +39,6 @@ CANARY_HEADER = ("x-canary", "true")
 API_PATHS = ("/api", "/api/orders/42")  # "under /api": the prefix itself and a path below it
 EXPECTED = {f"{V1}:{PORT}": 0.8, f"{V2}:{PORT}": 0.2}
 CANARY_ONLY = {f"{V2}:{PORT}": 1.0}
-# kind: Envoy Gateway's NodePort 30080 is mapped to this address (manifests/kind/kind-config.yaml).
-GATEWAY_URL = os.environ.get("KUBELAB_GATEWAY_URL", "http://localhost:8080")
 SPLIT_REQUESTS = 400  # enough to tell 80/20 from 50/50 or 100/0 at once (see gateway_routes.Z)
 HEADER_REQUESTS = 40
 DEFAULT_HOST = "demo.kubelab.local"  # any name will do when neither route nor listener names one
@@ -310,9 +307,9 @@ def _route_conditions(ctx: Context, route: Json, v: Verdict, ready: bool) -> boo
 
 def sample(ctx: Context, routing: _Routing, headers: Mapping[str, str], n: int) -> dict[str, int]:
     """kind: send n requests under /api through the gateway; count the versions that answer."""
-    url = f"{GATEWAY_URL}{API_PATHS[1]}"
+    url = f"{ctx.gateway_url}{API_PATHS[1]}"
     full = {"Host": _host(routing.route, routing.gateway), **headers}
-    # Envoy may lag a moment behind the conditions: wait for a first answer before counting.
+    # Traefik may lag a moment behind the conditions: wait for a first answer before counting.
     ctx.wait(lambda: FETCH(url, full), lambda got: got is not None, what="the gateway to answer")
     return dict(gr.sample_versions(FETCH, url, full, n))
 
@@ -352,8 +349,9 @@ def canary_route(ctx: Context) -> Verdict:
             f"(expected {n * p:.0f} ± {gr.tolerance(n, p):.0f}); all answers: {counts}"
             if counts
             else "traffic through the gateway: not sent (the route is not resolved yet)",
-            f"Each {V2} pod must report version v2 and each {V1} pod v1 (check the image tags);"
-            f" try `curl -H 'Host: {_host(routing.route, routing.gateway)}' {GATEWAY_URL}/api`.",
+            f"Each {V2} pod must report version v2 and each {V1} pod v1 (check the image tags); "
+            f"try `curl -H 'Host: {_host(routing.route, routing.gateway)}' "
+            f"{ctx.gateway_url}/api`.",
         )
     where = (
         f"; {SPLIT_REQUESTS} requests split within tolerance"
@@ -408,6 +406,6 @@ def header_route(ctx: Context) -> Verdict:
             if counts
             else f"traffic with {name}: {value}: not sent (the rule does not resolve to {V2})",
             f"`curl -H '{name}: {value}' -H 'Host: {_host(routing.route, routing.gateway)}' "
-            f"{GATEWAY_URL}/api` should always name v2.",
+            f"{ctx.gateway_url}/api` should always name v2.",
         )
     return v.ok(f"/api with {name}: {value} → {V2} only; other values take the 80/20 split")

@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--timeout",
         type=_seconds,
-        default=60.0,
-        help="seconds to wait for the cluster to converge (default 60)",
+        default=None,
+        help="seconds to wait for the cluster to converge (default: the lab's, 60 for most)",
     )
 
     reset = sub.add_parser(

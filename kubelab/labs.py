@@ -19,6 +19,7 @@ from kubelab.errors import KubelabError
 _LAB_ID = re.compile(r"^\d\d-[a-z0-9]+(-[a-z0-9]+)*$")
 _TASK_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DEFAULT_TIMEOUT = 60.0  # seconds a grading run waits for the cluster to converge, unless lab.yaml
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class Lab:
     setup: Path | None = None  # applied into the lab namespace when kubelab creates it
     cluster_setup: Path | None = None  # cluster-wide prerequisites (CRDs), applied before it
     fence: Fence = field(default_factory=Fence)
+    # Seconds a grading run may wait for the cluster to converge (lab.yaml's `timeout`): longer
+    # where real pods are slow to become Ready, e.g. a StatefulSet's postgres pods in order.
+    timeout: float = DEFAULT_TIMEOUT
 
     @property
     def number(self) -> str:
@@ -121,8 +125,12 @@ def load(path: Path) -> Lab:
     for key, value in (("setup", setup), ("cluster_setup", cluster_setup)):
         if value is not None and not (isinstance(value, str) and (path.parent / value).exists()):
             raise _fail(path, f"{key} must name a file or folder of the lab, got {value!r}")
+    timeout = raw.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise _fail(path, f"timeout must be a positive number of seconds, got {timeout!r}")
     return Lab(
         fence=_fence(path, raw.get("fence")),
+        timeout=float(timeout),
         id=lab_id,
         title=title,
         namespace=namespace,

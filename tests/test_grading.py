@@ -126,11 +126,26 @@ def _write_lab(tmp_path: Path, body: str, name: str = "09-demo") -> Path:
             "setup: [a]\n",
             "setup must name a file or folder of the lab",
         ),
+        (
+            "id: 09-demo\ntitle: x\nnamespace: lab-09\ntasks: [{id: a, title: A, points: 1}]\n"
+            "timeout: soon\n",
+            "timeout must be a positive number of seconds",
+        ),
     ],
 )
 def test_lab_yaml_is_validated(tmp_path: Path, body: str, needle: str) -> None:
     with pytest.raises(KubelabError, match=needle):
         labs.load(_write_lab(tmp_path, body))
+
+
+def test_a_lab_sets_its_own_grading_budget(tmp_path: Path) -> None:
+    body = "id: 09-demo\ntitle: x\nnamespace: lab-09\ntasks: [{id: a, title: A, points: 1}]\n"
+    assert labs.load(_write_lab(tmp_path, body)).timeout == labs.DEFAULT_TIMEOUT
+    slow_body = body.replace("09-demo", "10-demo") + "timeout: 180\n"
+    slow = labs.load(_write_lab(tmp_path, slow_body, name="10-demo"))
+    assert slow.timeout == 180.0
+    # lab 04's postgres pods start in order on kind: its checks get the longer budget
+    assert labs.find("04").timeout > labs.DEFAULT_TIMEOUT
 
 
 def test_labs_are_found_by_id_or_number() -> None:

@@ -14,13 +14,14 @@ ConfigMap, all rendered from the pinned modules' own manifests (`kind_manifests`
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from kubelab import api, kube, paths, procs, progress, tools, wait
+from kubelab import api, cluster_record, kube, paths, procs, progress, tools, wait
 from kubelab.cluster import kind_build, kind_manifests, parts, state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.cluster.gateway_crds import VENDORED
@@ -244,8 +245,29 @@ class KindBackend:
             )
         self._tag_aliases()
         self._ensure_addons(build, nodes)
+        self._record_gateway_url()
         state.record(self.cluster, self.name)
         return self.status()
+
+    def _record_gateway_url(self) -> None:
+        """Write where the Gateway answers into the cluster's record, for graders and notebooks.
+
+        Only this process knows it (published ports, or the node's Docker address, which can change
+        when Docker restarts), so it is written at every `up`.
+        """
+        ns, name = cluster_record.CONFIGMAP
+        patch = {"data": {cluster_record.GATEWAY_URL_KEY: self.gateway_url()}}
+        self._kubectl(
+            "patch",
+            "configmap",
+            name,
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            json.dumps(patch),
+            what="recording the Gateway's address",
+        )
 
     def _tag_aliases(self) -> None:
         """Answer the upstream postgres names the labs use with the node's own postgresql."""

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
-from kubelab import api, wait
+from kubelab import api, cluster_record, wait
 from kubelab.api import Json, Resource
 from kubelab.grading.checks import Missing
 from kubelab.grading.stuck import Stuck
@@ -28,7 +28,7 @@ from kubelab.objects import dig, owned_by, selector_query
 T = TypeVar("T")
 StuckProbe = Callable[[], Stuck | None]  # e.g. `ctx.stuck_in(name)`: a pod that will not start
 Substrate = Literal["sim", "kind", "unknown"]
-SUBSTRATE_CONFIGMAP = ("kube-public", "kubelab-cluster")  # written by `kubelab cluster up`
+SUBSTRATE_CONFIGMAP = cluster_record.CONFIGMAP  # written by `kubelab cluster up`
 
 
 class Context:
@@ -48,7 +48,7 @@ class Context:
         self.deadline = deadline
         self.timeout = timeout  # the run's whole budget, for messages
         self._on_wait = on_wait or (lambda _what: None)
-        self._substrate: Substrate | None = None
+        self._record: dict[str, str] | None = None
         # Set when a wait stopped early at a pod that will not start; the runner reports it.
         self.stuck: Stuck | None = None
         # The namespaces a missing object was found in instead, by (kind, name) (the runner's).
@@ -61,17 +61,22 @@ class Context:
         Checks that need real traffic (kind) or simulated metrics (sim) branch on this; "unknown"
         (a cluster kubelab did not set up) gets only the checks that read state.
         """
-        if self._substrate is None:
-            found: Substrate = "unknown"
-            try:
-                cm = self.api.get(api.CONFIGMAPS, SUBSTRATE_CONFIGMAP[1], SUBSTRATE_CONFIGMAP[0])
-            except api.ApiError:
-                cm = None
-            value = (cm or {}).get("data", {}).get("substrate")
-            if value in ("sim", "kind"):
-                found = value
-            self._substrate = found
-        return self._substrate
+        value = self.record.get(cluster_record.SUBSTRATE_KEY)
+        if value == "sim":
+            return "sim"
+        return "kind" if value == "kind" else "unknown"
+
+    @property
+    def gateway_url(self) -> str:
+        """Where the cluster's Gateway answers from here (kind traffic checks send requests)."""
+        return cluster_record.gateway_url(self.record)
+
+    @property
+    def record(self) -> dict[str, str]:
+        """The cluster's own record (`kubelab.cluster_record`), read once per run."""
+        if self._record is None:
+            self._record = cluster_record.read(self.api)
+        return self._record
 
     def get(self, res: Resource, name: str) -> Json | None:
         """Return one object from the lab namespace, or None."""

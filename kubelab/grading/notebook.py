@@ -53,7 +53,7 @@ class LabGrader:
         *,
         namespace: str | None = None,
         kubeconfig: str | None = None,
-        timeout: float = runner.DEFAULT_TIMEOUT,
+        timeout: float | None = None,
     ) -> None:
         self.lab = lab
         self.namespace = namespace or lab_namespaces.default_namespace(lab.namespace, kubeconfig)
@@ -124,7 +124,7 @@ def load(
     *,
     namespace: str | None = None,
     kubeconfig: str | None = None,
-    timeout: float = runner.DEFAULT_TIMEOUT,
+    timeout: float | None = None,
 ) -> LabGrader:
     """Return the grader of a lab ("02-deployment" or "02")."""
     return LabGrader(labs.find(lab), namespace=namespace, kubeconfig=kubeconfig, timeout=timeout)

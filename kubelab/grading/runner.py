@@ -28,8 +28,6 @@ from kubelab.grading.stuck import Stuck
 from kubelab.labs import Lab, Task
 from kubelab.progress import Status
 
-DEFAULT_TIMEOUT = 60.0
-
 
 def load_checks(lab: Lab) -> Checks:
     """Import the lab's grader module and return its checks, which must match lab.yaml's tasks."""
@@ -179,13 +177,16 @@ def run(
     *,
     namespace: str | None = None,
     only: Sequence[str] | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     client: api.Api | None = None,
     kubeconfig: str | None = None,
     stream: TextIO | None = None,
 ) -> Report:
-    """Grade `lab` in `namespace` (default: the lab's) and return the report."""
+    """Grade `lab` in `namespace` (default: the lab's) and return the report.
+
+    `timeout` bounds the whole run's waits; None takes the lab's (lab.yaml, else 60 s)."""
     ns = namespace or lab.namespace
+    timeout = timeout or lab.timeout
     tasks = [lab.task(t) for t in only] if only else list(lab.tasks)
     try:
         checks = load_checks(lab)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import graders.lab05_gateway_canary as grader
-from kubelab import api, labs
+from kubelab import api, cluster_record, labs
 from kubelab.grading.context import Context
 from tests.conftest import Kubectl
 from tests.lab_attempt import (
@@ -262,7 +262,7 @@ def _as_kind(
     sent: list[dict[str, str]] = []
 
     def fake(url: str, headers: Mapping[str, str]) -> str | None:
-        assert url == f"{grader.GATEWAY_URL}/api/orders/42"
+        assert url == f"{cluster_record.DEFAULT_GATEWAY_URL}/api/orders/42"
         sent.append(dict(headers))
         return answer(headers)
 

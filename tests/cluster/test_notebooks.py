@@ -35,6 +35,11 @@ TAIL = 60  # lines of the child's output shown on failure
 def test_notebook_runs(notebook: str, kubeconfig: Path, kubectl: Kubectl, tmp_path: Path) -> None:
     path = ROOT / notebook
     assert path.is_file(), f"{notebook} is missing"
+    run_notebook(path, path.parent, kubeconfig, kubectl, tmp_path)
+
+
+def run_notebook(path: Path, cwd: Path, kubeconfig: Path, kubectl: Kubectl, data: Path) -> None:
+    """Run the notebook at `path` (which is in `cwd`) under nbval; fail with its output's tail."""
     bin_dir = str(Path(sys.executable).parent)
     namespace = f"nb-{path.stem[:20].lower()}-{uuid.uuid4().hex[:6]}".replace("_", "-")
     env = {
@@ -42,11 +47,12 @@ def test_notebook_runs(notebook: str, kubeconfig: Path, kubectl: Kubectl, tmp_pa
         "KUBECONFIG": str(kubeconfig),
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
         "KUBELAB_NAMESPACE": namespace,
-        "KUBELAB_DATA": str(tmp_path),  # progress saved by check_all() is not the developer's
+        "KUBELAB_DATA": str(data),  # progress saved by check_all() is not the developer's
     }
+    notebook = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
     child = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", path.name],
-        cwd=path.parent,
+        cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -65,7 +71,7 @@ def test_notebook_runs(notebook: str, kubeconfig: Path, kubectl: Kubectl, tmp_pa
         # its namespace, its node, and any cordon it left (module 03 drains nodes), or later tests
         # suffer. Only its own folder (work-NN): notebooks run at once on other xdist workers,
         # in the same folder, and removing theirs broke them mid-run.
-        shutil.rmtree(path.parent / f"work-{path.name[:2]}", ignore_errors=True)
+        shutil.rmtree(cwd / f"work-{path.name[:2]}", ignore_errors=True)
         kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
         # ...and any node it added (module 09 makes one fail), labelled with its namespace.
         kubectl("delete", "nodes", "-l", f"kubelab.dev/notebook={namespace}", check=False)

@@ -33,7 +33,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def kind_cluster() -> Iterator[KindBackend]:
-    """A running 3-node kind cluster with every add-on (deleted at the end unless kept)."""
+    """A running 3-node kind cluster with every add-on (deleted at the end unless kept).
+
+    KUBELAB_KIND_KEEP=1 keeps it after the run and reuses it in the next (`up` is idempotent):
+    for working on the kind tests without a new cluster each time.
+    """
     if not docker_available():
         pytest.skip("no Docker daemon answers (scripts/ci-docker starts one)")
     started = time.monotonic()
@@ -42,7 +46,8 @@ def kind_cluster() -> Iterator[KindBackend]:
     # Tests reach the Gateway through the node's address, not localhost ports that other
     # programs on a shared machine may hold.
     backend = KindBackend(KIND_TEST_CLUSTER, publish_ports=False)
-    if backend.exists():  # left over from an interrupted run: start clean
+    keep = os.environ.get("KUBELAB_KIND_KEEP") == "1"
+    if backend.exists() and not keep:  # left over from an interrupted run: start clean
         backend.down()
     started = time.monotonic()
     backend.up(nodes=3)
@@ -50,7 +55,7 @@ def kind_cluster() -> Iterator[KindBackend]:
     try:
         yield backend
     finally:
-        if os.environ.get("KUBELAB_KIND_KEEP") != "1" and backend.exists():
+        if not keep and backend.exists():
             backend.down()
 
 

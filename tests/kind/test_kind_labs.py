@@ -29,14 +29,7 @@ from tests.nbgrader_course import (
 KIND_POINTS: dict[str, dict[str, float]] = {}
 # Labs whose round trip has not yet passed on kind, with what is known; they are not run (each
 # would wait out its timeouts). Issue 15 stays open while this is not empty.
-KIND_PENDING: dict[str, str] = {
-    "04-statefulset": "passed alone (solved 11/11, half as on the sim), but in a full run the"
-    " solved submission's headless-service scored 1 of 2: its grade cell ran before the"
-    " StatefulSet's real pods were ready endpoints; the check should wait for them",
-    "05-gateway-canary": "its grader sends traffic to http://localhost:8080, which the test cluster"
-    " does not publish (publish_ports=False, so parallel runs never fight for the port); the"
-    " Gateway's address should come from the cluster (issue 15)",
-}
+KIND_PENDING: dict[str, str] = {}
 
 
 def _cases() -> list[object]:
