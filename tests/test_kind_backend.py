@@ -271,3 +271,41 @@ def test_runc_shim_edits_the_bundle_only_where_a_capability_is_missing(tmp_path:
         assert seen["process"]["oomScoreAdj"] == 0
     else:
         assert seen == config
+
+
+def _limits(folder: Path, instances: int, watches: int) -> Path:
+    folder.mkdir()
+    (folder / "max_user_instances").write_text(f"{instances}\n")
+    (folder / "max_user_watches").write_text(f"{watches}\n")
+    return folder
+
+
+def test_low_inotify_limits_are_raised_where_writable(tmp_path: Path) -> None:
+    folder = _limits(tmp_path / "inotify", 128, 8192)  # the kernel's defaults
+    assert kind.inotify_shortfall(folder) == {"max_user_instances": 128, "max_user_watches": 8192}
+    kind.ensure_inotify(folder)
+    assert kind.inotify_shortfall(folder) == {}
+    assert (folder / "max_user_instances").read_text() == "512"
+    high = _limits(tmp_path / "high", 8192, 1048576)  # higher limits are left as they are
+    kind.ensure_inotify(high)
+    assert (high / "max_user_watches").read_text() == "1048576\n"
+
+
+def test_low_inotify_limits_that_cannot_be_raised_are_one_line_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    folder = _limits(tmp_path / "inotify", 128, 524288)
+    # A limit this process may not change, even as root: a read-only sysctl holding a small
+    # number (the kernel refuses writes to a 0444 sysctl whoever asks).
+    fixed = Path("/proc/sys/kernel/cap_last_cap")
+    if not fixed.is_file():
+        pytest.skip("needs Linux's /proc/sys")
+    (folder / "max_user_instances").unlink()
+    (folder / "max_user_instances").symlink_to(fixed)
+    with pytest.raises(KubelabError) as err:
+        kind.ensure_inotify(folder)
+    line = str(err.value)
+    assert "\n" not in line and "too many open files" in line
+    assert f"max_user_instances is {int(fixed.read_text())}" in line
+    assert "sudo sysctl -w fs.inotify.max_user_instances=512" in line
+    assert "max_user_watches" not in line.split("raise the limits")[1]  # only the low one

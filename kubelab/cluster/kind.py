@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,47 @@ def kind_config_host_ports(config: Path = KIND_CONFIG) -> list[int]:
     ]
 
 
+# Every kubelet, kube-proxy and controller in the node containers takes inotify instances from the
+# host's per-user pool; at the default 128 a second cluster (or a busy desktop) runs out and pods
+# fail with "too many open files". kind's known-issues page gives these values.
+INOTIFY_DOCS = (
+    "https://kind.sigs.k8s.io/docs/user/known-issues/#pod-errors-due-to-too-many-open-files"
+)
+INOTIFY_MINIMUM = {"max_user_instances": 512, "max_user_watches": 524288}
+INOTIFY_DIR = Path("/proc/sys/fs/inotify")
+
+
+def inotify_shortfall(folder: Path = INOTIFY_DIR) -> dict[str, int]:
+    """Return the inotify limits below kind's recommended minimum: name -> current value."""
+    low = {}
+    for name, minimum in INOTIFY_MINIMUM.items():
+        try:
+            value = int((folder / name).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # not Linux, or not readable: nothing to say
+        if value < minimum:
+            low[name] = value
+    return low
+
+
+def ensure_inotify(folder: Path = INOTIFY_DIR) -> None:
+    """Raise low inotify limits where we may (root), else stop with the one command that does."""
+    low = inotify_shortfall(folder)
+    for name in list(low):
+        try:
+            (folder / name).write_text(str(INOTIFY_MINIMUM[name]))
+            del low[name]
+        except OSError:
+            pass
+    if low:
+        settings = " ".join(f"fs.inotify.{k}={INOTIFY_MINIMUM[k]}" for k in low)
+        found = ", ".join(f"{k} is {v}" for k, v in low.items())
+        raise KubelabError(
+            f"kind's pods would fail with 'too many open files' ({found}); raise the limits with "
+            f"`sudo sysctl -w {settings}` and try again (why: {INOTIFY_DOCS})"
+        )
+
+
 def cgroup_v1() -> bool:
     """Tell whether this machine mounts cgroup v1 (no unified hierarchy at /sys/fs/cgroup)."""
     return platform.system() == "Linux" and not Path("/sys/fs/cgroup/cgroup.controllers").exists()
@@ -101,6 +144,15 @@ def cluster_config(
     )
     patches.append(yaml.safe_dump({"kind": "KubeletConfiguration", "failCgroupV1": False}))
     return doc
+
+
+def _at_once(steps: list[tuple[str, Callable[[], object]]]) -> None:
+    """Run independent install steps in parallel under one status line; raise the first error."""
+    labels = ", ".join(label for label, _ in steps)
+    with progress.status(f"Installing {labels}"), ThreadPoolExecutor(len(steps)) as pool:
+        running = [pool.submit(step) for _, step in steps]
+        for done in running:
+            done.result()
 
 
 class KindBackend:
@@ -208,6 +260,7 @@ class KindBackend:
         if nodes < 1:
             raise KubelabError("--nodes must be at least 1")
         self._check_docker()
+        ensure_inotify()
         build = kind_build.ensure_built()
         if not self.exists():
             ports = kind_config_host_ports() if self.publish_ports else []
@@ -273,7 +326,8 @@ class KindBackend:
         """Answer the upstream postgres names the labs use with the node's own postgresql."""
         docker = tools.require("docker", "to tag images on the kind nodes")
         source = f"docker.io/{kind_build.IMAGES['postgresql']}"
-        for node in self.node_containers():
+
+        def tag(node: str) -> None:
             tools.run(
                 [
                     docker,
@@ -291,6 +345,10 @@ class KindBackend:
                 timeout=60,
                 what=f"tagging postgres aliases on {node}",
             )
+
+        nodes = self.node_containers()
+        with ThreadPoolExecutor(max(len(nodes), 1)) as pool:  # one `docker exec` per node, at once
+            list(pool.map(tag, nodes))
 
     def _addon_files(self, build: kind_build.KindBuild) -> list[tuple[str, Path]]:
         """Render every add-on to a file in the cluster's folder: (label, file), in order."""
@@ -322,66 +380,59 @@ class KindBackend:
         stamp.write_text(digest.hexdigest())
 
     def _apply_addons(self, files: list[tuple[str, Path]]) -> None:
-        # kube-router and metrics-server need no CRD: applied first, their pods start while the
-        # Gateway API CRDs are applied (the slowest step); Traefik watches those CRDs, so after.
+        # Two rounds of independent installs, each round's at once (the API server serves them
+        # in parallel): kube-router, metrics-server and the Gateway API CRDs (the slowest step)
+        # need nothing from each other; Traefik watches those CRDs, so it comes in the second
+        # round with the course's own objects and the fence.
         (cni_label, cni), (ms_label, ms), *rest = files
-        with progress.status(f"Installing {cni_label}"):
-            self._kubectl("apply", "-f", cni, what=f"installing {cni_label}")
-        with progress.status(f"Installing {ms_label}"):
-            self._kubectl(
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                "-f",
-                ms,
-                what=f"installing {ms_label}",
-            )
-        with progress.status("Installing the Gateway API CRDs"):
-            self._kubectl(
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                "-f",
-                GATEWAY_CRDS,
-                what="applying the Gateway API CRDs",
-            )
-            crds = [
-                f"crd/{d['metadata']['name']}"
-                for d in yaml.safe_load_all(GATEWAY_CRDS.read_text())
-                if d and d.get("kind") == "CustomResourceDefinition"
-            ]
-            self._kubectl(
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                *crds,
-                what="waiting for the Gateway API CRDs",
-            )
-        for label, path in rest:
-            with progress.status(f"Installing {label}"):
-                self._kubectl(
-                    "apply",
-                    "--server-side",
-                    "--force-conflicts",
-                    "-f",
-                    path,
-                    what=f"installing {label}",
+        first: list[tuple[str, Callable[[], object]]] = [
+            (cni_label, lambda: self._kubectl("apply", "-f", cni, what=f"installing {cni_label}")),
+            (ms_label, lambda: self._apply_server_side("-f", ms, what=f"installing {ms_label}")),
+            ("the Gateway API CRDs", self._install_gateway_crds),
+        ]
+        second: list[tuple[str, Callable[[], object]]] = [
+            *(
+                (
+                    label,
+                    lambda path=path, label=label: self._apply_server_side(
+                        "-f", path, what=f"installing {label}"
+                    ),
                 )
-        with progress.status("Installing StorageClass fast-ssd, GatewayClass kubelab, substrate"):
-            self._kubectl(
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                "-k",
-                ADDONS,
-                what="applying the cluster add-ons",
-            )
-        with progress.status("Installing the fence (roles, admission policies, API fairness)"):
-            conn = api.Api(self.kubeconfig_path())
-            try:
-                parts.fence_up(conn)
-            finally:
-                conn.close()
+                for label, path in rest
+            ),
+            (
+                "StorageClass fast-ssd, GatewayClass kubelab, substrate",
+                lambda: self._apply_server_side("-k", ADDONS, what="applying the cluster add-ons"),
+            ),
+            ("the fence (roles, admission policies, API fairness)", self._install_fence),
+        ]
+        for round_ in (first, second):
+            _at_once(round_)
+
+    def _apply_server_side(self, *args: str | Path, what: str) -> str:
+        return self._kubectl("apply", "--server-side", "--force-conflicts", *args, what=what)
+
+    def _install_gateway_crds(self) -> None:
+        self._apply_server_side("-f", GATEWAY_CRDS, what="applying the Gateway API CRDs")
+        crds = [
+            f"crd/{d['metadata']['name']}"
+            for d in yaml.safe_load_all(GATEWAY_CRDS.read_text())
+            if d and d.get("kind") == "CustomResourceDefinition"
+        ]
+        self._kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            *crds,
+            what="waiting for the Gateway API CRDs",
+        )
+
+    def _install_fence(self) -> None:
+        conn = api.Api(self.kubeconfig_path())
+        try:
+            parts.fence_up(conn)
+        finally:
+            conn.close()
 
     def _wait_ready(self, nodes: int) -> None:
         api = kube.api_client(self.kubeconfig_path())
