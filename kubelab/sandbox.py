@@ -17,7 +17,10 @@ starts the payload under bubblewrap (``bwrap``, Debian package ``bubblewrap``) w
 - Network: loopback only. With `api_server` set, `kubelab.sandbox_relay` listens inside on the
   server's own 127.0.0.1:PORT (so the kubeconfig's URL and the certificate's IP SAN still hold)
   and forwards each connection over a Unix socket to a thread here that connects it to the real
-  server; TLS passes through untouched. Nothing else (etcd, JupyterLab, the internet) is reachable.
+  server; TLS passes through untouched. With `gateway` set (kind: where the cluster's Gateway
+  answers, `kubelab.cluster_record`), a second relay listens on 127.0.0.1 at the Gateway's port
+  (`inside_url` says where), so lab 05's grader can send its real requests. Nothing else (etcd,
+  JupyterLab, other hosts, the internet) is reachable.
 - Limits (`Limits`): the wall clock kills the whole sandbox (bwrap's pid namespace dies with its
   first process); each process gets RLIMIT_CPU, RLIMIT_AS, RLIMIT_FSIZE and no core dumps; one
   fresh cgroup per run (v2, or the v1 pids/memory/cpu hierarchies) caps its tasks, its total
@@ -170,13 +173,15 @@ def run(
     env: Mapping[str, str],
     ro_files: Mapping[str, Path] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    gateway: str | None = None,
 ) -> Outcome:
     """Run `argv` in a fresh sandbox and return how it ended (see the module docstring).
 
     `workdir` (a host directory) is `WORK` inside and the cwd; `api_server` (the kubeconfig's
     server URL, or host:port, on 127.0.0.1/localhost) is the only network address the payload can
     reach; `env` is its whole environment (start from `base_env`); `ro_files` binds host files
-    read-only at the given sandbox paths (best under `HOME`).
+    read-only at the given sandbox paths (best under `HOME`); `gateway` (an http URL) is relayed
+    to `inside_url(gateway)`.
     """
     if not argv:
         raise KubelabError("the sandbox needs a command to run")
@@ -186,9 +191,29 @@ def run(
         if not source.exists():
             raise KubelabError(f"{source}, to be shown in the sandbox, does not exist")
     address = _api_address(api_server) if api_server else None
+    relayed = _gateway_address(gateway) if gateway else None
+    if address and relayed and address[1] == relayed[1]:
+        raise KubelabError(f"the Gateway ({gateway}) and the API server share port {address[1]}")
     check_available()
     with tempfile.TemporaryDirectory(prefix=_CGROUP_PREFIX) as scratch:
-        return _run(list(argv), workdir, address, env, ro_files or {}, limits, Path(scratch))
+        return _run(
+            list(argv), workdir, address, env, ro_files or {}, limits, Path(scratch), relayed
+        )
+
+
+def inside_url(gateway: str) -> str:
+    """Where a payload reaches the relayed `gateway` from inside the sandbox."""
+    return f"http://127.0.0.1:{_gateway_address(gateway)[1]}"
+
+
+def _gateway_address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise KubelabError(f"the Gateway address must be an http:// URL, not {url!r}")
+    try:
+        return parts.hostname, parts.port or 80
+    except ValueError as err:
+        raise KubelabError(f"cannot read the Gateway address {url!r}: {err}") from err
 
 
 def _run(
@@ -199,6 +224,7 @@ def _run(
     ro_files: Mapping[str, Path],
     limits: Limits,
     scratch: Path,
+    gateway: tuple[str, int] | None = None,
 ) -> Outcome:
     (scratch / "empty").mkdir(mode=0o555)
     (scratch / "empty-file").touch(mode=0o444)
@@ -213,12 +239,16 @@ def _run(
         helper += ["--rlimit", f"{name}={value}"]
     with contextlib.ExitStack() as cleanup:
         network: list[str] = []
-        if address:
-            (scratch / "run").mkdir(mode=0o700)
-            relay = _ApiRelay(scratch / "run" / "api.sock", *address)
+        targets = {"api": address, "gateway": gateway}
+        for name, target in targets.items():
+            if target is None:
+                continue
+            if not network:
+                (scratch / "run").mkdir(mode=0o700)
+                network = ["--ro-bind", str(scratch / "run"), SOCKET_DIR]
+            relay = _ApiRelay(scratch / "run" / f"{name}.sock", *target)
             cleanup.callback(relay.close)
-            network = ["--ro-bind", str(scratch / "run"), SOCKET_DIR]
-            helper += ["--listen", f"127.0.0.1:{address[1]}", "--unix", f"{SOCKET_DIR}/api.sock"]
+            helper += ["--listen", f"127.0.0.1:{target[1]}", "--unix", f"{SOCKET_DIR}/{name}.sock"]
         sandbox = [
             _bwrap(),
             "--unshare-all",

@@ -3,13 +3,14 @@
 `kubelab.sandbox` starts it inside bubblewrap as a plain script (``python -I -S
 .../sandbox_relay.py``: no site-packages, stdlib only, so it starts in about 15 ms)::
 
-    sandbox_relay.py [--rlimit NAME=VALUE]... [--listen HOST:PORT --unix SOCKET] [--ready-fd FD]
+    sandbox_relay.py [--rlimit NAME=VALUE]... [--listen HOST:PORT --unix SOCKET]... [--ready-fd FD]
                      -- ARGV...
 
 It lowers the given resource limits (``as``, ``cpu``, ``nproc``, ``fsize``, ``core``; the payload
 cannot raise them again), and with ``--listen`` it listens on HOST:PORT of the sandbox's own
 loopback and forwards every connection to the Unix socket SOCKET, behind which the calling process
-connects it to the real API server. The relay runs as a detached grandchild (reaped by bubblewrap's
+connects it to the real API server (each --listen/--unix pair is one such relay: the API server,
+and on kind the Gateway). The relay runs as a detached grandchild (reaped by bubblewrap's
 pid 1, so the payload never sees an unexpected child), and this process then becomes ARGV itself:
 its exit code is the payload's, and when it exits bubblewrap ends the whole sandbox, relay included.
 Just before that it writes one byte to FD (then closes it), telling the caller the sandbox did
@@ -111,10 +112,11 @@ def main(argv: list[str]) -> NoReturn:
     import resource
 
     if "--" not in argv:
-        sys.exit("usage: sandbox_relay.py [--rlimit N=V]... [--listen H:P --unix S] -- ARGV")
+        sys.exit("usage: sandbox_relay.py [--rlimit N=V]... [--listen H:P --unix S]... -- ARGV")
     split = argv.index("--")
     options, command = argv[:split], argv[split + 1 :]
-    listen = unix_path = None
+    listen: str | None = None
+    relays: list[tuple[str, str]] = []  # (HOST:PORT inside, the Unix socket it goes to)
     ready_fd: int | None = None
     while options:
         flag, value, *options = options
@@ -124,14 +126,15 @@ def main(argv: list[str]) -> NoReturn:
             resource.setrlimit(limit, (int(number), int(number)))
         elif flag == "--listen":
             listen = value
-        elif flag == "--unix":
-            unix_path = value
+        elif flag == "--unix" and listen:
+            relays.append((listen, value))
+            listen = None
         elif flag == "--ready-fd":
             ready_fd = int(value)
         else:
             sys.exit(f"sandbox_relay.py: unknown option {flag}")
-    if listen and unix_path:
-        _start_relay(listen, unix_path, ready_fd)
+    for address, unix_path in relays:
+        _start_relay(address, unix_path, ready_fd)
     if ready_fd is not None:
         os.write(ready_fd, b"1")
         os.close(ready_fd)

@@ -222,6 +222,33 @@ def test_no_network_but_the_api_server(tmp_path: Path, echo: EchoServer) -> None
         other.sock.close()
 
 
+def test_the_gateway_is_relayed_too_and_nothing_else(tmp_path: Path, echo: EchoServer) -> None:
+    api, gateway, other = EchoServer(), echo, EchoServer()
+    try:
+        # The Gateway (kind: the control-plane node's address) is reached at 127.0.0.1 inside,
+        # on its own port, beside the API server; a third host service stays out of reach.
+        url = f"http://localhost:{gateway.port}"
+        assert sandbox.inside_url(url) == f"http://127.0.0.1:{gateway.port}"
+        targets = [("127.0.0.1", p) for p in (api.port, gateway.port, other.port)]
+        out = sandbox.run(
+            [sys.executable, "-c", textwrap.dedent(CONNECT.format(targets=targets))],
+            workdir=tmp_path,
+            api_server=f"https://127.0.0.1:{api.port}",
+            env=sandbox.base_env(),
+            limits=FAST,
+            gateway=url,
+        )
+        assert out.returncode == 0, out.stderr
+        assert f"127.0.0.1 {api.port} ping" in out.stdout
+        assert f"127.0.0.1 {gateway.port} ping" in out.stdout
+        assert f"127.0.0.1 {other.port} failed ConnectionRefusedError" in out.stdout
+    finally:
+        api.sock.close()
+        other.sock.close()
+    with pytest.raises(KubelabError, match="must be an http:// URL"):
+        sandbox.inside_url("https://127.0.0.1:8443")
+
+
 def test_api_server_must_be_local(tmp_path: Path) -> None:
     with pytest.raises(KubelabError, match=r"only reach an API server on 127\.0\.0\.1"):
         run_python("pass", tmp_path, api_server="https://10.0.0.1:6443")

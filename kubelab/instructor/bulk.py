@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kubelab import access, api, lab_namespaces, sandbox
+from kubelab import access, api, cluster_record, lab_namespaces, sandbox
 from kubelab.course import SPEC_ENV
 from kubelab.errors import KubelabError
 from kubelab.fence import admission, cleanup
@@ -45,7 +45,9 @@ class Settings:
     workers: int = max(1, os.cpu_count() or 1)
     wall_seconds: float = 900.0  # a whole notebook, kernel start to last cell
     cell_timeout: int = 300  # one cell (grade cells wait for rollouts)
-    check_timeout: float = 60.0  # the final grader run's wait for convergence
+    check_timeout: float = (
+        60.0  # the final grader run's wait for convergence (or the lab's, if longer)
+    )
 
 
 def _loopback_server(server: str) -> str:
@@ -122,6 +124,10 @@ class BulkGrader:
         self.course, self.lab, self.admin, self.settings = course, lab, admin, settings
         self.server, self.ca = access.cluster_endpoint(admin.kubeconfig)
         _loopback_server(self.server)
+        # kind: graders send real requests through the Gateway, relayed into each sandbox
+        record = cluster_record.read(admin)
+        kind = record.get(cluster_record.SUBSTRATE_KEY) == "kind"
+        self.gateway_url = cluster_record.gateway_url(record) if kind else ""
         self._lock = threading.Lock()
         self.leftovers: list[str] = []  # what clean-up could not remove, reported at the end
 
@@ -138,11 +144,12 @@ class BulkGrader:
         ns = submissions.namespace_for(self.lab, student)
         grant = ns
         s = self.settings
+        check_timeout = max(s.check_timeout, self.lab.timeout)
         tmp = Path(tempfile.mkdtemp(prefix="kubelab-bulk-"))
         try:
             with self._lock:  # one creation at a time keeps the API server's answers fast
                 lab_namespaces.reset(self.admin, self.lab, ns, stream=io.StringIO())
-                lifetime = int(s.wall_seconds + 3 * s.check_timeout + 600)
+                lifetime = int(s.wall_seconds + 3 * check_timeout + 600)
                 token = access.service_account_token(self.admin, ns, ACCOUNT, seconds=lifetime)
                 subject = {"kind": "ServiceAccount", "name": ACCOUNT, "namespace": ns}
                 access.confine(self.admin, grant, subject, {ns: self.lab})
@@ -159,10 +166,11 @@ class BulkGrader:
                 api_server=self.server,
                 wall_seconds=s.wall_seconds,
                 cell_timeout=s.cell_timeout,
-                check_timeout=s.check_timeout,
+                check_timeout=check_timeout,
                 result=str(result),
+                gateway_url=self.gateway_url,
             ).write(tmp / "spec.json")
-            budget = s.wall_seconds + 3 * s.check_timeout + 180
+            budget = s.wall_seconds + 3 * check_timeout + 180
             _record(
                 self.course,
                 self.lab,
