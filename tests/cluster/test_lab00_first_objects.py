@@ -3,6 +3,7 @@ known-wrong answer fails exactly the check it should."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -177,14 +178,29 @@ def test_a_node_no_ordinary_pod_may_use_is_not_expected_to_run_the_agent(
         kubectl("delete", "node", node, check=False)
 
 
-def test_a_job_whose_image_cannot_be_pulled_is_named(attempt: LabNamespace) -> None:
-    def bad_image(docs: Docs) -> None:
-        # sim/stages/faults.yaml: a demo-web tag that was never published cannot be pulled.
-        find(docs, "Job")["spec"]["template"]["spec"]["containers"][0]["image"] = (
-            "kubelab/demo-web:v9"
-        )
+def _unpullable(kind: str) -> Callable[[Docs], None]:
+    """Return a change that gives `kind`'s first container an image that cannot be pulled."""
 
-    attempt.solve(bad_image)
-    (result,) = attempt.grade(only=["job"], timeout=60).checks
-    assert not result.passed and result.points == 1, result
+    def change(docs: Docs) -> None:
+        obj = find(docs, kind)
+        pod = obj["spec"] if kind == "Pod" else obj["spec"]["template"]["spec"]
+        # sim/stages/faults.yaml: a demo-web tag that was never published cannot be pulled.
+        pod["containers"][0]["image"] = "kubelab/demo-web:v9"
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("kind", "check", "points"),
+    [("Pod", "pod", 1), ("Job", "job", 1), ("DaemonSet", "daemonset", 1)],
+)
+def test_a_pod_whose_image_cannot_be_pulled_stops_the_wait_and_is_named(
+    attempt: LabNamespace, kind: str, check: str, points: int
+) -> None:
+    attempt.solve(_unpullable(kind))
+    start = time.monotonic()
+    (result,) = attempt.grade(only=[check], timeout=60).checks
+    assert time.monotonic() - start < 40  # not the 60 s deadline
+    assert not result.passed and result.points == points, result
     assert "cannot pull image kubelab/demo-web:v9" in result.message, result.message
+    assert result.hint and "kubectl describe pod" in result.hint, result.hint
