@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from kubelab import labs, paths
 from kubelab.grading import runner
@@ -73,3 +74,17 @@ def test_the_course_map_in_the_readme_names_every_task(lab: labs.Lab) -> None:
     readme = (paths.REPO_ROOT / "README.md").read_text()
     row = next(line for line in readme.splitlines() if f"](labs/{lab.id}/)" in line)
     assert all(f"`{t.id}`" in row for t in lab.tasks), row
+
+
+def test_module_00s_notebook_teaches_with_other_objects_than_its_lab_asks_for() -> None:
+    """The lab tests transfer: none of the objects its solution creates is built in the notebook."""
+    lab = labs.find("00-first-objects")
+    notebook = (paths.REPO_ROOT / "notebooks" / "00-first-objects.ipynb").read_text()
+    names = {
+        doc["metadata"]["name"]
+        for path in sorted((lab.directory / "solution").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc.get("kind") != "Kustomization"
+    }
+    assert len(names) == 6, names  # the Secret is made with kubectl, not a file
+    assert not {n for n in names if n in notebook}

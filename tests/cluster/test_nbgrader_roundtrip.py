@@ -39,6 +39,39 @@ def _edit_yaml(path: Path, edit: Callable[[list[dict]], None]) -> None:  # type:
     path.write_text(yaml.safe_dump_all(docs))
 
 
+def _half_00(lab: labs.Lab, sub: Path) -> None:
+    """Pod and Service right; the Secret written as a file and mounted at the wrong path, the
+    namespace typed in, the Job run once, the CronJob allowed to overlap; the DaemonSet as
+    handed out. Every pod still runs on kind (no missing ConfigMap key or Secret)."""
+    starter = sub / "starter"
+    for name in ("pod.yaml", "config.yaml", "batch.yaml"):
+        shutil.copy(_solution(lab, name), starter / name)
+    (starter / "secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: quote-token\n"
+        "stringData:\n  token: in-a-file\n"
+    )
+
+    def add_secret(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        docs[0]["resources"].append("secret.yaml")
+
+    def two_faults(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        pod = next(d for d in docs if d["kind"] == "Pod")
+        container = pod["spec"]["containers"][0]
+        container["volumeMounts"][0]["mountPath"] = "/etc/secret"
+        env = next(e for e in container["env"] if e["name"] == "POD_NAMESPACE")
+        env.pop("valueFrom")
+        env["value"] = "lab-00"
+
+    def run_once_and_overlap(docs: list[dict]) -> None:  # type: ignore[type-arg]
+        by_kind = {d["kind"]: d for d in docs}
+        by_kind["Job"]["spec"]["completions"] = 1
+        by_kind["CronJob"]["spec"]["concurrencyPolicy"] = "Allow"
+
+    _edit_yaml(starter / "kustomization.yaml", add_secret)
+    _edit_yaml(starter / "pod.yaml", two_faults)
+    _edit_yaml(starter / "batch.yaml", run_once_and_overlap)
+
+
 def _half_01(lab: labs.Lab, sub: Path) -> None:
     """The parent right, and a controller that never writes status."""
     shutil.copy(_solution(lab, "configmapset.yaml"), sub / "starter/configmapset.yaml")
@@ -179,6 +212,26 @@ class Case:
 
 
 CASES = [
+    # Lab 00: the Secret mounted at the wrong path (1 of 2), POD_NAMESPACE typed in, a Job of one
+    # completion, a CronJob at the right time that may overlap (1 of 2), no DaemonSet pods.
+    Case(
+        "00-first-objects",
+        _half_00,
+        {
+            "pod": 2,
+            "selector": 2,
+            "config": 1,
+            "namespace": 0,
+            "job": 0,
+            "cronjob": 1,
+            "daemonset": 0,
+        },
+        answers={
+            "secret": "!kubectl delete secret quote-token -n {grader.namespace}"
+            " --ignore-not-found\n!kubectl create secret generic quote-token -n {grader.namespace}"
+            " --from-literal=token=not-real"
+        },
+    ),
     # Lab 01: reconcile meets 2 of its 3 requirements (status never written).
     Case(
         "01-control-loop",
