@@ -133,6 +133,12 @@ class Context:
 
         return lambda: stuck.in_rollout(self, deployment)
 
+    def stuck_in_set(self, statefulset: str) -> StuckProbe:
+        """The same probe for a StatefulSet: the first stuck pod of its update revision."""
+        from kubelab.grading import stuck
+
+        return lambda: stuck.in_statefulset(self, statefulset)
+
     def _stopped(self, stuck: StuckProbe | None) -> bool:
         self.stuck = stuck() if stuck else None
         return self.stuck is not None

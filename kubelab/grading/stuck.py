@@ -3,14 +3,16 @@ crashing, a pod no node can take, a ReplicaSet whose pods admission refuses.
 
 A check waiting for a rollout stops at the first such pod of the current revision and names it
 with its cause, instead of waiting out the deadline and then saying "wait for the rollout".
-Only the current revision counts: the old pods of a fix being rolled out may still crash.
+Only the current revision counts: the old pods of a fix being rolled out may still crash. For a
+StatefulSet that is its update revision (status.updateRevision, on each pod as the
+controller-revision-hash label).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kubelab.api import DEPLOYMENTS, PODS, REPLICASETS, Json
+from kubelab.api import DEPLOYMENTS, PODS, REPLICASETS, STATEFULSETS, Json
 from kubelab.objects import REVISION_ANNOTATION, dig, owned_by, selector_query
 
 if TYPE_CHECKING:
@@ -112,6 +114,35 @@ def in_rollout(ctx: Context, deployment: str) -> Stuck | None:
     for pod in ctx.list(PODS, labels=query):
         if any(owned_by(pod, uid) for uid in uids) and not dig(
             pod, "metadata", "deletionTimestamp"
+        ):
+            found = why_stuck(pod)
+            if found:
+                return found
+    return None
+
+
+REVISION_LABEL = "controller-revision-hash"  # a StatefulSet pod's revision
+
+
+def in_statefulset(ctx: Context, name: str) -> Stuck | None:
+    """Return the first stuck pod of the StatefulSet's update revision, or None."""
+    sts = ctx.get(STATEFULSETS, name)
+    query = selector_query(dig(sts or {}, "spec", "selector"))
+    if sts is None or query is None:
+        return None
+    # As for Deployments: until the controller has seen the latest spec, no verdict.
+    if dig(sts, "status", "observedGeneration", default=0) < dig(
+        sts, "metadata", "generation", default=0
+    ):
+        return None
+    revision = dig(sts, "status", "updateRevision", default=None)
+    if not revision:
+        return None
+    for pod in ctx.list(PODS, labels=query):
+        if (
+            owned_by(pod, sts["metadata"]["uid"])
+            and dig(pod, "metadata", "labels", REVISION_LABEL, default=None) == revision
+            and not dig(pod, "metadata", "deletionTimestamp")
         ):
             found = why_stuck(pod)
             if found:
