@@ -281,7 +281,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     jupyter = tools.require("jupyter", "to open the course")
     if not procs.port_free(args.port):
         raise KubelabError(f"port {args.port} is already in use; pass --port with a free one")
-    root = paths.REPO_ROOT if args.instructor else workspace.find(args.dir)
+    root = paths.COURSE_ROOT if args.instructor else workspace.find(args.dir)
     status = _up(default_cluster_name(), args)
     argv, env = lab_server.command(
         jupyter,

@@ -68,8 +68,8 @@ class Lab:
 
     @property
     def grader_module(self) -> str:
-        """Return the import path of the lab's grader (``graders.lab02_deployment``)."""
-        return "graders.lab" + self.id.replace("-", "_")
+        """Return the import path of the lab's grader (``kubelab.graders.lab02_deployment``)."""
+        return "kubelab.graders.lab" + self.id.replace("-", "_")
 
     @property
     def max_score(self) -> int:

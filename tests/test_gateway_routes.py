@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from kubelab.graders.lab05_gateway_canary import fetch_version
 
-from graders.lab05_gateway_canary import fetch_version
 from kubelab import gateway_routes as gr
 
 NS = "lab-05"

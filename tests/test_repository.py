@@ -61,3 +61,24 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert len(commands) == 2, commands
     ci = (paths.REPO_ROOT / ".ci" / "run").read_text()
     assert commands[1] in ci
+
+
+def test_constraints_pin_every_dependency_within_its_floor() -> None:
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (paths.REPO_ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = version.strip()
+    wanted = [Requirement(r) for r in requires("kubelab") or []]
+    assert any(r.name == "kubernetes" for r in wanted)
+    for req in wanted:
+        if canonicalize_name(req.name) == "setuptools":
+            continue  # a build tool: pip freeze leaves it out
+        pin = pins.get(canonicalize_name(req.name))
+        assert pin is not None, f"{req.name} is not pinned in constraints.txt"
+        assert req.specifier.contains(pin), f"{req.name}=={pin} is outside {req.specifier}"

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from kubelab.graders import lab07_slo_capacity as grader
 
-from graders import lab07_slo_capacity as grader
 from kubelab import api, labs, slo
 from tests.conftest import Kubectl
 from tests.lab_attempt import (

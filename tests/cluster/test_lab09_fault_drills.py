@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from kubelab.graders import lab09_fault_drills as grader
 
-from graders import lab09_fault_drills as grader
 from kubelab import api, kube, labs
 from kubelab.cluster.sim import SimBackend
 from kubelab.wait import until

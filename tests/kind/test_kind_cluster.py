@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kubelab.graders import lab06_rbac_policy
 
-from graders import lab06_rbac_policy
 from kubelab import api, kube, labs
 from kubelab.cluster import kind_build
 from kubelab.cluster.kind import KindBackend
@@ -248,7 +248,7 @@ def _wait_for_route(url: str, timeout: float = 90) -> None:
 def test_lab05_split_measured_from_real_requests_through_traefik(
     kind_cluster: KindBackend, kubectl: Kubectl, client: api.Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from graders import lab05_gateway_canary
+    from kubelab.graders import lab05_gateway_canary
 
     monkeypatch.setattr(lab05_gateway_canary, "GATEWAY_URL", kind_cluster.gateway_url())
     lab = labs.find("05-gateway-canary")
