@@ -82,3 +82,23 @@ def test_constraints_pin_every_dependency_within_its_floor() -> None:
         pin = pins.get(canonicalize_name(req.name))
         assert pin is not None, f"{req.name} is not pinned in constraints.txt"
         assert req.specifier.contains(pin), f"{req.name}=={pin} is outside {req.specifier}"
+
+
+def test_readme_is_for_learners_and_links_the_instructor_and_workshop_pages() -> None:
+    readme = (paths.REPO_ROOT / "README.md").read_text()
+    sections = re.findall(r"^## (.+)$", readme, re.M)
+    assert sections[0] == "Quick start"
+    assert readme.index("### Learners") < readme.index("### Contributors")
+    pages = {
+        "docs/instructors.md": "kubelab grade autograde",
+        "docs/workshops.md": "kubelab workshop status",
+    }
+    for page, command in pages.items():
+        assert f"]({page})" in readme, page
+        assert command in (paths.REPO_ROOT / page).read_text(), page
+        assert command not in readme, f"{command!r} belongs in {page}"
+    for page in pages:
+        for target in re.findall(
+            r"\]\(([^)#:]+)(?:#[^)]*)?\)", (paths.REPO_ROOT / page).read_text()
+        ):
+            assert (paths.REPO_ROOT / page).parent.joinpath(target).exists(), (page, target)
