@@ -74,9 +74,11 @@ def test_start_runs_the_server_even_when_the_cluster_cannot_start(tmp_path: Path
         "KUBELAB_CLUSTER": "binder-no-cluster",
         "KUBELAB_START_LOG": str(log),
         "KUBELAB_SIM_SOURCE": "build",  # no download attempt from a test (no internet here)
+        "KUBELAB_DATA": str(tmp_path / "data"),
     }
+    record = 'echo "$KUBECONFIG $KUBELAB_CLUSTER $(pwd) $JUPYTER_CONFIG_PATH" > "$0"'
     proc = subprocess.run(
-        [BINDER / "start", "sh", "-c", 'echo "$KUBECONFIG $KUBELAB_CLUSTER" > "$0"', out],
+        [BINDER / "start", "sh", "-c", record, out],
         env=env,
         capture_output=True,
         text=True,
@@ -85,11 +87,43 @@ def test_start_runs_the_server_even_when_the_cluster_cannot_start(tmp_path: Path
     )
     assert proc.returncode == 0, proc.stderr
     kubeconfig = tmp_path / "cache" / "kwok" / "clusters" / "binder-no-cluster" / "kubeconfig.yaml"
-    assert out.read_text().split() == [str(kubeconfig), "binder-no-cluster"]
+    # The server runs in the learner's workspace (start made it: no postBuild ran here), with
+    # the workspace's Jupyter settings first: the repository and its solutions are not in view.
+    course = tmp_path / "course"
+    assert out.read_text().split() == [
+        str(kubeconfig),
+        "binder-no-cluster",
+        str(course),
+        str(course / ".jupyter"),
+    ]
+    assert (course / ".kubelab-workspace").is_file()
+    assert (course / "labs" / "02-deployment" / "starter").is_dir()
+    assert not [p for p in course.rglob("solution")]
     text = log.read_text()
     assert "the cluster did not start" in text
     assert "`go` is needed" in text  # the reason, for the learner
     assert f"KUBECONFIG={kubeconfig}" in text
+
+
+@pytest.mark.slow
+def test_post_build_makes_the_learners_workspace(tmp_path: Path) -> None:
+    # The sim binaries come from the real cache (built by the cluster tests, or by this run).
+    sim_build.ensure_built()
+    workspace = tmp_path / "course"
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+        "KUBELAB_CACHE": str(paths.cache_home()),
+        "KUBELAB_DATA": str(tmp_path / "data"),
+        "KUBELAB_WORKSPACE": str(workspace),
+    }
+    proc = subprocess.run(
+        [BINDER / "postBuild"], env=env, capture_output=True, text=True, timeout=300, cwd="/"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"workspace {workspace} is ready" in proc.stdout
+    assert (workspace / "notebooks" / "00-course-map.ipynb").is_file()
+    assert not [p for p in workspace.rglob("solution")]
 
 
 # --- the release table matches the pins ----------------------------------------------------------
