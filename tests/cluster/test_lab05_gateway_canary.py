@@ -9,9 +9,9 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import kubelab.graders.lab05_gateway_canary as grader
 import pytest
 
+import kubelab.graders.lab05_gateway_canary as grader
 from kubelab import api, labs
 from kubelab.grading.context import Context
 from tests.conftest import Kubectl

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from kubelab.graders import lab07_slo_capacity as grader
 
 from kubelab import api, labs, slo
+from kubelab.graders import lab07_slo_capacity as grader
 from tests.conftest import Kubectl
 from tests.lab_attempt import (
     Docs,

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubelab.graders import lab06_rbac_policy
 
 from kubelab import api, kube, labs
 from kubelab.cluster import kind_build
 from kubelab.cluster.kind import KindBackend
+from kubelab.graders import lab06_rbac_policy
 from tests.conftest import Kubectl
 from tests.lab_attempt import LabAttempt
 
