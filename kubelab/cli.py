@@ -24,7 +24,6 @@ from kubelab.cluster import (
     user_kubeconfig,
 )
 from kubelab.cluster.base import DEFAULT_NODES, Backend, ClusterStatus
-from kubelab.cluster.sim import SimBackend
 from kubelab.errors import KubelabError
 
 
@@ -169,6 +168,8 @@ def _add_up_args(p: argparse.ArgumentParser) -> None:
 
 
 def _current(cluster: str) -> Backend:
+    from kubelab.cluster.sim import SimBackend
+
     backend = recorded(cluster)
     if backend is None and SimBackend(cluster).exists():
         backend = SimBackend(cluster)
