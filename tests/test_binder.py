@@ -45,8 +45,8 @@ def test_scripts_parse_as_bash(script: str) -> None:
 
 
 def test_requirements_install_this_checkout_editable() -> None:
-    # repo2docker runs pip from the repository root, so `.` is the checkout; editable because
-    # kubelab finds sim/, labs/ and manifests/ beside its package.
+    # repo2docker runs pip from the repository root, so `.` is the checkout; editable, so kubelab
+    # reads the course from the checkout it runs in.
     lines = [
         line.split("#", 1)[0].strip()
         for line in (BINDER / "requirements.txt").read_text().splitlines()
