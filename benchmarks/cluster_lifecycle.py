@@ -1,10 +1,13 @@
 """Print how long the sim cluster takes to build, start and stop, and how much memory it uses.
 
-    .venv/bin/python benchmarks/cluster_lifecycle.py [--runs 3] [--cold]
+    .venv/bin/python benchmarks/cluster_lifecycle.py [--runs 3] [--cold] [--name kubelab-bench]
 
 --cold rebuilds every binary with an empty Go build cache and kubelab cache (the module
 download cache is kept) to measure a first build; otherwise the build time recorded when the
 current binaries were built is printed. Targets: warm up <= 20 s (goal 10 s), RSS <= 800 MB.
+
+Your kubeconfig is left alone: the cluster's `up` runs with KUBELAB_NO_KUBECONFIG=1, so no
+`kubelab-bench` context is added to ~/.kube/config (or $KUBECONFIG) and none removed by `down`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from kubelab.cluster import sim_build
 from kubelab.cluster.sim import SimBackend
 
 CLUSTER = "kubelab-bench"
+OPT_OUT = "KUBELAB_NO_KUBECONFIG"  # kubelab.cluster.user_kubeconfig.OPT_OUT_ENV
 
 
 def kubelab(*args: str) -> float:
@@ -31,6 +35,7 @@ def kubelab(*args: str) -> float:
     start = time.monotonic()
     subprocess.run(
         [sys.executable, "-m", "kubelab", "cluster", "--name", CLUSTER, *args],
+        env=dict(os.environ, **{OPT_OUT: "1"}),
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -54,10 +59,14 @@ def cold_build() -> float:
 
 def main() -> int:
     """Measure and print."""
+    global CLUSTER
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="warm up/down cycles (default 3)")
     parser.add_argument("--cold", action="store_true", help="measure a cold build too")
+    parser.add_argument("--name", default=CLUSTER, help=f"the cluster's name (default {CLUSTER})")
     args = parser.parse_args()
+    CLUSTER = args.name
+    os.environ[OPT_OUT] = "1"  # also for the in-process down below and the cold build
 
     if args.cold:
         print(f"cold build (empty GOCACHE):   {cold_build():7.1f} s")

@@ -1,6 +1,6 @@
 """One grader module per lab (``labNN_slug.py``); learners load one with ``graders.load``.
 
-import graders
+from kubelab import graders
 grader = graders.load("02-deployment")
 grader.check_all()
 graders.progress()  # every lab's saved score, as a table

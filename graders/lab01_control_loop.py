@@ -8,7 +8,8 @@ cluster to provoke what a controller must handle (a deleted child, a drifted chi
 parent, a deleted parent) and undo it afterwards, as their docstrings say.
 
 Which file is graded: $KUBELAB_CONTROLLER if set (the lab notebook sets it), else
-./starter/controller.py (a notebook or an nbgrader submission folder), else the lab's own
+./starter/controller.py (a notebook or an nbgrader submission folder), else, inside a workspace
+`kubelab init` made, the workspace's labs/01-control-loop/starter/controller.py, else the lab's own
 labs/01-control-loop/starter/controller.py (a learner editing the repository copy).
 """
 
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kubelab import controller_harness, paths
+from kubelab import controller_harness, paths, workspace
 from kubelab.api import CONFIGMAPS, CRDS, ApiError, Json, Resource
 from kubelab.grading import Checks, Context, Missing, Verdict
 
@@ -60,11 +61,15 @@ def controller_file() -> Path:
             f"{ENV} names {path}, which does not exist",
             f"Point {ENV} at your controller.py (the lab notebook sets it for you), or unset it.",
         )
-    for path in (Path.cwd() / "starter" / "controller.py", LAB_COPY):
+    local = Path.cwd() / "starter" / "controller.py"
+    home = workspace.around(Path.cwd())
+    # In a workspace its own copy is the learner's, never the course's (the starter, unchanged).
+    lab_copy = LAB_COPY if home is None else home / "labs" / LAB_COPY.relative_to(paths.LABS_DIR)
+    for path in (local, lab_copy):
         if path.is_file():
             return path.resolve()
     raise Missing(
-        "no controller.py found: looked for ./starter/controller.py and " + str(LAB_COPY),
+        f"no controller.py found: looked for ./starter/controller.py and {lab_copy}",
         f"Write your controller in starter/controller.py of the lab, or set {ENV} to its path.",
     )
 

@@ -24,7 +24,6 @@ from kubelab.cluster import (
     user_kubeconfig,
 )
 from kubelab.cluster.base import DEFAULT_NODES, Backend, ClusterStatus
-from kubelab.cluster.sim import SimBackend
 from kubelab.errors import KubelabError
 
 
@@ -169,6 +168,8 @@ def _add_up_args(p: argparse.ArgumentParser) -> None:
 
 
 def _current(cluster: str) -> Backend:
+    from kubelab.cluster.sim import SimBackend
+
     backend = recorded(cluster)
     if backend is None and SimBackend(cluster).exists():
         backend = SimBackend(cluster)
@@ -281,7 +282,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     jupyter = tools.require("jupyter", "to open the course")
     if not procs.port_free(args.port):
         raise KubelabError(f"port {args.port} is already in use; pass --port with a free one")
-    root = paths.REPO_ROOT if args.instructor else workspace.find(args.dir)
+    root = paths.COURSE_ROOT if args.instructor else workspace.find(args.dir)
     status = _up(default_cluster_name(), args)
     argv, env = lab_server.command(
         jupyter,

@@ -1,4 +1,10 @@
-"""Where kubelab keeps things: the checkout it runs from and its cache outside the repo.
+"""Where kubelab keeps things: the course it ships and its cache outside the repo.
+
+The course (labs, notebooks, manifests, the sim and kind pins, the demo app) sits at the top of a
+checkout. An installed wheel carries the same folders as package data under
+``kubelab/_course/`` (pyproject.toml maps them there), so ``COURSE_ROOT`` is that folder when it
+exists and the checkout otherwise; nothing else in kubelab needs to know which. The graders are
+``kubelab.graders`` either way (the checkout's ``graders/``, mapped by the install).
 
 Built binaries and cluster state never live in the repository. They go under
 ``$KUBELAB_CACHE`` (default ``$XDG_CACHE_HOME/kubelab``, i.e. ``~/.cache/kubelab``), so a fresh
@@ -10,12 +16,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SIM_DIR = REPO_ROOT / "sim"
-MANIFESTS_DIR = REPO_ROOT / "manifests"
-LABS_DIR = REPO_ROOT / "labs"
-NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-APPS_DIR = REPO_ROOT / "apps"
+PACKAGE_DIR = Path(__file__).resolve().parent
+_INSTALLED_COURSE = PACKAGE_DIR / "_course"
+INSTALLED = (_INSTALLED_COURSE / "labs").is_dir()
+"""True when kubelab runs from an installed wheel, False in a checkout (editable or not)."""
+COURSE_ROOT = _INSTALLED_COURSE if INSTALLED else PACKAGE_DIR.parent
+GRADERS_DIR = PACKAGE_DIR / "graders" if INSTALLED else PACKAGE_DIR.parent / "graders"
+SIM_DIR = COURSE_ROOT / "sim"
+MANIFESTS_DIR = COURSE_ROOT / "manifests"
+LABS_DIR = COURSE_ROOT / "labs"
+NOTEBOOKS_DIR = COURSE_ROOT / "notebooks"
+APPS_DIR = COURSE_ROOT / "apps"
+KIND_DIR = COURSE_ROOT / "kind"
+REPO_ROOT = PACKAGE_DIR.parent
+"""The checkout, for its tests and scripts; kubelab itself reads the course from COURSE_ROOT."""
 
 
 def cache_home() -> Path:

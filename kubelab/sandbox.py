@@ -5,7 +5,7 @@ starts the payload under bubblewrap (``bwrap``, Debian package ``bubblewrap``) w
 
 - Filesystem: ``/`` is not bound. Read-only: /usr (with the /bin, /sbin, /lib* links), /etc minus
   what other users may not read (shadow files, private keys), this Python (``sys.base_prefix``),
-  its venv (``sys.prefix``) and, from the checkout, ``kubelab/``, ``graders/`` and ``labs/`` at
+  its venv (``sys.prefix``) and kubelab's package, graders and labs (checkout or wheel) at
   their own paths, every ``labs/*/solution`` replaced by an empty directory. `HOME` is a fresh
   tmpfs, and so are /tmp and /dev/shm (each at most half of `Limits.memory_bytes`); the caller's
   work directory is bound read-write at `WORK` and is the cwd; `ro_files` adds read-only files
@@ -438,8 +438,7 @@ def _filesystem(
     args += [*size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
     args += [*size, "--tmpfs", "/tmp"]
     bound = [Path("/usr"), Path("/etc")]
-    repo = paths.REPO_ROOT
-    for tree in (sys.base_prefix, sys.prefix, repo / "kubelab", repo / "graders", paths.LABS_DIR):
+    for tree in (sys.base_prefix, sys.prefix, paths.PACKAGE_DIR, paths.GRADERS_DIR, paths.LABS_DIR):
         top = Path(tree)
         if top.is_dir() and not any(top == b or b in top.parents for b in bound):
             args += ["--ro-bind", str(top), str(top)]

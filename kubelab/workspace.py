@@ -15,7 +15,15 @@ from pathlib import Path
 from kubelab import labs, paths
 from kubelab.errors import KubelabError
 
-__all__ = ["INSTRUCTOR_PLUGINS", "KubelabError", "Made", "find", "init", "jupyter_config_dir"]
+__all__ = [
+    "INSTRUCTOR_PLUGINS",
+    "KubelabError",
+    "Made",
+    "around",
+    "find",
+    "init",
+    "jupyter_config_dir",
+]
 
 MARKER = ".kubelab-workspace"  # says "this folder is a workspace" to `kubelab start`
 _REMEMBERED = "workspace.json"  # in paths.data_home(): the workspace `init` made last
@@ -51,7 +59,7 @@ def _student_notebook(source: Path) -> str:
     from kubelab.course import configure_nbgrader
 
     config = Config()
-    configure_nbgrader(config, root=paths.REPO_ROOT)
+    configure_nbgrader(config, root=paths.COURSE_ROOT)
     # nbgrader's release steps but the two that need a gradebook database or a kernel: SaveCells
     # records the cells for autograde; InstantiateTests expands autotest directives (none here).
     steps = [
@@ -123,6 +131,15 @@ def _is_workspace(folder: Path) -> bool:
     return (folder / MARKER).is_file()
 
 
+def around(folder: Path) -> Path | None:
+    """Return the workspace that holds `folder` (it or a parent), or None."""
+    here = folder.resolve()
+    for candidate in (here, *here.parents):
+        if _is_workspace(candidate):
+            return candidate
+    return None
+
+
 def find(explicit: Path | None) -> Path:
     """Return the workspace to open: `explicit`, else the one around the current folder, else
     the one `init` made last."""
@@ -133,10 +150,9 @@ def find(explicit: Path | None) -> Path:
                 f"{explicit} is not a kubelab workspace: make it with `kubelab init {explicit}`"
             )
         return root
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if _is_workspace(folder):
-            return folder
+    here = around(Path.cwd())
+    if here is not None:
+        return here
     try:
         last = Path(json.loads((paths.data_home() / _REMEMBERED).read_text())["path"])
     except (OSError, ValueError, KeyError, TypeError):

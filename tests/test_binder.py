@@ -22,6 +22,7 @@ import pytest
 
 from kubelab import paths
 from kubelab.cluster import sim_build, sim_fetch
+from kubelab.cluster.sim import SimBackend
 from kubelab.errors import KubelabError
 
 BINDER = paths.REPO_ROOT / "binder"
@@ -44,8 +45,8 @@ def test_scripts_parse_as_bash(script: str) -> None:
 
 
 def test_requirements_install_this_checkout_editable() -> None:
-    # repo2docker runs pip from the repository root, so `.` is the checkout; editable because
-    # kubelab finds sim/, labs/ and manifests/ beside its package.
+    # repo2docker runs pip from the repository root, so `.` is the checkout; editable, so kubelab
+    # reads the course from the checkout it runs in.
     lines = [
         line.split("#", 1)[0].strip()
         for line in (BINDER / "requirements.txt").read_text().splitlines()
@@ -72,9 +73,12 @@ def test_start_runs_the_server_even_when_the_cluster_cannot_start(tmp_path: Path
         "KUBELAB_CACHE": str(tmp_path / "cache"),
         "KUBELAB_CLUSTER": "binder-no-cluster",
         "KUBELAB_START_LOG": str(log),
+        "KUBELAB_SIM_SOURCE": "build",  # no download attempt from a test (no internet here)
+        "KUBELAB_DATA": str(tmp_path / "data"),
     }
+    record = 'echo "$KUBECONFIG $KUBELAB_CLUSTER $(pwd) $JUPYTER_CONFIG_PATH" > "$0"'
     proc = subprocess.run(
-        [BINDER / "start", "sh", "-c", 'echo "$KUBECONFIG $KUBELAB_CLUSTER" > "$0"', out],
+        [BINDER / "start", "sh", "-c", record, out],
         env=env,
         capture_output=True,
         text=True,
@@ -83,11 +87,43 @@ def test_start_runs_the_server_even_when_the_cluster_cannot_start(tmp_path: Path
     )
     assert proc.returncode == 0, proc.stderr
     kubeconfig = tmp_path / "cache" / "kwok" / "clusters" / "binder-no-cluster" / "kubeconfig.yaml"
-    assert out.read_text().split() == [str(kubeconfig), "binder-no-cluster"]
+    # The server runs in the learner's workspace (start made it: no postBuild ran here), with
+    # the workspace's Jupyter settings first: the repository and its solutions are not in view.
+    course = tmp_path / "course"
+    assert out.read_text().split() == [
+        str(kubeconfig),
+        "binder-no-cluster",
+        str(course),
+        str(course / ".jupyter"),
+    ]
+    assert (course / ".kubelab-workspace").is_file()
+    assert (course / "labs" / "02-deployment" / "starter").is_dir()
+    assert not [p for p in course.rglob("solution")]
     text = log.read_text()
     assert "the cluster did not start" in text
     assert "`go` is needed" in text  # the reason, for the learner
     assert f"KUBECONFIG={kubeconfig}" in text
+
+
+@pytest.mark.slow
+def test_post_build_makes_the_learners_workspace(tmp_path: Path) -> None:
+    # The sim binaries come from the real cache (built by the cluster tests, or by this run).
+    sim_build.ensure_built()
+    workspace = tmp_path / "course"
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+        "KUBELAB_CACHE": str(paths.cache_home()),
+        "KUBELAB_DATA": str(tmp_path / "data"),
+        "KUBELAB_WORKSPACE": str(workspace),
+    }
+    proc = subprocess.run(
+        [BINDER / "postBuild"], env=env, capture_output=True, text=True, timeout=300, cwd="/"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"workspace {workspace} is ready" in proc.stdout
+    assert (workspace / "notebooks" / "00-course-map.ipynb").is_file()
+    assert not [p for p in workspace.rglob("solution")]
 
 
 # --- the release table matches the pins ----------------------------------------------------------
@@ -303,8 +339,11 @@ def test_a_failed_download_without_go_says_both(
     next(root.rglob("metrics-server-linux-amd64")).unlink()
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
-    with pytest.raises(KubelabError, match=r"HTTP 404; and no Go to build"):
+    monkeypatch.delenv(sim_fetch.SOURCE_ENV, raising=False)
+    with pytest.raises(KubelabError, match=r"HTTP 404\) and Go is not installed") as failed:
         sim_fetch.ensure_binaries(sources=sources)
+    assert "install Go (https://go.dev/dl/)" in str(failed.value)
+    assert "--backend kind" in str(failed.value)
 
 
 def test_ensure_binaries_reuses_a_complete_cache_without_downloading(
@@ -319,3 +358,92 @@ def test_ensure_binaries_reuses_a_complete_cache_without_downloading(
     (out / "versions.json").write_text("{}\n")
     dead = _sources("http://127.0.0.1:9")
     assert sim_fetch.ensure_binaries(sources=dead, build_fallback=False) == out / "bin"
+
+
+# --- which way `kubelab cluster up` gets the binaries ---------------------------------------------
+
+
+@pytest.fixture
+def fake_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `go` on PATH that records each call and fails; returns the record file."""
+    record = tmp_path / "go-calls"
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    go = bin_dir / "go"
+    go.write_text(f'#!/bin/sh\necho "$@" >> {record}\necho "fake go: no" >&2\nexit 1\n')
+    go.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")  # tools.find looks beside it
+    monkeypatch.delenv(sim_fetch.SOURCE_ENV, raising=False)
+    return record
+
+
+def _up_until_binaries(monkeypatch: pytest.MonkeyPatch, sources: sim_fetch.Sources) -> None:
+    """Run `SimBackend.up` as `kubelab cluster up` does, up to the point it has its binaries."""
+
+    class Reached(Exception):
+        pass
+
+    def stop(self: SimBackend) -> bool:
+        raise Reached
+
+    monkeypatch.setattr(sim_fetch, "UPSTREAM", sources)
+    monkeypatch.setattr(SimBackend, "exists", stop)
+    with pytest.raises(Reached):
+        SimBackend("h16-order").up()
+
+
+def test_cluster_up_downloads_the_releases_first_and_never_calls_go(
+    mirror: tuple[Path, sim_fetch.Sources],
+    empty_cache: Path,
+    fake_go: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, sources = mirror
+    _up_until_binaries(monkeypatch, sources)
+    assert sim_build.is_complete(sim_build.build_dir())
+    assert '"source": "release"' in (sim_build.build_dir() / "versions.json").read_text()
+    assert not fake_go.exists()  # Go was never asked
+    err = capsys.readouterr().err
+    assert "sim binaries: none cached" in err and "downloading the pinned upstream release" in err
+
+
+def test_cluster_up_falls_back_to_the_go_build_when_the_download_fails(
+    empty_cache: Path,
+    fake_go: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(sim_fetch, "UPSTREAM", _sources("http://127.0.0.1:9"))  # nothing listens
+    with pytest.raises(KubelabError, match="fake go: no"):  # its build failed, after the try
+        SimBackend("h16-order").up()
+    assert fake_go.is_file()  # Go was asked, after the download
+    err = capsys.readouterr().err
+    download = err.index("downloading the pinned upstream release")
+    assert err.index("the download failed") > download
+    assert "building them with Go instead" in err
+
+
+def test_cluster_up_without_download_or_go_says_what_to_install(
+    empty_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    monkeypatch.delenv(sim_fetch.SOURCE_ENV, raising=False)
+    monkeypatch.setattr(sim_fetch, "UPSTREAM", _sources("http://127.0.0.1:9"))
+    with pytest.raises(KubelabError) as failed:
+        SimBackend("h16-order").up()
+    message = str(failed.value)
+    assert "\n" not in message
+    assert "Go is not installed" in message and "install Go (https://go.dev/dl/)" in message
+
+
+def test_source_build_skips_the_download(
+    empty_cache: Path, fake_go: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(sim_fetch.SOURCE_ENV, "build")
+    monkeypatch.setattr(sim_fetch, "UPSTREAM", _sources("http://127.0.0.1:9"))
+    with pytest.raises(KubelabError, match="fake go: no"):
+        sim_fetch.ensure_binaries()
+    assert fake_go.is_file()

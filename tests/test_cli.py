@@ -99,11 +99,15 @@ def test_kind_requested_without_a_docker_daemon(tmp_path: Path) -> None:
 
 
 def test_go_missing_when_binaries_must_be_built(tmp_path: Path) -> None:
-    # An empty cache means a build is needed; hide go.
-    env = dict(os.environ, PATH=_path_without("go", tmp=tmp_path))
+    # An empty cache, the Go build asked for (as ./run-tests does), and go hidden: the line
+    # saying what `up` is about to do, then the one-line error.
+    env = dict(os.environ, PATH=_path_without("go", tmp=tmp_path), KUBELAB_SIM_SOURCE="build")
     env["KUBELAB_CACHE"] = str(tmp_path / "cache")
     proc = run("cluster", "--name", "goless", "up", "--backend", "sim", env=env)
-    assert_one_line_error(proc, "`go` is needed")
+    assert proc.returncode == 2, proc
+    said, error = proc.stderr.strip().splitlines()
+    assert said.startswith("sim binaries: none cached") and "building" in said
+    assert "`go` is needed" in error and "Traceback" not in proc.stderr
 
 
 @pytest.fixture
@@ -334,3 +338,31 @@ def test_check_lists_every_failed_requirement_with_its_own_hint(tmp_path: Path) 
     assert table.returncode == 1, table.stderr
     for problem in problems:  # each hint is in the table too (its first words, before wrapping)
         assert "hint: " + " ".join(problem["hint"].split()[:3]) in table.stdout
+
+
+_IMPORTED = """
+import contextlib, io, json, sys
+from kubelab import cli
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        cli.main()
+    except SystemExit:
+        pass
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("kubernetes", "urllib3"))))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["labs"], ["cluster", "--help"], ["grade", "--help"]])
+def test_commands_without_a_cluster_never_import_the_kubernetes_client(
+    argv: list[str], tmp_path: Path
+) -> None:
+    # The kubernetes client costs 0.2-0.3 s to import; these commands never talk to a cluster.
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.argv = ['kubelab', *{argv!r}]\n{_IMPORTED}"],
+        env=dict(os.environ, KUBELAB_DATA=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) == []

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from graders.lab05_gateway_canary import fetch_version
 from kubelab import gateway_routes as gr
+from kubelab.graders.lab05_gateway_canary import fetch_version
 
 NS = "lab-05"
 SERVICES = {"demo-web": [80], "demo-web-v2": [80, 9090]}

@@ -379,7 +379,7 @@ def test_a_not_converged_check_keeps_the_saved_progress(
 def test_a_budgets_required_pods_are_worked_out_as_the_controller_does(
     spec: dict[str, object], expected: int, required: int
 ) -> None:
-    from graders.lab03_hpa_pdb import required_healthy
+    from kubelab.graders.lab03_hpa_pdb import required_healthy
 
     assert required_healthy(spec, expected) == required
 

@@ -133,8 +133,8 @@ def test_image_names_are_what_kubeadm_and_the_labs_name() -> None:
     assert images["pause"] == "registry.k8s.io/pause:3.10.2"
     tags = kind_build.image_tags()
     assert tags["demo-web-v1"] == ["kubelab/demo-web:v1", "kubelab/demo-web:latest"]
-    from graders import lab03_hpa_pdb, lab06_rbac_policy
     from kubelab import load
+    from kubelab.graders import lab03_hpa_pdb, lab06_rbac_policy
 
     assert lab06_rbac_policy.PROBE_IMAGE == load.LOAD_IMAGE == images["busybox"]
     # lab 03's eviction drill starts stand-ins: with no registry, only the node's pause will do

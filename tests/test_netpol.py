@@ -270,7 +270,7 @@ def test_matrix_and_pods_from_json() -> None:
 
 
 def test_kind_probe_pod_is_restricted_and_reads_its_outcome() -> None:
-    from graders.lab06_rbac_policy import probe_outcome, probe_pod
+    from kubelab.graders.lab06_rbac_policy import probe_outcome, probe_pod
 
     pod = probe_pod("p", {"role": "frontend"}, "10.0.0.7", 8080)
     spec = pod["spec"]
@@ -300,7 +300,7 @@ def test_kind_probe_pod_is_restricted_and_reads_its_outcome() -> None:
 def test_oversized_pod_splits_over_containers_within_the_max() -> None:
     from decimal import Decimal
 
-    from graders.lab06_rbac_policy import oversized_pod
+    from kubelab.graders.lab06_rbac_policy import oversized_pod
 
     pod = oversized_pod("cpu", Decimal("1.8"), Decimal(1), {"memory": "16Mi"})
     containers = pod["spec"]["containers"]

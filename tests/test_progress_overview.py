@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import graders
-from kubelab import labs
+from kubelab import graders, labs
 from kubelab.grading import saved_progress
 from kubelab.grading.result import CheckResult, Report
 

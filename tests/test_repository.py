@@ -61,3 +61,44 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert len(commands) == 2, commands
     ci = (paths.REPO_ROOT / ".ci" / "run").read_text()
     assert commands[1] in ci
+
+
+def test_constraints_pin_every_dependency_within_its_floor() -> None:
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (paths.REPO_ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = version.strip()
+    wanted = [Requirement(r) for r in requires("kubelab") or []]
+    assert any(r.name == "kubernetes" for r in wanted)
+    for req in wanted:
+        if canonicalize_name(req.name) == "setuptools":
+            continue  # a build tool: pip freeze leaves it out
+        pin = pins.get(canonicalize_name(req.name))
+        assert pin is not None, f"{req.name} is not pinned in constraints.txt"
+        assert req.specifier.contains(pin), f"{req.name}=={pin} is outside {req.specifier}"
+
+
+def test_readme_is_for_learners_and_links_the_instructor_and_workshop_pages() -> None:
+    readme = (paths.REPO_ROOT / "README.md").read_text()
+    sections = re.findall(r"^## (.+)$", readme, re.M)
+    assert sections[0] == "Quick start"
+    assert readme.index("### Learners") < readme.index("### Contributors")
+    pages = {
+        "docs/instructors.md": "kubelab grade autograde",
+        "docs/workshops.md": "kubelab workshop status",
+    }
+    for page, command in pages.items():
+        assert f"]({page})" in readme, page
+        assert command in (paths.REPO_ROOT / page).read_text(), page
+        assert command not in readme, f"{command!r} belongs in {page}"
+    for page in pages:
+        for target in re.findall(
+            r"\]\(([^)#:]+)(?:#[^)]*)?\)", (paths.REPO_ROOT / page).read_text()
+        ):
+            assert (paths.REPO_ROOT / page).parent.joinpath(target).exists(), (page, target)

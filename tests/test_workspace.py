@@ -196,3 +196,29 @@ def test_start_without_a_workspace_says_to_make_one(tmp_path: Path) -> None:
         "kubelab: error: no workspace yet: make one with `kubelab init ~/k8s-course`,"
         " then `kubelab start`"
     ]
+
+
+def test_lab_01_grades_the_workspaces_controller_from_anywhere_inside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubelab.graders import lab01_control_loop as lab01
+    from kubelab.grading import Missing
+
+    monkeypatch.delenv(lab01.ENV, raising=False)
+    root = tmp_path / "course"
+    mine = root / "labs" / "01-control-loop" / "starter" / "controller.py"
+    mine.parent.mkdir(parents=True)
+    (root / workspace.MARKER).write_text("")
+    mine.write_text("# mine\n")
+    for where in (root, root / "notebooks", root / "labs"):
+        where.mkdir(exist_ok=True)
+        monkeypatch.chdir(where)
+        assert lab01.controller_file() == mine.resolve(), where
+    monkeypatch.chdir(mine.parent.parent)  # the lab folder itself: ./starter/controller.py
+    assert lab01.controller_file() == mine.resolve()
+    mine.unlink()  # never the course's own starter instead of the learner's missing file
+    monkeypatch.chdir(root)
+    with pytest.raises(Missing, match=re.escape(str(mine))):
+        lab01.controller_file()
+    monkeypatch.chdir(tmp_path)  # outside any workspace: the course's copy, as before
+    assert lab01.controller_file() == lab01.LAB_COPY.resolve()

@@ -5,18 +5,20 @@ containers in Docker, from images built from pinned sources (`kind_build`). ``au
 when a Docker daemon answers and the kind images are already built, else sim.
 ``existing`` is a cluster kubelab did not start, registered with `kubelab cluster use` (see
 `existing`). Which backend runs a named cluster is recorded, so later commands need no flag.
+
+The backends are imported when one is made, not here: they import the kubernetes client (0.2-0.3 s),
+and `kubelab --help` and `kubelab labs` import this package without ever needing a cluster.
 """
 
 from __future__ import annotations
 
 import os
 
-from kubelab.cluster import kind_build, state
+from kubelab.cluster import state
 from kubelab.cluster.base import Backend, ClusterStatus
-from kubelab.cluster.existing import ExistingBackend
-from kubelab.cluster.kind import KindBackend, docker_available
-from kubelab.cluster.sim import SimBackend
 from kubelab.errors import KubelabError
+
+EXISTING = "existing"  # ExistingBackend.name
 
 BACKENDS = ("auto", "sim", "kind")
 __all__ = ["BACKENDS", "Backend", "ClusterStatus", "backend_for", "default_cluster_name"]
@@ -27,10 +29,25 @@ def default_cluster_name() -> str:
     return os.environ.get("KUBELAB_CLUSTER", "kubelab")
 
 
+def docker_available() -> bool:
+    """Tell whether a Docker daemon answers (see `kind.docker_available`)."""
+    from kubelab.cluster import kind
+
+    return kind.docker_available()
+
+
 def _make(name: str, cluster: str) -> Backend:
-    if name == ExistingBackend.name:
+    if name == EXISTING:
+        from kubelab.cluster.existing import ExistingBackend
+
         return ExistingBackend(cluster)
-    return SimBackend(cluster) if name == "sim" else KindBackend(cluster)
+    if name == "sim":
+        from kubelab.cluster.sim import SimBackend
+
+        return SimBackend(cluster)
+    from kubelab.cluster.kind import KindBackend
+
+    return KindBackend(cluster)
 
 
 def backend_for(cluster: str, requested: str = "auto") -> Backend:
@@ -38,7 +55,7 @@ def backend_for(cluster: str, requested: str = "auto") -> Backend:
     if requested not in BACKENDS:
         raise KubelabError(f"unknown backend {requested!r}; choose one of {', '.join(BACKENDS)}")
     recorded = state.recorded_backend(cluster)
-    if recorded == ExistingBackend.name and requested != "auto":
+    if recorded == EXISTING and requested != "auto":
         raise KubelabError(
             f"cluster {cluster!r} is an existing cluster registered with `kubelab cluster use`; "
             "`kubelab cluster down` forgets it (the cluster is not touched), or pass another --name"
@@ -51,6 +68,8 @@ def backend_for(cluster: str, requested: str = "auto") -> Backend:
     if recorded:
         return _make(recorded, cluster)
     if requested == "auto":
+        from kubelab.cluster import kind_build
+
         use_kind = docker_available() and kind_build.obtainable()
         return _make("kind" if use_kind else "sim", cluster)
     return _make(requested, cluster)

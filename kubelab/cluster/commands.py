@@ -14,13 +14,17 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kubelab import api
-from kubelab.cluster import default_cluster_name, parts, recorded, requirements, state
-from kubelab.cluster.existing import ExistingBackend, single_context, write_private
+from kubelab.cluster import EXISTING, default_cluster_name, recorded, state
 from kubelab.cluster.findings import NEEDS_ADMIN, Finding, table
-from kubelab.cluster.sim import SimBackend
 from kubelab.errors import KubelabError
+
+# The kubernetes client (under api, parts, requirements, existing, sim) is imported by the
+# commands, not here: `kubelab --help` builds these parsers and needs none of it.
+if TYPE_CHECKING:
+    from kubelab import api
+    from kubelab.cluster import parts
 
 
 def register(csub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -56,6 +60,8 @@ def _add_source(p: argparse.ArgumentParser, *, required: bool = False) -> None:
 @contextmanager
 def _one_context(source: Path, context: str | None) -> Iterator[tuple[Path, str]]:
     """A temporary one-context copy of `source` (so --context works for every reader)."""
+    from kubelab.cluster.existing import single_context, write_private
+
     name, config = single_context(source.expanduser().resolve(), context)
     with tempfile.TemporaryDirectory(prefix="kubelab-") as d:
         yield write_private(Path(d) / "kubeconfig", config), name
@@ -64,6 +70,8 @@ def _one_context(source: Path, context: str | None) -> Iterator[tuple[Path, str]
 @contextmanager
 def _target(args: argparse.Namespace) -> Iterator[api.Api]:
     """A connection to the cluster the command is about; its errors name the file and context."""
+    from kubelab import api
+
     explicit = args.kubeconfig
     if args.context and not explicit:  # a context of the usual kubeconfig
         env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
@@ -107,17 +115,21 @@ def _print_table(findings: list[Finding]) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Print the requirement table; exit 0 when everything needed is there, else 1."""
+    from kubelab.cluster import requirements
+
     with _target(args) as conn:
         return _print_table(requirements.check(conn))
 
 
 def cmd_use(args: argparse.Namespace) -> int:
     """Register an existing cluster under the course cluster's name, then check it."""
+    from kubelab.cluster import requirements
+    from kubelab.cluster.existing import ExistingBackend
+    from kubelab.cluster.sim import SimBackend
+
     cluster: str = args.name
     other = state.recorded_backend(cluster)
-    if (other and other != ExistingBackend.name) or (
-        other is None and SimBackend(cluster).exists()
-    ):
+    if (other and other != EXISTING) or (other is None and SimBackend(cluster).exists()):
         raise KubelabError(
             f"cluster {cluster!r} runs on {other or 'sim'} here; `kubelab cluster down` it first, "
             "or pass another --name (and set KUBELAB_CLUSTER to it)"
@@ -146,6 +158,8 @@ def cmd_use(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Install the missing course parts; exit 0 when nothing is left to do, else 1."""
+    from kubelab.cluster import parts, requirements
+
     with _target(args) as conn:
         requirements.Checker(conn).reach()  # one line and exit 2 when nothing answers
         target = parts.Target(conn)
@@ -172,6 +186,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def _lines(actions: list[parts.Action], collapse: int = 3) -> Iterator[str]:
     """One line per action, but `collapse` or more alike in one part say so once."""
+    from kubelab.cluster import parts
+
     alike = Counter((a.part, a.what, a.detail) for a in actions)
     said: set[tuple[str, str, str]] = set()
     for a in actions:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from kubelab import paths
 from kubelab.cluster.sim_build import K8S_VERSION, Component, _k8s_ldflags
 
-KIND_DIR = paths.REPO_ROOT / "kind"
+KIND_DIR = paths.KIND_DIR
 MODULES_DIR = KIND_DIR / "modules"
 DEBIAN_PINS = KIND_DIR / "debian.json"
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from kubelab import api, kube, paths, procs, progress, tools, wait
-from kubelab.cluster import machine_lock, parts, sim_build, state
+from kubelab.cluster import machine_lock, parts, sim_fetch, state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.cluster.gateway_crds import VENDORED
 from kubelab.errors import KubelabError
@@ -115,7 +115,7 @@ class SimBackend:
         self, *args: str, bin_dir: Path | None = None, timeout: float = 180, check: bool = True
     ) -> str:
         """Run kwokctl for this cluster and return its output."""
-        bin_dir = bin_dir or sim_build.ensure_built()
+        bin_dir = bin_dir or sim_fetch.ensure_binaries()
         argv = [str(bin_dir / "kwokctl"), "--name", self.cluster, *args]
         verb = " ".join(a for a in args[:4] if not a.startswith("-") and "/" not in a)
         proc = tools.run(
@@ -242,10 +242,10 @@ class SimBackend:
         return out.returncode == 0 and out.stdout.strip() == "ok"
 
     def up(self, *, nodes: int = DEFAULT_NODES, api_port: int | None = None) -> ClusterStatus:
-        """Start the cluster (building binaries first if needed), or reuse a running one."""
+        """Start the cluster (downloading or building binaries first if needed), or reuse one."""
         if nodes < 1:
             raise KubelabError("--nodes must be at least 1")
-        bin_dir = sim_build.ensure_built()
+        bin_dir = sim_fetch.ensure_binaries()  # release download, else the Go build
         # kwokctl picks free ports when it creates a cluster, and its processes take them a moment
         # later: two clusters starting at once (two shells, two test workers) can pick the same
         # port. One start at a time on this machine, until the nodes are up.

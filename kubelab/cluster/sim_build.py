@@ -138,7 +138,7 @@ def _go(*args: str, cwd: Path, timeout: float = 3600) -> subprocess.CompletedPro
 
 def go_version() -> str:
     """Return the local Go version, e.g. ``go1.26.8``."""
-    return _go("env", "GOVERSION", cwd=paths.REPO_ROOT).stdout.strip()
+    return _go("env", "GOVERSION", cwd=paths.SIM_DIR).stdout.strip()
 
 
 def build_key() -> str:

@@ -8,7 +8,10 @@ and lays them out like a Go build (``<cache>/sim/<key>/bin``, ``assets/``, ``ver
 Every file is checked: against the SHA-256 sums upstream publishes where it publishes them
 (Kubernetes, etcd), and every binary must report its pinned version. The metrics-server manifests
 kwokctl needs come from the module's zip on the Go module proxy, checked against ``go.sum``.
-If a download fails and Go is installed, `ensure_binaries` builds from the pins instead.
+If a download fails and Go is installed, `ensure_binaries` builds from the pins instead; it is
+what ``kubelab cluster up`` calls, so learners need no Go. ``$KUBELAB_SIM_SOURCE`` chooses:
+``auto`` (the default: release, then Go), ``release`` or ``build`` (Go only, as ./run-tests does:
+CI proves the offline path).
 """
 
 from __future__ import annotations
@@ -305,17 +308,46 @@ def _fetch_all(out: Path, arch: str, sources: Sources) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ensure_binaries(*, sources: Sources = UPSTREAM, build_fallback: bool = True) -> Path:
-    """Return the sim ``bin`` folder: cached, else downloaded, else built with Go if Go is here."""
+SOURCE_ENV = "KUBELAB_SIM_SOURCE"
+NEEDS = (
+    "connect to the internet and try again, install Go (https://go.dev/dl/) to build them, or use"
+    " the kind backend (`kubelab cluster up --backend kind`, needs Docker)"
+)
+
+
+def ensure_binaries(*, sources: Sources | None = None, build_fallback: bool = True) -> Path:
+    """Return the sim ``bin`` folder: cached, else downloaded, else built with Go if Go is here.
+
+    Says in one line on stderr which it does; when neither works, the error says what to install.
+    """
     out = sim_build.build_dir()
     if sim_build.is_complete(out):
         return out / "bin"
+    source = os.environ.get(SOURCE_ENV, "auto").strip().lower() or "auto"
+    if source not in ("auto", "release", "build"):
+        raise KubelabError(f"{SOURCE_ENV} must be auto, release or build, not {source!r}")
+    if source == "build":
+        _say("building the pinned sources with Go (once, about 10 min)", out)
+        return sim_build.ensure_built()
+    _say("downloading the pinned upstream release binaries (once, checksums checked)", out)
     try:
-        return fetch(sources=sources)
+        return fetch(sources=sources or UPSTREAM)
     except KubelabError as err:
-        if not build_fallback:
+        if not build_fallback or source == "release":
             raise
         if tools.find("go") is None:
-            raise KubelabError(f"{err}; and no Go to build the sim binaries instead") from err
-        print(f"note: {err}; building from the pinned Go modules instead", file=sys.stderr)
+            raise KubelabError(
+                f"no sim binaries: the download failed ({err}) and Go is not installed to build"
+                f" them; {NEEDS}"
+            ) from err
+        print(
+            f"sim binaries: the download failed ({err}); building them with Go instead"
+            " (once, about 10 min)",
+            file=sys.stderr,
+            flush=True,
+        )
         return sim_build.ensure_built()
+
+
+def _say(how: str, out: Path) -> None:
+    print(f"sim binaries: none cached in {out}; {how}", file=sys.stderr, flush=True)

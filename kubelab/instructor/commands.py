@@ -78,7 +78,7 @@ def course_root(given: Path | None) -> Path:
             write_course_config(root)
         return root
     here = Path.cwd()
-    return here if (here / "nbgrader_config.py").is_file() else paths.REPO_ROOT
+    return here if (here / "nbgrader_config.py").is_file() else paths.COURSE_ROOT
 
 
 def nbgrader(course: Path, *args: str) -> str:

@@ -138,7 +138,7 @@ def test_post_build_into_an_empty_cache_downloads_or_falls_back_to_go(
     assert sim_build.is_complete(out)
     stamp = json.loads((out / "versions.json").read_text())
     if stamp.get("source") != "release":
-        assert "building from the pinned Go modules instead" in proc.stderr, proc.stderr
+        assert "building them with Go instead" in proc.stderr, proc.stderr
     shutil.rmtree(cache)  # about 500 MB
 
 
@@ -160,10 +160,14 @@ def started(venv: Venv, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str],
         f"--port={port}",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.token={token}",
-        f"--ServerApp.root_dir={paths.REPO_ROOT}",
         *(["--allow-root"] if os.getuid() == 0 else []),  # the test machine runs as root
     ]
-    env = venv.env(KUBELAB_START_LOG=str(log), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    env = venv.env(
+        KUBELAB_START_LOG=str(log),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        KUBELAB_WORKSPACE=str(tmp_path / "course"),  # start makes it (postBuild would have)
+        KUBELAB_DATA=str(tmp_path / "data"),
+    )
     with (tmp_path / "server.out").open("w") as out:
         proc = subprocess.Popen(
             argv, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True
@@ -213,6 +217,11 @@ def test_start_brings_up_the_cluster_then_jupyterlab(
     )
     kubeconfig = server_env["KUBECONFIG"]
     assert f"KUBECONFIG={kubeconfig}" in text
+    # ... and runs in the learner's workspace, not the repository with its solutions.
+    workspace = Path(os.readlink(f"/proc/{proc.pid}/cwd"))
+    assert f"JupyterLab opens the workspace {workspace}" in text
+    assert (workspace / ".kubelab-workspace").is_file()
+    assert server_env["JUPYTER_CONFIG_PATH"].split(os.pathsep)[0] == str(workspace / ".jupyter")
     assert server_env["KUBELAB_CLUSTER"] == CLUSTER
 
     nodes = subprocess.run(

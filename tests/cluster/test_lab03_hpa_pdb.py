@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from graders import lab03_hpa_pdb as grader
-from graders import lab08_production_readiness as lab08
 from kubelab import api, labs, load, objects
+from kubelab.graders import lab03_hpa_pdb as grader
+from kubelab.graders import lab08_production_readiness as lab08
 from kubelab.wait import until
 from tests.conftest import Kubectl
 from tests.lab_attempt import (

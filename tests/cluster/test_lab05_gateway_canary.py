@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import graders.lab05_gateway_canary as grader
+import kubelab.graders.lab05_gateway_canary as grader
 from kubelab import api, cluster_record, labs
 from kubelab.grading.context import Context
 from tests.conftest import Kubectl

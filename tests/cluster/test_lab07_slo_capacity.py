@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from graders import lab07_slo_capacity as grader
 from kubelab import api, labs, slo
+from kubelab.graders import lab07_slo_capacity as grader
 from tests.conftest import Kubectl
 from tests.lab_attempt import (
     Docs,

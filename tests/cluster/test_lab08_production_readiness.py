@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from graders import lab08_production_readiness as grader
 from kubelab import api, lab_namespaces, labs
+from kubelab.graders import lab08_production_readiness as grader
 from tests.conftest import Kubectl
 from tests.lab_attempt import (
     Docs,

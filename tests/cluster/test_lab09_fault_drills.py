@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from graders import lab09_fault_drills as grader
 from kubelab import api, kube, labs
 from kubelab.cluster.sim import SimBackend
+from kubelab.graders import lab09_fault_drills as grader
 from kubelab.wait import until
 from tests.conftest import Kubectl
 from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find

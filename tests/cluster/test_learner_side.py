@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import graders
-from kubelab import api, apply, lab_namespaces, labs
+from kubelab import api, apply, graders, lab_namespaces, labs
 from kubelab.errors import KubelabError
 from kubelab.grading.context import Context
 from tests.conftest import Kubectl, token_kubeconfig

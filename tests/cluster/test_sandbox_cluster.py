@@ -62,5 +62,5 @@ def test_kubectl_in_the_sandbox_works_as_the_learner_only(
     )  # fmt: skip
     assert binding.returncode != 0 and "forbidden" in binding.stderr.lower()
     assert kubectl("get", "clusterrolebinding", "pwn", check=False).returncode != 0
-    imported = inside(sys.executable, "-c", "import kubelab, graders, kubernetes; print('ok')")
+    imported = inside(sys.executable, "-c", "import kubelab.graders, kubernetes; print('ok')")
     assert imported.stdout == "ok\n", imported.stderr

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from graders import lab06_rbac_policy
 from kubelab import api, cluster_record, kube, labs
 from kubelab.cluster import kind_build
 from kubelab.cluster.kind import KindBackend
+from kubelab.graders import lab06_rbac_policy
 from tests.conftest import Kubectl
 from tests.lab_attempt import LabAttempt
 
