@@ -220,7 +220,7 @@ CASES = [
             " --ignore-not-found"
         },
     ),
-    # Lab 04: 3 of 4 Service requirements met -> 1 of 2 points.
+    # Lab 04: 3 of 4 Service requirements met -> 1 of 2 points; claims deleted when scaled.
     Case(
         "04-statefulset",
         _half_04,
@@ -228,8 +228,8 @@ CASES = [
             "headless-service": 1,
             "statefulset": 3,
             "storage": 2,
-            "staged-update": 0,
             "retention": 0,
+            "staged-update": 0,
         },
         answers={
             "stage": "stage = '"
