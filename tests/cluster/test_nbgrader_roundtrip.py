@@ -202,6 +202,7 @@ CASES = [
             "security": 1,
             "service": 0,
             "rolling-update": 0,
+            "dev-overlay": 0,
         },
         answers={
             "rollout": "!kubectl set image deployment/demo-web web=kubelab/demo-web:v2"
