@@ -253,7 +253,7 @@ def test_notebook_api_require_and_check(
     solved = graders.load("02-deployment", namespace=solved_ns, kubeconfig=str(kubeconfig))
     assert solved.require("deployment") == 3
     report = solved.check_all()
-    assert report.score == 12 and "kubelab-report" in report._repr_html_()
+    assert report.score == 14 and "kubelab-report" in report._repr_html_()
 
     monkeypatch.setenv("KUBELAB_NAMESPACE", lab_ns)
     empty = graders.load("02", kubeconfig=str(kubeconfig), timeout=5)
@@ -286,7 +286,7 @@ def test_confined_credentials_grade_their_own_namespace_only(
 
     own = _kubelab(env, "check", "02", "-n", solved_ns, "--json")
     assert own.returncode == 0, own.stdout + own.stderr
-    assert json.loads(own.stdout)["score"] == 12
+    assert json.loads(own.stdout)["score"] == 14
 
     other = _kubelab(env, "check", "02", "-n", lab_ns, "--json", "--timeout", "5")
     assert other.returncode == 1, other.stderr
