@@ -361,6 +361,13 @@ def _controller_ref(cm: Json, uid: str) -> bool:
     )
 
 
+def _blocks_owner_deletion(cm: Json, uid: str) -> bool:
+    return any(
+        ref.get("uid") == uid and ref.get("blockOwnerDeletion") is True
+        for ref in cm["metadata"].get("ownerReferences") or []
+    )
+
+
 def _remove_probe(ctx: Context) -> None:
     ctx.api.delete(CONFIGMAPSETS, PROBE, ctx.namespace)
     for cm in _children(ctx, PROBE):
@@ -369,7 +376,8 @@ def _remove_probe(ctx: Context) -> None:
 
 @checks.check("owner-references", docs=DOCS_OWNERS)
 def owner_references(ctx: Context) -> Verdict:
-    """Children carry a controller ownerReference, so deleting their parent deletes them.
+    """Children carry a controller ownerReference with blockOwnerDeletion, so deleting their
+    parent deletes them.
 
     The grader creates its own ConfigMapSet kubelab-gc-probe (2 replicas), calls reconcile for it,
     reads the children's ownerReferences, deletes the probe and waits for the garbage collector
@@ -399,7 +407,16 @@ def owner_references(ctx: Context) -> Verdict:
             f"a controller ownerReference to it (apiVersion kubelab.dev/v1, kind ConfigMapSet, "
             f"uid {uid})",
             "Give every child metadata.ownerReferences with the parent's apiVersion, kind, name "
-            "and uid, and controller: true (block_owner_deletion: true as well).",
+            "and uid, and controller: true.",
+        )
+        blocking = [cm for cm in owned if _blocks_owner_deletion(cm, uid)]
+        v.expect(
+            refs_ok and len(blocking) == len(children),
+            f"children of ConfigMapSet {PROBE} ({names}): {len(blocking)} of {len(children)} "
+            "set blockOwnerDeletion: true in their ownerReference to it",
+            "Set blockOwnerDeletion (block_owner_deletion in the Python client) to true in the "
+            "ownerReference: a foreground deletion of the parent then waits until its children "
+            "are gone, so no reader sees the parent deleted while its children live on.",
         )
         ctx.api.delete(CONFIGMAPSETS, PROBE, ctx.namespace)
         left = _children(ctx, PROBE)
@@ -418,7 +435,10 @@ def owner_references(ctx: Context) -> Verdict:
         )
     finally:
         _remove_probe(ctx)
-    return v.ok(f"children of {PROBE} carried controller ownerReferences and were collected")
+    return v.ok(
+        f"children of {PROBE} carried controller ownerReferences that block owner deletion "
+        "and were collected"
+    )
 
 
 @checks.check("idempotent", docs=DOCS_IDEMPOTENT)

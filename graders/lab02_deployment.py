@@ -1,4 +1,5 @@
-"""Checks for lab 02: a production-shaped Deployment and Service for demo-web.
+"""Checks for lab 02: a production-shaped Deployment and Service for demo-web, and its dev
+overlay running beside it in the same namespace without touching it.
 
 Every check reads cluster state (the objects the API server holds and their status), never the
 learner's YAML, and none depends on the image's name: only its tag, for the rolling update.
@@ -23,6 +24,7 @@ from kubelab.objects import (
 checks = Checks("02-deployment")
 
 NAME = "demo-web"
+DEV = "demo-web-dev"  # the dev overlay's Deployment and Service, beside prod's
 CONTAINER = "web"
 REPLICAS = 3
 DOCS = "https://kubernetes.io/docs/concepts/workloads/controllers/deployment/"
@@ -33,6 +35,7 @@ DOCS_PROBES = (
 )
 DOCS_SECURITY = "https://kubernetes.io/docs/tasks/configure-pod-container/security-context/"
 DOCS_SERVICE = "https://kubernetes.io/docs/concepts/services-networking/service/"
+DOCS_KUSTOMIZE = "https://kubernetes.io/docs/tasks/manage-kubernetes-objects/kustomization/"
 DOCS_ROLLOUT = (
     "https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#updating-a-deployment"
 )
@@ -377,4 +380,79 @@ def rolling_update(ctx: Context) -> Verdict:
     return v.ok(
         f"Deployment {NAME} at revision {revision}, every pod on tag {image_tag(image)!r} "
         f"(earlier: {', '.join(sorted(older))})"
+    )
+
+
+def _picks(selector: dict[str, str] | None, pods: list[Json]) -> list[str]:
+    """Return the names among `pods` whose labels `selector` matches (none for no selector)."""
+    if not selector:
+        return []
+    return [
+        p["metadata"]["name"]
+        for p in pods
+        if all((p["metadata"].get("labels") or {}).get(k) == val for k, val in selector.items())
+    ]
+
+
+@checks.check("dev-overlay", docs=DOCS_KUSTOMIZE)
+def dev_overlay(ctx: Context) -> Verdict:
+    """The dev overlay runs beside prod: Deployment demo-web-dev, 1 replica labelled env: dev,
+    available, with a Service of its own; neither Service nor Deployment picks the other's pods."""
+    v = Verdict()
+    dep = ctx.need(
+        DEPLOYMENTS,
+        DEV,
+        hint="Apply the dev overlay beside prod (`kubelab apply starter/overlays/dev --lab 02`), "
+        "once its objects have names of their own (TODO(dev-overlay)): as handed out it "
+        f"replaces prod's {NAME}.",
+    )
+    replicas = dig(dep, "spec", "replicas")
+    env = dig(dep, "spec", "template", "metadata", "labels", "env")
+    if replicas == 1:
+        dep = ctx.wait(
+            lambda: ctx.get(DEPLOYMENTS, DEV) or dep,
+            _rolled_out,
+            what=f"Deployment {DEV} to converge",
+            stuck=ctx.stuck_in(DEV),
+        )
+    v.expect(
+        replicas == 1 and env == "dev" and _rolled_out(dep),
+        f"Deployment {DEV}: expected 1 replica of pods labelled env: dev, available; found "
+        f"{replicas} of pods labelled env: {env}, "
+        f"{dig(dep, 'status', 'availableReplicas', default=0)} available",
+        "The dev overlay sets one replica and the label env: dev on the pods; apply it and "
+        f"watch `kubectl rollout status deployment/{DEV} -n {ctx.namespace}`.",
+    )
+    dev_pods = _pods(ctx, dep, _replicasets(ctx, dep))
+    prod = ctx.get(DEPLOYMENTS, NAME)
+    prod_pods = _pods(ctx, prod, _replicasets(ctx, prod)) if prod else []
+    svc, prod_svc = ctx.get(SERVICES, DEV), ctx.get(SERVICES, NAME)
+    problems = []
+    if svc is None:
+        problems.append(f"no Service {DEV}")
+    else:
+        selector = dig(svc, "spec", "selector")
+        mine = set(_picks(selector, dev_pods))
+        theirs = _picks(selector, prod_pods)
+        if not dev_pods or mine != {p["metadata"]["name"] for p in dev_pods}:
+            problems.append(f"Service {DEV} selector {selector or '{}'} misses {DEV}'s pods")
+        if theirs:
+            problems.append(f"Service {DEV} also picks prod's pods {', '.join(theirs[:3])}")
+    for what, selector in (
+        (f"Service {NAME}", dig(prod_svc, "spec", "selector")),
+        (f"Deployment {NAME}", dig(prod, "spec", "selector", "matchLabels")),
+    ):
+        picked = _picks(selector, dev_pods)
+        if picked:
+            problems.append(f"prod's {what} selector {selector} picks dev's {', '.join(picked)}")
+    v.expect(
+        not problems,
+        f"dev beside prod in {ctx.namespace}: " + "; ".join(problems),
+        "Give dev's pods an app label of their own, in the selectors too (Kustomize `labels` "
+        "with includeSelectors), and dev's objects names of their own (nameSuffix): two "
+        "environments in one namespace must not share a selector.",
+    )
+    return v.ok(
+        f"dev beside prod: Deployment {DEV} (1 replica, env: dev) and Service {DEV} select only "
+        f"dev's pods, prod's {NAME} only its own"
     )

@@ -3,12 +3,17 @@
 Every check reads cluster state, never the learner's YAML. Which pod runs which version is read
 from revisions, not images: each pod's `controller-revision-hash` label against the set's
 status.currentRevision and status.updateRevision. Image names never matter; only the tags the
-two revisions carry, to tell an image change from another template change.
+two revisions carry, to tell an image change from another template change. `retention` acts:
+it rehearses a scale-down on a stand-in StatefulSet of its own that copies demo-db's policy, and
+removes it afterwards; demo-db itself is never scaled.
 """
 
 from __future__ import annotations
 
+import uuid
+
 from kubelab.api import ENDPOINTSLICES, PODS, PVCS, SERVICES, STATEFULSETS, Json, Resource
+from kubelab.cluster.kind_pins import PAUSE_VERSION
 from kubelab.grading import Checks, Context, Verdict
 from kubelab.grading.quantity import parse
 from kubelab.objects import dig, image_tag, owned_by, port_number, ready_endpoints
@@ -28,6 +33,9 @@ PARTITION = 2
 REVISION_LABEL = "controller-revision-hash"
 PODS_OF_SET = [f"{NAME}-{i}" for i in range(REPLICAS)]
 CLAIMS = [f"{CLAIM}-{pod}" for pod in PODS_OF_SET]
+PROBE_LABEL = "kubelab.dev/drill"
+PROBE_KIND = "kubelab-retention"  # the rehearsal's stand-in set and claims carry this label
+STAND_IN_IMAGE = f"registry.k8s.io/pause:{PAUSE_VERSION}"  # never runs: never scheduled
 
 DOCS = "https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/"
 DOCS_HEADLESS = "https://kubernetes.io/docs/concepts/services-networking/service/#headless-services"
@@ -303,6 +311,160 @@ def storage(ctx: Context) -> Verdict:
     )
 
 
+def retention_probe(name: str, when_scaled: str) -> Json:
+    """Return the stand-in StatefulSet of the retention rehearsal: 2 pods that are never
+    scheduled (nothing runs, no image is pulled), a claim template no provisioner serves, and
+    the learner's whenScaled policy."""
+    labels = {PROBE_LABEL: name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name, "labels": {PROBE_LABEL: PROBE_KIND}},
+        "spec": {
+            "serviceName": name,
+            "replicas": 2,
+            "podManagementPolicy": "Parallel",  # both pods at once, and removed without waiting
+            "selector": {"matchLabels": labels},
+            "persistentVolumeClaimRetentionPolicy": {
+                "whenScaled": when_scaled,
+                # The claims belong to the stand-in, so the garbage collector removes them with
+                # it (even one a lagging controller makes again). This leaves whenScaled's
+                # effect on a removed pod's claim as it is.
+                "whenDeleted": "Delete",
+            },
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "nodeSelector": {PROBE_LABEL: "nowhere"},  # never scheduled
+                    "terminationGracePeriodSeconds": 0,
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65535,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "stand-in",
+                            "image": STAND_IN_IMAGE,
+                            "resources": {"limits": {"cpu": "10m", "memory": "16Mi"}},
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "volumeMounts": [{"name": CLAIM, "mountPath": "/data"}],
+                        }
+                    ],
+                },
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": CLAIM, "labels": {PROBE_LABEL: PROBE_KIND}},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "storageClassName": f"{PROBE_KIND}-unprovisioned",  # stays Pending
+                        "resources": {"requests": {"storage": "1Mi"}},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _remove_probes(ctx: Context) -> None:
+    """Delete every retention stand-in and its claims (left over from an interrupted run too)."""
+    query = f"{PROBE_LABEL}={PROBE_KIND}"
+    for sts in ctx.list(STATEFULSETS, labels=query):
+        ctx.api.delete(STATEFULSETS, sts["metadata"]["name"], ctx.namespace)
+
+    def left() -> list[str]:
+        pods = [
+            p["metadata"]["name"]
+            for p in ctx.list(PODS, labels=PROBE_LABEL)
+            if p["metadata"]["name"].startswith(PROBE_KIND)
+        ]
+        claims = [c["metadata"]["name"] for c in ctx.list(PVCS, labels=query)]
+        for claim in claims:  # in use by a pod, a claim waits for it (pvc-protection)
+            ctx.api.delete(PVCS, claim, ctx.namespace)
+        return pods + claims
+
+    # Wait, so that the learner's `kubectl get pvc` right after grading shows only demo-db's.
+    ctx.wait(left, lambda names: not names, what="the stand-in's pods and claims to go")
+
+
+def _fate(claim: Json | None) -> str:
+    """Say what a scale-down did to a claim: "kept", or how it is going away."""
+    if claim is None:
+        return "deleted"
+    if dig(claim, "metadata", "deletionTimestamp"):
+        return "being deleted"
+    pods = [
+        ref.get("name")
+        for ref in dig(claim, "metadata", "ownerReferences", default=[]) or []
+        if ref.get("kind") == "Pod"
+    ]
+    if pods:
+        return f"handed to pod {pods[0]} for deletion (an ownerReference to it)"
+    return "kept"
+
+
+def _rehearse_scale_down(ctx: Context, when_scaled: str) -> str:
+    """Scale a stand-in set with `when_scaled` from 2 pods to 1; return the removed pod's claim's
+    fate, or why the rehearsal could not finish."""
+    name = f"{PROBE_KIND}-{uuid.uuid4().hex[:6]}"
+    claims = [f"{CLAIM}-{name}-{i}" for i in range(2)]
+    ctx.api.create(STATEFULSETS, retention_probe(name, when_scaled), ctx.namespace)
+
+    def standing() -> tuple[list[Json], list[Json]]:
+        pods = [ctx.get(PODS, f"{name}-{i}") for i in range(2)]
+        return [p for p in pods if p], [c for c in (ctx.get(PVCS, n) for n in claims) if c]
+
+    pods, made = ctx.wait(
+        standing, lambda seen: len(seen[0]) == len(seen[1]) == 2, what="2 stand-in pods"
+    )
+    if len(pods) < 2 or len(made) < 2:
+        return f"not finished: the stand-in set made {len(pods)} of 2 pods, {len(made)} claims"
+    ctx.api.patch(STATEFULSETS, name, {"spec": {"replicas": 1}}, ctx.namespace)
+    removed = f"{name}-1"
+    if ctx.wait(lambda: ctx.get(PODS, removed), lambda pod: pod is None, what=removed):
+        return f"not finished: pod {removed} was not removed in time"
+    # The controller hands a claim to its pod (ownerReference) before it deletes the pod, so
+    # once the pod is gone the claim's fate is settled.
+    return _fate(ctx.get(PVCS, claims[1]))
+
+
+@checks.check("retention", docs=DOCS_RETENTION)
+def retention(ctx: Context) -> Verdict:
+    """Claims are kept when the set is scaled down, as a rehearsal with its policy shows.
+
+    The grader makes a stand-in StatefulSet of its own with demo-db's whenScaled policy (2 pods
+    that are never scheduled, claims that stay Pending), scales it to 1 and looks at the removed
+    pod's claim. It deletes the stand-in and its claims afterwards; demo-db is never touched.
+    """
+    v = Verdict()
+    sts = _statefulset(ctx)
+    policy = dig(sts, "spec", "persistentVolumeClaimRetentionPolicy", default={}) or {}
+    scaled = str(policy.get("whenScaled", "Retain"))  # the API server's default
+    _remove_probes(ctx)
+    try:
+        fate = _rehearse_scale_down(ctx, scaled)
+    finally:
+        _remove_probes(ctx)
+    v.expect(
+        fate == "kept",
+        f"StatefulSet {NAME} persistentVolumeClaimRetentionPolicy.whenScaled: expected Retain, "
+        f"found {scaled}; scaled from 2 pods to 1 with that policy, a stand-in set's removed "
+        f"pod's claim was {fate}",
+        "Read how persistentVolumeClaimRetentionPolicy decides the fate of the claims of pods "
+        "a scale-down removes: keep them (and their data) for when the set grows again.",
+    )
+    deleted = policy.get("whenDeleted", "Retain")
+    return v.ok(
+        f"scaled down, a set with demo-db's policy kept the removed pod's claim "
+        f"(whenScaled {scaled}, whenDeleted {deleted})"
+    )
+
+
 def _revision_tags(ctx: Context, sts: Json, revision: str) -> str | None:
     """Return the image tags of a revision's pod template, or None if it is not kept."""
     rev = ctx.get(CONTROLLERREVISIONS, revision) if revision else None
@@ -391,24 +553,4 @@ def staged_update(ctx: Context) -> Verdict:
     return v.ok(
         f"staged update: {canary} on {update} (tag {new_tags}), {', '.join(held)} still on "
         f"{current} (tag {old_tags})"
-    )
-
-
-@checks.check("retention", docs=DOCS_RETENTION)
-def retention(ctx: Context) -> Verdict:
-    """persistentVolumeClaimRetentionPolicy keeps claims when the set is scaled down."""
-    v = Verdict()
-    sts = _statefulset(ctx)
-    policy = dig(sts, "spec", "persistentVolumeClaimRetentionPolicy", default={}) or {}
-    scaled = policy.get("whenScaled", "Retain")  # the API server's default
-    v.expect(
-        scaled == "Retain",
-        f"StatefulSet {NAME} persistentVolumeClaimRetentionPolicy.whenScaled: expected Retain, "
-        f"found {scaled}",
-        "Set spec.persistentVolumeClaimRetentionPolicy.whenScaled: Retain, so scaling down "
-        "keeps the removed pods' claims (and their data) for when the set grows again.",
-    )
-    deleted = policy.get("whenDeleted", "Retain")
-    return v.ok(
-        f"claims kept when the set is scaled down (whenScaled Retain, whenDeleted {deleted})"
     )

@@ -554,7 +554,10 @@ def limits(ctx: Context) -> Verdict:
                 "item defaultRequest and default for cpu and memory."
             )
         else:
-            hint = "Read the refusal: a LimitRange's min, max and ratios also apply to defaults."
+            hint = (
+                "Read the refusal: a LimitRange's min, max and maxLimitRequestRatio also apply to "
+                "its defaults (a default limit above ratio x default request is refused)."
+            )
         v.expect(False, f"a pod without resources was refused: {refusal}", hint)
         v.expect(False, "so no requests or limits could be filled in", hint)
         return v

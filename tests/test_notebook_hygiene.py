@@ -45,3 +45,14 @@ def test_a_notebooks_work_folder_is_named_for_it() -> None:
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         folders = set(re.findall(r"work-[0-9a-z-]+", nb.read_text()))
         assert folders <= {f"work-{nb.name[:2]}"}, (nb.name, folders)
+
+
+def test_notebooks_import_graders_from_the_installed_package() -> None:
+    """An installed kubelab has `kubelab.graders` only: `import graders` works in a checkout and
+    nowhere else, so a learner's workspace would fail at its first cell."""
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                bare = re.findall(r"^\s*(?:import graders\b|from graders\b)", cell.source, re.M)
+                assert not bare, f"{path.relative_to(ROOT)}: use `from kubelab import graders`"

@@ -180,7 +180,7 @@ def test_bulk_grading_contains_hostile_submissions(
     # Gradebook and feedback: a row per submission, per-task points, status; hints in feedback.
     table = {r["student"]: r for r in csv.DictReader((course / "gradebook.csv").open())}
     assert set(table) == set(students)
-    assert table["solved"]["total"] == "12" and table["forkbomb"]["status"] == "timeout"
+    assert table["solved"]["total"] == "14" and table["forkbomb"]["status"] == "timeout"
     assert table["looper"]["02:rolling-update"] == "0" and table["looper"]["02:deployment"] == "3"
     page = (course / commands.FEEDBACK_DIR / "untouched" / f"{LAB.id}.html").read_text()
     assert "💡" in page  # every failed check carries a hint
@@ -238,7 +238,7 @@ def test_grade_commands_from_release_to_gradebook(tmp_path: Path, kubeconfig: Pa
     graded = run("grade", "autograde", "02", "--course", str(course), "--workers", "2")
     assert graded.returncode == 0, graded.stderr
     table = {r["student"]: r for r in csv.DictReader((course / "gradebook.csv").open())}
-    assert (table["alice"]["total"], table["bob"]["total"]) == ("12", "0")
+    assert (table["alice"]["total"], table["bob"]["total"]) == ("14", "0")
     assert table["alice"]["status"] == table["bob"]["status"] == "graded"
     for student in ("alice", "bob"):
         assert (course / commands.FEEDBACK_DIR / student / f"{LAB.id}.html").is_file()

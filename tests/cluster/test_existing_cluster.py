@@ -195,6 +195,7 @@ def test_check_and_reset_work_through_the_used_cluster(
     attempt = LabAttempt(lab, kubectl, client)
     try:
         attempt.apply(lab.directory / "solution" / "overlays" / "prod")
+        attempt.apply(lab.directory / "solution" / "overlays" / "dev")
         attempt.run("set", "image", "deployment/demo-web", "web=kubelab/demo-web:v2")
         attempt.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
         code, out, err = kubelab(capsys, "check", "02", "-n", attempt.name, "--json")

@@ -114,8 +114,9 @@ def victor(
 ) -> Iterator[Tenant]:
     """Another participant, who has solved lab 02 and checked it: full marks."""
     tenant = _submission(client, LAB, tmp_path_factory.mktemp("victor"), "victor")
-    applied = _kubelab(tenant, "apply", str(SOLUTION), "--lab", "02")
-    assert applied.returncode == 0, applied.stderr
+    for overlay in (SOLUTION, SOLUTION.parent / "dev"):  # prod, and dev beside it
+        applied = _kubelab(tenant, "apply", str(overlay), "--lab", "02")
+        assert applied.returncode == 0, applied.stderr
     k, ns = tenant.kubectl, tenant.namespace
     k("-n", ns, "set", "image", "deployment/demo-web", "web=kubelab/demo-web:v2")  # rolling-update
     k("-n", ns, "rollout", "status", "deployment/demo-web", "--timeout=120s", timeout=150)

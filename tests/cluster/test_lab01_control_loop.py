@@ -110,6 +110,12 @@ NO_OWNER_REFERENCES: Edits = [
     ),
     ("current.metadata.owner_references = [owner]", "pass"),
 ]
+NO_BLOCK_OWNER_DELETION: Edits = [  # a controller reference, but a foreground delete won't wait
+    (
+        "block_owner_deletion=True,  # a foreground delete of the parent waits for them",
+        "block_owner_deletion=False,",
+    ),
+]
 NEVER_WRITES_STATUS: Edits = [
     ("if any(seen.get(key) != value for key, value in status.items()):", "if False:"),
 ]
@@ -141,6 +147,7 @@ VARIANTS: list[tuple[str, Edits | str, str]] = [
     ("ignores-data-drift", IGNORES_DRIFT, "self-healing"),
     ("never-deletes-extras", NEVER_DELETES_EXTRAS, "self-healing"),
     ("no-owner-references", NO_OWNER_REFERENCES, "owner-references"),
+    ("no-block-owner-deletion", NO_BLOCK_OWNER_DELETION, "owner-references"),
     ("rewrites-every-time", REWRITES_EVERY_TIME, "idempotent"),
     ("waits-for-a-change", WAITS_FOR_A_CHANGE, "idempotent"),
 ]
@@ -179,6 +186,17 @@ def test_wrong_answer_fails_exactly_its_check(
     result = next(c for c in report.checks if c.id == failing)
     assert result.hint and result.points < result.max_points
     assert "grader error" not in result.message
+
+
+def test_a_reference_without_block_owner_deletion_earns_half(
+    attempt: ControllerAttempt, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use(monkeypatch, controller(tmp_path, NO_BLOCK_OWNER_DELETION))
+    attempt.apply(SOLUTION / "configmapset.yaml")
+    (result,) = attempt.grade(only=["owner-references"]).checks
+    assert (result.passed, result.points) == (False, 1), result.message
+    assert "0 of 2 set blockOwnerDeletion: true" in result.message
+    assert result.hint and "foreground deletion" in result.hint
 
 
 def test_every_task_is_covered_by_a_wrong_variant() -> None:

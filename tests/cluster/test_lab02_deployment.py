@@ -18,6 +18,7 @@ from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_
 LAB = labs.find("02-deployment")
 SOLUTION = LAB.directory / "solution" / "overlays" / "prod"
 STARTER = LAB.directory / "starter" / "overlays" / "prod"
+DEV = LAB.directory / "solution" / "overlays" / "dev"
 
 
 def _web(docs: Docs) -> dict[str, Any]:
@@ -46,11 +47,12 @@ ROLL_TO_V2 = ("set", "image", "deployment/demo-web", "web=kubelab/demo-web:v2")
 
 def test_solution_passes_every_check(attempt: LabNamespace) -> None:
     attempt.apply(SOLUTION)
+    attempt.apply(DEV)
     attempt.roll_out(*ROLL_TO_V2)
     report = attempt.grade()
     failed = {c.id: c.message for c in report.checks if not c.passed}
     assert not failed
-    assert report.score == report.max_score == LAB.max_score == 12
+    assert report.score == report.max_score == LAB.max_score == 14
     assert [c.id for c in report.checks] == [t.id for t in LAB.tasks]
     assert all(c.hint is None and c.message for c in report.checks)
     # The same state always gives the same score.
@@ -134,6 +136,7 @@ def test_wrong_answer_fails_exactly_its_check(
     failing: str,
 ) -> None:
     attempt.apply(SOLUTION, mutate)
+    attempt.apply(DEV)
     attempt.roll_out(*rollout)
     report = attempt.grade()
     failed = {c.id for c in report.checks if not c.passed}
@@ -142,8 +145,70 @@ def test_wrong_answer_fails_exactly_its_check(
     assert result.hint and result.points < result.max_points
 
 
+def _dev_two_replicas(docs: Docs) -> None:
+    find(docs, "Deployment")["spec"]["replicas"] = 2
+
+
+def _dev_service_selects_nothing(docs: Docs) -> None:
+    find(docs, "Service")["spec"]["selector"]["env"] = "prod"  # app: demo-web-dev, env: prod
+
+
+DEV_VARIANTS = [
+    # (name, change to the dev overlay's objects; each must fail dev-overlay alone)
+    ("dev-two-replicas", _dev_two_replicas),
+    ("dev-service-selects-nothing", _dev_service_selects_nothing),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutate", [pytest.param(m, id=name) for name, m in DEV_VARIANTS])
+def test_wrong_dev_overlay_fails_exactly_its_check(
+    attempt: LabNamespace, mutate: Callable[[Docs], None]
+) -> None:
+    attempt.apply(SOLUTION)
+    attempt.apply(DEV, mutate)
+    attempt.roll_out(*ROLL_TO_V2)
+    report = attempt.grade()
+    failed = {c.id: c for c in report.checks if not c.passed}
+    assert set(failed) == {"dev-overlay"}, {i: c.message for i, c in failed.items()}
+    result = failed["dev-overlay"]
+    assert result.hint and result.points == 1
+
+
+def test_dev_with_prods_pod_labels_collides_with_prod(attempt: LabNamespace) -> None:
+    """Names of its own are not enough: dev pods labelled app: demo-web are picked by prod's
+    Service (and Deployment selector), so both the prod service and the dev overlay fail."""
+
+    def prods_labels(docs: Docs) -> None:
+        dep, svc = find(docs, "Deployment"), find(docs, "Service")
+        for labels in (
+            dep["spec"]["selector"]["matchLabels"],
+            dep["spec"]["template"]["metadata"]["labels"],
+            svc["spec"]["selector"],
+        ):
+            labels["app"] = "demo-web"
+
+    attempt.apply(SOLUTION)
+    attempt.apply(DEV, prods_labels)
+    attempt.roll_out(*ROLL_TO_V2)
+    by_id = {c.id: c for c in attempt.grade(only=["service", "dev-overlay"]).checks}
+    assert not by_id["service"].passed and not by_id["dev-overlay"].passed
+    dev = by_id["dev-overlay"]
+    assert dev.points == 1 and "prod's Service demo-web selector" in dev.message, dev.message
+
+
+def test_the_handed_out_dev_overlay_would_overwrite_prod(attempt: LabNamespace) -> None:
+    attempt.apply(SOLUTION)
+    attempt.apply(LAB.directory / "starter" / "overlays" / "dev")
+    prod = attempt.client.get(api.DEPLOYMENTS, "demo-web", attempt.name)
+    assert prod is not None and prod["spec"]["replicas"] == 1  # the collision the task fixes
+    (result,) = attempt.grade(only=["dev-overlay"]).checks
+    assert not result.passed and result.points == 0
+    assert result.hint and "TODO(dev-overlay)" in result.hint
+
+
 def test_every_task_is_covered_by_a_wrong_variant() -> None:
-    assert {f for *_, f in VARIANTS} == {t.id for t in LAB.tasks}
+    assert {f for *_, f in VARIANTS} | {"dev-overlay"} == {t.id for t in LAB.tasks}
 
 
 def test_partial_credit_follows_requirements_met(attempt: LabNamespace) -> None:
@@ -164,6 +229,7 @@ def test_graders_do_not_depend_on_the_image_name(attempt: LabNamespace) -> None:
         _web(docs)["image"] = "registry.example.com/team/web-frontend:1.0.0"
 
     attempt.apply(SOLUTION, rename)
+    attempt.apply(DEV, rename)
     attempt.roll_out(
         "set", "image", "deployment/demo-web", "web=registry.example.com/team/web-frontend:1.1.0"
     )

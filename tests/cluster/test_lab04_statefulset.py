@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from kubelab.graders import lab04_statefulset as grader
 from kubelab import api, labs
 from kubelab.wait import until
 from tests.conftest import Kubectl
@@ -266,6 +267,46 @@ def test_delete_when_scaled_really_deletes_the_claims(attempt: LabNamespace) -> 
     assert remaining == CLAIMS[:1]
     (result,) = attempt.grade(only=["retention"]).checks
     assert not result.passed and "found Delete" in result.message
+
+
+def test_retention_rehearses_on_a_stand_in_and_leaves_no_trace(attempt: LabNamespace) -> None:
+    """The check scales a stand-in set with demo-db's policy, never demo-db, and removes it."""
+    attempt.apply(SOLUTION, _delete_when_scaled)
+    attempt.settle()
+    before = attempt.client.get(api.STATEFULSETS, "demo-db", attempt.name)
+    claims = {n: c["metadata"]["uid"] for n, c in attempt.claims().items()}
+    (result,) = attempt.grade(only=["retention"]).checks
+    assert not result.passed and result.points == 0
+    assert "found Delete" in result.message
+    assert "claim was deleted" in result.message or "handed to pod" in result.message
+    assert result.hint and "persistentVolumeClaimRetentionPolicy" in result.hint
+    after = attempt.client.get(api.STATEFULSETS, "demo-db", attempt.name)
+    assert before is not None and after is not None
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert after["spec"]["replicas"] == 3
+    probes = f"{grader.PROBE_LABEL}={grader.PROBE_KIND}"
+    assert attempt.client.list(api.STATEFULSETS, attempt.name, labels=probes) == []
+    until(
+        lambda: {n: c["metadata"]["uid"] for n, c in attempt.claims().items()},
+        lambda found: found == claims,
+        timeout=30,
+        what="the stand-in's claims to go",
+    )
+
+
+def test_retention_without_a_policy_keeps_claims_as_the_default_does(
+    attempt: LabNamespace,
+) -> None:
+    """No policy in the manifest: the API server's default (Retain) keeps claims, and the
+    rehearsal shows it."""
+
+    def no_policy(docs: Docs) -> None:
+        del _sts(docs)["spec"]["persistentVolumeClaimRetentionPolicy"]
+
+    attempt.apply(SOLUTION, no_policy)
+    (result,) = attempt.grade(only=["retention"]).checks
+    assert result.passed, result.message
+    assert "kept the removed pod's claim" in result.message
 
 
 def test_claims_from_an_older_template_are_reported(attempt: LabNamespace) -> None:

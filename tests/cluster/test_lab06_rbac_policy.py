@@ -147,6 +147,11 @@ def _only_default_requests(docs: Docs) -> None:
         del item[key]
 
 
+def _defaults_over_the_ratio(docs: Docs) -> None:
+    # 64Mi requested, 256Mi limit: 4 times, where the starter's LimitRange allows 2.
+    find(docs, "LimitRange")["spec"]["limits"][0]["default"]["memory"] = "256Mi"
+
+
 def _no_memory_quota(docs: Docs) -> None:
     del find(docs, "ResourceQuota")["spec"]["hard"]["requests.memory"]
 
@@ -177,6 +182,7 @@ VARIANTS: list[tuple[str, Mutation, str, str, float]] = [
     ("frontend-egress-missing", _no_frontend_egress, "restricted", "allow-rules", 2),
     ("no-limitrange", _no_limitrange, "restricted", "limits", 0),
     ("only-default-requests", _only_default_requests, "restricted", "limits", 1),
+    ("defaults-over-the-ratio", _defaults_over_the_ratio, "restricted", "limits", 0),
     ("no-memory-quota", _no_memory_quota, "restricted", "quota", 1),
     # Baseline is where kubelab's fence starts the namespace: it earns nothing (0 of 3).
     ("baseline-not-restricted", None, "baseline", "pod-security", 0),

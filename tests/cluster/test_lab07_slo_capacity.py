@@ -11,6 +11,7 @@ import pytest
 
 from kubelab import api, labs, slo
 from kubelab.graders import lab07_slo_capacity as grader
+from kubelab.wait import until
 from tests.conftest import Kubectl
 from tests.lab_attempt import (
     Docs,
@@ -57,6 +58,24 @@ def test_solution_passes_every_check(attempt: LabAttempt) -> None:
     assert report.score == report.max_score == LAB.max_score == 14
     assert [c.id for c in report.checks] == [t.id for t in LAB.tasks]
     assert all(c.hint is None and c.message for c in report.checks)
+
+
+def test_the_solution_leaves_replicas_to_the_hpa(attempt: LabAttempt) -> None:
+    """The Deployment's manifest has no spec.replicas: the HPA raises the new Deployment to the
+    plan's min-replicas, and applying the manifest again keeps the HPA's count."""
+    docs = attempt.apply(SOLUTION)
+    assert "replicas" not in find(docs, "Deployment")["spec"]
+    floor = int(_plan(docs)["min-replicas"])
+    assert find(docs, "HorizontalPodAutoscaler")["spec"]["minReplicas"] == floor == 7
+    until(
+        lambda: attempt.client.get(api.DEPLOYMENTS, "demo-web", attempt.name) or {},
+        lambda dep: (dep.get("spec") or {}).get("replicas", 0) == floor,
+        timeout=60,
+        what="the HPA to raise demo-web to its minReplicas",
+    )
+    attempt.apply(SOLUTION)
+    reapplied = attempt.client.get(api.DEPLOYMENTS, "demo-web", attempt.name)
+    assert reapplied is not None and reapplied["spec"]["replicas"] == floor
 
 
 def test_starter_fails_every_check_with_a_hint(attempt: LabAttempt) -> None:

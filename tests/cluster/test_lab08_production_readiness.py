@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from kubelab import api, lab_namespaces, labs
+from kubelab.cluster import kind_build
 from kubelab.graders import lab08_production_readiness as grader
 from tests.conftest import Kubectl
 from tests.lab_attempt import (
@@ -124,6 +125,15 @@ def _db_as_root(docs: Docs) -> None:
     del _db(docs)["securityContext"]
 
 
+def _db_non_root_as_the_images_root(docs: Docs) -> None:
+    # runAsNonRoot without runAsUser: postgres's image user is root, so the kubelet refuses it.
+    del _db(docs)["securityContext"]["runAsUser"]
+
+
+def _db_as_a_user_postgres_lacks(docs: Docs) -> None:
+    _db(docs)["securityContext"]["runAsUser"] = 10001  # no such user in the image: no initdb
+
+
 def _web_escalates(docs: Docs) -> None:
     _web(docs)["securityContext"]["allowPrivilegeEscalation"] = True
 
@@ -170,6 +180,8 @@ VARIANTS = [
     ("latest-web-image", _latest_web, "image-tags"),
     ("db-as-root", _db_as_root, "non-root"),
     ("web-escalates", _web_escalates, "non-root"),
+    ("db-non-root-without-its-user", _db_non_root_as_the_images_root, "non-root"),
+    ("db-as-a-user-postgres-lacks", _db_as_a_user_postgres_lacks, "non-root"),
     ("no-pdb", _no_pdb, "pdb"),
     ("pdb-blocks-drains", _pdb_blocks_drains, "pdb"),
     ("no-prestop", _no_prestop, "prestop"),
@@ -192,6 +204,23 @@ def test_wrong_answer_fails_exactly_its_check(
     assert set(failed(report)) == {failing}, failed(report)
     result = next(c for c in report.checks if c.id == failing)
     assert result.hint and result.points < result.max_points
+
+
+def test_the_postgres_user_is_the_kind_images() -> None:
+    assert grader.IMAGE_USERS["postgres"] == kind_build.POSTGRES_UID
+    assert grader.image_repository("docker.io/library/postgres:16.4") == "postgres"
+    assert grader.image_repository("postgres@sha256:abc") == "postgres"
+    assert grader.image_repository("registry.example/team/postgres-exporter:1") != "postgres"
+
+
+def test_a_database_that_would_not_start_fails_non_root_with_the_reason(
+    attempt: LabAttempt,
+) -> None:
+    attempt.apply(SOLUTION, _db_non_root_as_the_images_root)
+    (result,) = attempt.grade(only=["non-root"]).checks
+    assert not result.passed and result.points == 1, result.message
+    assert "StatefulSet shop-db container db (postgres: runAsUser unset" in result.message
+    assert result.hint and "refuses to start" in result.hint
 
 
 def test_every_task_is_covered_by_a_wrong_variant() -> None:

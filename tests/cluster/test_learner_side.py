@@ -23,6 +23,7 @@ from tests.conftest import Kubectl, token_kubeconfig
 
 LAB = labs.find("02")
 SOLUTION = LAB.directory / "solution" / "overlays" / "prod"
+DEV = LAB.directory / "solution" / "overlays" / "dev"  # task dev-overlay: beside prod
 KUBELAB = [sys.executable, "-m", "kubelab"]
 
 
@@ -41,6 +42,7 @@ def solved_ns(client: api.Api, kubectl: Kubectl) -> Iterator[str]:
     name = f"solved-{uuid.uuid4().hex[:6]}"
     lab_namespaces.ensure(client, LAB, name)
     apply.apply(SOLUTION, namespace=name, client=client)
+    apply.apply(DEV, namespace=name, client=client)
     kubectl("-n", name, "set", "image", "deployment/demo-web", "web=kubelab/demo-web:v2")
     kubectl("-n", name, "rollout", "status", "deployment/demo-web", "--timeout=60s")
     yield name
@@ -76,7 +78,7 @@ def test_check_json_has_the_contract_shape_and_exit_0(
     report = json.loads(proc.stdout)
     assert set(report) == {"lab", "namespace", "score", "max_score", "checks"}
     assert (report["lab"], report["namespace"]) == ("02-deployment", solved_ns)
-    assert report["score"] == report["max_score"] == 12
+    assert report["score"] == report["max_score"] == 14
     keys = {
         "id", "title", "passed", "outcome", "points", "max_points", "message", "hint", "problems",
     }  # fmt: skip
@@ -86,10 +88,10 @@ def test_check_json_has_the_contract_shape_and_exit_0(
 
 def test_progress_is_saved_and_listed(solved_ns: str, kubeconfig: Path, tmp_path: Path) -> None:
     env = _env(kubeconfig, tmp_path)
-    assert "0/12" in _kubelab(env, "labs").stdout
+    assert "0/14" in _kubelab(env, "labs").stdout
     assert _kubelab(env, "check", "02-deployment", "-n", solved_ns).returncode == 0
     listing = _kubelab(env, "labs").stdout
-    assert "02-deployment" in listing and "12/12" in listing
+    assert "02-deployment" in listing and "14/14" in listing
 
 
 def test_check_exits_1_when_a_check_fails(lab_ns: str, kubeconfig: Path, tmp_path: Path) -> None:
@@ -250,7 +252,7 @@ def test_notebook_api_require_and_check(
     solved = graders.load("02-deployment", namespace=solved_ns, kubeconfig=str(kubeconfig))
     assert solved.require("deployment") == 3
     report = solved.check_all()
-    assert report.score == 12 and "kubelab-report" in report._repr_html_()
+    assert report.score == 14 and "kubelab-report" in report._repr_html_()
 
     monkeypatch.setenv("KUBELAB_NAMESPACE", lab_ns)
     empty = graders.load("02", kubeconfig=str(kubeconfig), timeout=5)
@@ -283,7 +285,7 @@ def test_confined_credentials_grade_their_own_namespace_only(
 
     own = _kubelab(env, "check", "02", "-n", solved_ns, "--json")
     assert own.returncode == 0, own.stdout + own.stderr
-    assert json.loads(own.stdout)["score"] == 12
+    assert json.loads(own.stdout)["score"] == 14
 
     other = _kubelab(env, "check", "02", "-n", lab_ns, "--json", "--timeout", "5")
     assert other.returncode == 1, other.stderr

@@ -255,6 +255,7 @@ CASES = [
             "security": 1,
             "service": 0,
             "rolling-update": 0,
+            "dev-overlay": 0,
         },
         answers={
             "rollout": "!kubectl set image deployment/demo-web web=kubelab/demo-web:v2"
@@ -273,7 +274,7 @@ CASES = [
             " --ignore-not-found"
         },
     ),
-    # Lab 04: 3 of 4 Service requirements met -> 1 of 2 points.
+    # Lab 04: 3 of 4 Service requirements met -> 1 of 2 points; claims deleted when scaled.
     Case(
         "04-statefulset",
         _half_04,
@@ -281,8 +282,8 @@ CASES = [
             "headless-service": 1,
             "statefulset": 3,
             "storage": 2,
-            "staged-update": 0,
             "retention": 0,
+            "staged-update": 0,
         },
         answers={
             "stage": "stage = '"

@@ -129,8 +129,11 @@ def test_participant_checks_their_own_copy_and_the_board_shows_it(workshop: Work
     assert report["namespace"] == "alice-lab-02" and code == 1
 
     # Apply the solution as alice would, with her own kubeconfig and no namespace flag.
-    applied = kubelab("apply", str(SOLUTION), "--lab", "02", kubeconfig=alice, data=workshop.data)
-    assert applied.returncode == 0, applied.stderr
+    for overlay in (SOLUTION, SOLUTION.parent / "dev"):  # prod, and dev beside it
+        applied = kubelab(
+            "apply", str(overlay), "--lab", "02", kubeconfig=alice, data=workshop.data
+        )
+        assert applied.returncode == 0, applied.stderr
     as_alice = workshop.as_participant("alice")
     as_alice("set", "image", "deployment/demo-web", "web=kubelab/demo-web:v2")  # her default ns
     as_alice("rollout", "status", "deployment/demo-web", "--timeout=90s", timeout=120)

@@ -140,6 +140,7 @@ def test_lab02_solution_served_by_real_pods(kubectl: Kubectl, client: api.Api) -
     attempt = LabAttempt(lab, kubectl, client)
     try:
         attempt.apply(lab.directory / "solution" / "overlays" / "prod")
+        attempt.apply(lab.directory / "solution" / "overlays" / "dev")  # task dev-overlay
         attempt.run("rollout", "status", "deployment/demo-web", "--timeout=120s", timeout=130)
         attempt.run("set", "image", "deployment/demo-web", "web=kubelab/demo-web:v2")
         attempt.run("rollout", "status", "deployment/demo-web", "--timeout=120s", timeout=130)
@@ -217,8 +218,9 @@ def test_kubelab_check_02_on_kind_from_the_cli(kind_cluster: KindBackend, kubect
 
     assert kubelab("reset", "02").returncode == 0
     solution = lab.directory / "solution" / "overlays" / "prod"
-    applied = kubelab("apply", str(solution), "--lab", "02")
-    assert applied.returncode == 0, applied.stderr
+    for overlay in (solution, solution.parent / "dev"):  # prod, and dev beside it
+        applied = kubelab("apply", str(overlay), "--lab", "02")
+        assert applied.returncode == 0, applied.stderr
     ns = ["-n", lab.namespace]
     kubectl(*ns, "rollout", "status", "deployment/demo-web", "--timeout=120s", timeout=130)
     kubectl(*ns, "set", "image", "deployment/demo-web", "web=kubelab/demo-web:v2")
