@@ -120,6 +120,7 @@ def headless_service(ctx: Context) -> Verdict:
             lambda: ctx.get(STATEFULSETS, NAME) or sts,
             lambda s: _all_ready(ctx, s),
             what=f"the pods of StatefulSet {NAME}",
+            stuck=ctx.stuck_in_set(NAME),
         )
         theirs = set(_pods(ctx, sts))
         query = ",".join(f"{k}={val}" for k, val in sorted(selector.items()))
@@ -203,6 +204,7 @@ def statefulset(ctx: Context) -> Verdict:
             lambda: _statefulset(ctx),
             lambda s: _converged(ctx, s),
             what=f"pods {', '.join(PODS_OF_SET)} to be Ready",
+            stuck=ctx.stuck_in_set(NAME),
         )
     pods = _pods(ctx, sts)
     missing = [n for n in PODS_OF_SET if n not in pods]
@@ -523,7 +525,12 @@ def staged_update(ctx: Context) -> Verdict:
 
     seen = pods_now()
     if partition_ok and new_release:  # only then can demo-db-2 converge on the new revision
-        seen = ctx.wait(pods_now, canary_updated, what=f"{PODS_OF_SET[-1]} to update")
+        seen = ctx.wait(
+            pods_now,
+            canary_updated,
+            what=f"{PODS_OF_SET[-1]} to update",
+            stuck=ctx.stuck_in_set(NAME),
+        )
     latest, pods = seen
     status = latest.get("status") or {}
     current, update = status.get("currentRevision", ""), status.get("updateRevision", "")

@@ -122,7 +122,7 @@ def _rolled_out(
     what: str,
 ) -> None:
     """Add the requirement that every pod of the workload carries the fix (once it is right)."""
-    stuck = ctx.stuck_in(name) if res_kind == "Deployment" else None
+    stuck = ctx.stuck_in(name) if res_kind == "Deployment" else ctx.stuck_in_set(name)
     waiting = f"pods of {name} to roll out"
     left = ctx.wait(probe, lambda s: not s, what=waiting, stuck=stuck) if ready else []
     v.expect(

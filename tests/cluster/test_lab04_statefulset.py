@@ -5,13 +5,14 @@ claims when the set is scaled down."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from kubelab.graders import lab04_statefulset as grader
 from kubelab import api, labs
+from kubelab.graders import lab04_statefulset as grader
 from kubelab.wait import until
 from tests.conftest import Kubectl
 from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find
@@ -223,6 +224,21 @@ def test_the_update_is_waited_for_while_it_can_still_converge(attempt: LabNamesp
     attempt.run(*NEW_IMAGE)  # no rollout status: the check itself waits for demo-db-2
     report = attempt.grade(only=["staged-update"], timeout=60)
     assert report.passed, failed(report)
+
+
+def test_a_pod_that_cannot_pull_stops_the_wait_and_is_named(attempt: LabNamespace) -> None:
+    def typo(docs: Docs) -> None:
+        _db(docs)["image"] = "kubelab/demo-web:v9"  # sim/stages/faults.yaml: no such tag
+
+    attempt.apply(SOLUTION, typo)
+    started = time.monotonic()
+    report = attempt.grade(only=["statefulset"], timeout=LAB.timeout)  # 180 s
+    seconds = time.monotonic() - started
+    (result,) = report.checks
+    assert not result.passed
+    assert "cannot pull image kubelab/demo-web:v9" in result.message, result.message
+    assert result.hint and "image" in result.hint
+    assert seconds < 60, f"waited {seconds:.0f}s for a pod that will never start"
 
 
 def _scale(attempt: LabNamespace, replicas: int) -> None:
