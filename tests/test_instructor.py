@@ -163,7 +163,7 @@ def test_rows_count_only_tasks_the_run_reached() -> None:
     report = _report(*checks)
     every = [t.id for t in LAB.tasks]
     row = gradebook.row_from_result(LAB, "alice", _result("finished", every, report))
-    assert row.status == "graded" and row.total == row.max_total == 12
+    assert row.status == "graded" and row.total == row.max_total == labs.find("02").max_score
     stopped = gradebook.row_from_result(LAB, "alice", _result("timeout", every[:2], report))
     assert stopped.status == "timeout"
     assert stopped.points == {t.id: (t.points if t.id in every[:2] else 0) for t in LAB.tasks}
@@ -195,7 +195,9 @@ def test_gradebook_csv_and_feedback_pages(tmp_path: Path) -> None:
     table = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [r["student"] for r in table] == ["alice", "bob", "carol"]
     assert table[0]["02:deployment"] == "3" and table[0]["02:resources"] == "0"
-    assert table[0]["total"] == f"{sum(c.points for c in checks):g}" and table[0]["max"] == "12"
+    assert table[0]["total"] == f"{sum(c.points for c in checks):g}" and table[0]["max"] == str(
+        labs.find("02").max_score
+    )
     assert table[1]["status"] == "error" and "kernel would not start" in table[1]["message"]
     assert table[2]["status"] == "error" and table[2]["total"] == "0"  # no result file at all
     page = gradebook.write_feedback(rows[0], course / "fb").read_text()
@@ -330,7 +332,7 @@ def test_rows_of_refused_unsettled_and_retried_submissions(tmp_path: Path) -> No
     checks[1] = CheckResult("resources", "R", True, 2, 2, "ok")
     settled = _result("finished", every, _report(*checks))
     second = gradebook.row_from_result(LAB, "alice", {**settled, "attempts": 2})
-    assert second.status == "graded" and second.total == 12
+    assert second.status == "graded" and second.total == labs.find("02").max_score
     assert "graded again alone after not converging" in second.message
 
     course = tmp_path / "course"

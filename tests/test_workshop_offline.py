@@ -181,7 +181,11 @@ def test_board_table() -> None:
 
     lines = board.render(b, NOW).splitlines()
     assert lines[0].split() == ["participant", "02", "03", "total", "last", "check"]
-    assert lines[1].split()[:3] == ["alice", "12/12", f"{LAB03.tasks[0].points}/{LAB03.max_score}"]
+    assert lines[1].split()[:3] == [
+        "alice",
+        f"{LAB02.max_score}/{LAB02.max_score}",
+        f"{LAB03.tasks[0].points}/{LAB03.max_score}",
+    ]
     assert lines[1].endswith("20s ago")
     bob_cells = lines[2].split()
     assert bob_cells[:3] == ["bob", board.NOT_CHECKED, board.NOT_CHECKED]
@@ -189,7 +193,7 @@ def test_board_table() -> None:
     assert lines[2].endswith("not checked")
     data = board.to_json(b)
     assert json.loads(json.dumps(data)) == data
-    assert data["participants"][0]["labs"][LAB02.id]["score"] == 12
+    assert data["participants"][0]["labs"][LAB02.id]["score"] == LAB02.max_score
     assert data["participants"][1]["labs"][LAB02.id]["score"] is None
 
 

@@ -127,7 +127,7 @@ def test_post_build_into_an_empty_cache_downloads_or_falls_back_to_go(
     cache = tmp_path / "cache"
     proc = subprocess.run(
         [BINDER / "postBuild"],
-        env=venv.env(KUBELAB_CACHE=str(cache)),
+        env=venv.env(KUBELAB_CACHE=str(cache), KUBELAB_SIM_SOURCE="auto"),  # as on Binder
         capture_output=True,
         text=True,
         timeout=1800,

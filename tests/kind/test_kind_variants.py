@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from kubelab import api
-from tests.cluster.test_lab02_deployment import LAB, SOLUTION, VARIANTS, LabNamespace
+from tests.cluster.test_lab02_deployment import DEV, LAB, SOLUTION, VARIANTS, LabNamespace
 from tests.conftest import Kubectl
 from tests.lab_attempt import Docs
 
@@ -36,6 +36,7 @@ def test_lab02_wrong_answer_fails_exactly_its_check_on_kind(
     failing: str,
 ) -> None:
     attempt.apply(SOLUTION, mutate)
+    attempt.apply(DEV)
     attempt.run("rollout", "status", "deployment/demo-web", "--timeout=120s", timeout=130)
     attempt.run(*rollout)
     attempt.run("rollout", "status", "deployment/demo-web", "--timeout=120s", timeout=130)
