@@ -178,8 +178,8 @@ def crash_loop(ctx: Context) -> Verdict:
         f"`kubectl logs deploy/{name} --previous` shows what the last container said as it "
         "exited; fix that setting in the Deployment.",
     )
+    seen = _available(ctx, name, fixed)
     if fixed:
-        seen = _available(ctx, name, fixed)
         _expect_available(
             v, name, seen, f"Wait for the rollout (`kubectl rollout status deploy/{name}`)."
         )
@@ -188,7 +188,8 @@ def crash_loop(ctx: Context) -> Verdict:
         # the setting still there, no replica counts as available, whatever a snapshot shows.
         v.expect(
             False,
-            f"Deployment {name}: no replica stays available while {bad} is set",
+            f"Deployment {name}: no replica stays available while {bad} is set (waiting: "
+            f"{_waiting(seen[1])})",
             "Fix that setting; the replicas then start and stay Ready.",
         )
     return v.ok(f"Deployment {name} starts, every replica available")
