@@ -36,7 +36,7 @@ STAND_INS = 3
 STAND_IN_IMAGE = f"registry.k8s.io/pause:{PAUSE_VERSION}"
 DRILL_LABEL = "kubelab.dev/drill"
 
-DOCS_HPA = "https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/"
+DOCS_HPA = "https://kubernetes.io/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale/"
 DOCS_LOAD = "https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale-walkthrough/"
 DOCS_PDB = "https://kubernetes.io/docs/tasks/run-application/configure-pdb/"
 DOCS_EVICTION = "https://kubernetes.io/docs/concepts/scheduling-eviction/api-eviction/"

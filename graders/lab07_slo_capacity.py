@@ -40,7 +40,7 @@ MIN_PRIORITY = 1000  # "above the default": pods without a class run at 0
 DOCS_SLO = "https://sre.google/sre-book/service-level-objectives/"
 DOCS_BUDGET = "https://sre.google/workbook/alerting-on-slos/"
 DOCS_RESOURCES = "https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/"
-DOCS_HPA = "https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/"
+DOCS_HPA = "https://kubernetes.io/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale/"
 DOCS_PRIORITY = "https://kubernetes.io/docs/concepts/scheduling-eviction/pod-priority-preemption/"
 
 

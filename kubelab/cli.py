@@ -42,6 +42,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _language(text: str) -> str:
+    from kubelab import i18n
+
+    lang = i18n.normalise(text)
+    if lang is None:
+        raise argparse.ArgumentTypeError(f"choose one of {', '.join(i18n.LANGUAGES)}, not {text!r}")
+    return lang
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 65535:
@@ -59,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         "init", help="make your workspace: the notebooks and labs to work in (no solutions)"
     )
     init.add_argument("dir", type=Path, help="the folder to make, e.g. ~/k8s-course")
+    init.add_argument(
+        "--lang",
+        type=_language,
+        help="the course's language: en or zh-CN (default: KUBELAB_LANG, else your locale)",
+    )
 
     start = sub.add_parser("start", help="start a cluster and open your workspace in JupyterLab")
     start.add_argument(
@@ -256,19 +270,29 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Make a learner's workspace, or add what is new to one without touching their files."""
-    from kubelab import workspace
+    from kubelab import i18n, workspace
+    from kubelab.i18n import _
 
-    made = workspace.init(args.dir)
+    made = workspace.init(args.dir, args.lang)
+    i18n.use(made.lang)
     if made.added and len(made.added) <= 10:
-        print(f"added {', '.join(made.added)}")
+        print(_("added {files}").format(files=", ".join(made.added)))
     elif made.added:
-        print(f"added {len(made.added)} files")
+        print(_("added {n} files").format(n=len(made.added)))
     if made.kept:
         print(
-            f"kept {len(made.kept)} files you changed (delete one and run init again for the"
-            f" course's copy): {', '.join(made.kept)}"
+            _(
+                "kept {n} files you changed (delete one and run init again for the course's"
+                " copy): {files}"
+            ).format(n=len(made.kept), files=", ".join(made.kept))
         )
-    print(f"workspace {made.root} is ready; open it with `kubelab start`")
+    if made.untranslated:
+        print(
+            _("{n} files are not translated yet and are in English: {files}").format(
+                n=len(made.untranslated), files=", ".join(made.untranslated)
+            )
+        )
+    print(_("workspace {root} is ready; open it with `kubelab start`").format(root=made.root))
     return 0
 
 
@@ -315,6 +339,7 @@ def cmd_labs(args: argparse.Namespace) -> int:
     """List every lab with the learner's saved progress."""
     from kubelab import labs
     from kubelab.grading import saved_progress
+    from kubelab.i18n import _
 
     rows = []
     for lab in labs.all_labs():
@@ -322,14 +347,19 @@ def cmd_labs(args: argparse.Namespace) -> int:
         filled = round(10 * p.score / p.max_score) if p.max_score else 0
         bar = "█" * filled + "░" * (10 - filled)
         when = p.checked_at[:16].replace("T", " ") if p.checked_at else "not checked yet"
-        rows.append((lab.id, lab.title, f"{p.score:g}/{p.max_score:g}", bar, when))
+        rows.append((lab.id, _(lab.title), f"{p.score:g}/{p.max_score:g}", bar, when))
     if not rows:
-        print("no labs found")
+        print(_("no labs found"))
         return 0
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[4])
-    print("\nCheck one with `kubelab check <lab>`; progress is kept in", paths.data_home())
+    print(
+        "\n"
+        + _("Check one with `kubelab check <lab>`; progress is kept in {path}").format(
+            path=paths.data_home()
+        )
+    )
     return 0
 
 
@@ -413,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _read_in_workspace_language()
         if args.command == "cluster":
             return cmd_cluster(args)
         if args.command == "start":
@@ -442,6 +473,13 @@ def _main(argv: list[str] | None) -> int:
             file=sys.stderr,
         )
         return 3
+
+
+def _read_in_workspace_language() -> None:
+    """Speak the language of the workspace around the current folder (KUBELAB_LANG wins)."""
+    from kubelab import i18n, workspace
+
+    i18n.use(workspace.language(workspace.around(Path.cwd())))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubelab import labs, paths
+from kubelab import i18n, labs, paths
 from kubelab.errors import KubelabError
 
 __all__ = [
@@ -23,9 +23,11 @@ __all__ = [
     "find",
     "init",
     "jupyter_config_dir",
+    "language",
 ]
 
 MARKER = ".kubelab-workspace"  # says "this folder is a workspace" to `kubelab start`
+SETTINGS = ".kubelab-settings.json"  # the learner's choices: {"lang": "zh-CN"}
 _REMEMBERED = "workspace.json"  # in paths.data_home(): the workspace `init` made last
 
 # nbgrader's instructor tools, off for learners (nbgrader's docs name these to disable).
@@ -45,8 +47,11 @@ class Made:
     """What `init` did: files written, and files left as the learner changed them."""
 
     root: Path
+    lang: str = i18n.ENGLISH
     added: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    # Files the chosen language has no translation of yet, given in English.
+    untranslated: list[str] = field(default_factory=list)
 
 
 def _student_notebook(source: Path) -> str:
@@ -77,18 +82,42 @@ def _student_notebook(source: Path) -> str:
     return text
 
 
-def _contents() -> dict[str, bytes]:
-    """Return every file of a fresh workspace, by its path relative to the workspace."""
+def translated(source: Path, lang: str) -> Path | None:
+    """Return `source`'s twin in `lang`, or None: `notebooks/zh-CN/02-deployment.ipynb` for a
+    teaching notebook, `README.zh-CN.md` or `lab.zh-CN.ipynb` beside a lab's English file."""
+    if lang == i18n.ENGLISH:
+        return source
+    if source.parent == paths.NOTEBOOKS_DIR:
+        twin = source.parent / lang / source.name
+    else:
+        twin = source.with_name(f"{source.stem}.{lang}{source.suffix}")
+    return twin if twin.is_file() else None
+
+
+def _contents(lang: str = i18n.ENGLISH, untranslated: list[str] | None = None) -> dict[str, bytes]:
+    """Return every file of a fresh workspace in `lang`, by its path relative to the workspace;
+    a file with no translation yet is given in English and its path added to `untranslated`."""
+
+    def pick(source: Path, rel: str) -> Path:
+        twin = translated(source, lang)
+        if twin is None:
+            if untranslated is not None:
+                untranslated.append(rel)
+            return source
+        return twin
+
     files: dict[str, bytes] = {}
     for nb in sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")):
-        files[f"notebooks/{nb.name}"] = nb.read_bytes()
+        files[f"notebooks/{nb.name}"] = pick(nb, f"notebooks/{nb.name}").read_bytes()
     for readme in (paths.NOTEBOOKS_DIR / "README.md",):
         if readme.is_file():
-            files["notebooks/README.md"] = readme.read_bytes()
+            files["notebooks/README.md"] = pick(readme, "notebooks/README.md").read_bytes()
     for lab in labs.all_labs():
         base = f"labs/{lab.id}"
-        files[f"{base}/README.md"] = (lab.directory / "README.md").read_bytes()
-        files[f"{base}/lab.ipynb"] = _student_notebook(lab.directory / "lab.ipynb").encode()
+        readme = pick(lab.directory / "README.md", f"{base}/README.md")
+        files[f"{base}/README.md"] = readme.read_bytes()
+        notebook = pick(lab.directory / "lab.ipynb", f"{base}/lab.ipynb")
+        files[f"{base}/lab.ipynb"] = _student_notebook(notebook).encode()
         for f in sorted((lab.directory / "starter").rglob("*")):
             if f.is_file() and "__pycache__" not in f.parts and ".ipynb_checkpoints" not in f.parts:
                 files[f"{base}/{f.relative_to(lab.directory).as_posix()}"] = f.read_bytes()
@@ -107,13 +136,28 @@ def _json(value: object) -> bytes:
     return (json.dumps(value, indent=2) + "\n").encode()
 
 
-def init(target: Path) -> Made:
-    """Make (or complete) a workspace in `target`; never overwrite a file that is there."""
+def language(root: Path | None) -> str | None:
+    """Return the language the workspace at `root` was made in, or None."""
+    if root is None:
+        return None
+    try:
+        lang = json.loads((root / SETTINGS).read_text()).get("lang")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return i18n.normalise(lang) if isinstance(lang, str) else None
+
+
+def init(target: Path, lang: str | None = None) -> Made:
+    """Make (or complete) a workspace in `target`; never overwrite a file that is there.
+
+    The language is `lang`, else the one the workspace was made in, else KUBELAB_LANG or the
+    locale's, else English; it is remembered in the workspace."""
     root = target.expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise KubelabError(f"{target} is a file; give `kubelab init` a folder (new or a workspace)")
-    made = Made(root)
-    for rel, content in _contents().items():
+    chosen = lang or language(root) or i18n.from_environment() or i18n.ENGLISH
+    made = Made(root, chosen)
+    for rel, content in _contents(chosen, made.untranslated).items():
         dest = root / rel
         if dest.exists():
             if dest.read_bytes() != content:
@@ -123,6 +167,7 @@ def init(target: Path) -> Made:
         dest.write_bytes(content)
         made.added.append(rel)
     (root / MARKER).write_text("kubelab workspace: `kubelab start` opens it in JupyterLab\n")
+    (root / SETTINGS).write_text(_json({"lang": chosen}).decode())
     (paths.data_home() / _REMEMBERED).write_text(json.dumps({"path": str(root)}) + "\n")
     return made
 

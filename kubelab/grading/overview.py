@@ -14,6 +14,7 @@ from pathlib import Path
 from kubelab import labs
 from kubelab.grading import saved_progress
 from kubelab.grading.saved_progress import LabProgress
+from kubelab.i18n import _
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,8 @@ class Overview:
 def row(lab: labs.Lab) -> LabRow:
     """Return one lab's row from the saved progress."""
     passed = saved_progress.passed_tasks(lab)
-    marks = tuple(TaskMark(t.id, t.title, passed.get(t.id)) for t in lab.tasks)
-    return LabRow(lab.id, lab.title, saved_progress.of(lab), marks)
+    marks = tuple(TaskMark(t.id, _(t.title), passed.get(t.id)) for t in lab.tasks)
+    return LabRow(lab.id, _(lab.title), saved_progress.of(lab), marks)
 
 
 def progress(root: Path | None = None) -> Overview:

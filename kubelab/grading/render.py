@@ -8,6 +8,7 @@ import shutil
 import textwrap
 
 from kubelab.grading.result import CheckResult, Report, _number
+from kubelab.i18n import _, ngettext
 
 _GREEN, _RED, _YELLOW, _DIM, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
 _CYAN = "\033[36m"
@@ -32,10 +33,11 @@ def _footer(report: Report) -> str:
     unsettled = len(report.not_converged)
     if not unsettled:
         return ""
-    return (
-        f" · {unsettled} not converged (the cluster did not settle in time: not judged, "
-        "grade again)"
-    )
+    return " · " + ngettext(
+        "{n} not converged (the cluster did not settle in time: not judged, grade again)",
+        "{n} not converged (the cluster did not settle in time: not judged, grade again)",
+        unsettled,
+    ).format(n=unsettled)
 
 
 def _wrap(line: str, width: int) -> list[str]:
@@ -56,7 +58,11 @@ def text(report: Report, *, color: bool = False, width: int | None = None) -> st
     """Render the report as a plain-text table (ANSI colours when `color`)."""
     cols = width or min(shutil.get_terminal_size((100, 24)).columns, 120)
     idw = max([len(c.id) for c in report.checks] + [4])
-    lines = [f"{report.lab} · {report.title} · namespace {report.namespace}"]
+    lines = [
+        _("{lab} · {title} · namespace {namespace}").format(
+            lab=report.lab, title=_(report.title), namespace=report.namespace
+        )
+    ]
     indent = " " * (idw + 13)
     for c in report.checks:
         colour = _GREEN if c.passed else (_YELLOW if c.points > 0 else _RED)
@@ -68,11 +74,16 @@ def text(report: Report, *, color: bool = False, width: int | None = None) -> st
             body = _wrap(what, cols - len(indent))
             lines.append((first if n == 0 else indent) + body[0])
             lines.extend(indent + rest for rest in body[1:])
-            for h in _wrap("hint: " + hint, cols - len(indent)) if hint else []:
+            for h in _wrap(_("hint: {hint}").format(hint=hint), cols - len(indent)) if hint else []:
                 lines.append(indent + (_DIM + h + _RESET if color else h))
     passed = sum(c.passed for c in report.checks)
-    total = f"{_number(report.score)}/{_number(report.max_score)} points"
-    lines.append(f"  {passed}/{len(report.checks)} checks passed · {total}{_footer(report)}")
+    summary = _("{passed}/{checks} checks passed · {score}/{max_score} points").format(
+        passed=passed,
+        checks=len(report.checks),
+        score=_number(report.score),
+        max_score=_number(report.max_score),
+    )
+    lines.append(f"  {summary}{_footer(report)}")
     return "\n".join(lines)
 
 
@@ -99,17 +110,19 @@ def html(report: Report) -> str:
     for c in report.checks:
         bg = "#e8f5e9" if c.passed else ("#fff8e1" if c.points > 0 else "#ffebee")
         bg = "#e3f2fd" if c.not_converged else bg
-        label = "<br><small><b>not converged</b></small>" if c.not_converged else ""
+        unsettled = _("not converged")
+        label = f"<br><small><b>{unsettled}</b></small>" if c.not_converged else ""
         hint = f'<div style="color:#555;margin-top:2px">💡 {_link(c.hint)}</div>' if c.hint else ""
         rows.append(
             f'<tr style="background:{bg}">'
             f'<td style="text-align:center">{_mark(c)}</td>'
             f'<td style="{_WRAP}"><code>{_html.escape(c.id)}</code><br>'
-            f"<small>{_html.escape(c.title)}</small></td>"
+            f"<small>{_html.escape(_(c.title))}</small></td>"
             f'<td style="text-align:right;white-space:nowrap">'
             f"{_points(c).replace('/', ' / ')}{label}</td>"
             f'<td style="text-align:left;{_WRAP}">{_html_notes(c, hint)}</td></tr>'
         )
+    headings = (_("check"), _("points"), _("what the cluster shows"))
     share = report.score / report.max_score if report.max_score else 0.0
     bar = (
         '<div style="background:#eee;width:240px;height:10px;border-radius:5px;'
@@ -119,16 +132,22 @@ def html(report: Report) -> str:
     )
     return (
         '<div class="kubelab-report">'
-        f"<p><b>{_html.escape(report.lab)}</b> · {_html.escape(report.title)} · namespace "
-        f"<code>{_html.escape(report.namespace)}</code> · "
-        f"<b>{_number(report.score)} / {_number(report.max_score)}</b> points {bar}"
+        f"<p><b>{_html.escape(report.lab)}</b> · {_html.escape(_(report.title))} · "
+        + _("namespace {namespace}").format(
+            namespace=f"<code>{_html.escape(report.namespace)}</code>"
+        )
+        + " · "
+        + _("{score} points").format(
+            score=f"<b>{_number(report.score)} / {_number(report.max_score)}</b>"
+        )
+        + f" {bar}"
         f"{_html.escape(_footer(report))}</p>"
         # Fixed columns and text that breaks anywhere: a long URL or field path wraps inside the
         # notebook's width instead of pushing the table (and the docs link) out of sight.
         '<table style="border-collapse:collapse;width:100%;table-layout:fixed">'
         '<colgroup><col style="width:2.5em"><col style="width:25%"><col style="width:6em"><col>'
         "</colgroup>"
-        "<thead><tr><th></th><th>check</th><th>points</th>"
-        '<th style="text-align:left">what the cluster shows</th></tr></thead>'
+        f"<thead><tr><th></th><th>{headings[0]}</th><th>{headings[1]}</th>"
+        f'<th style="text-align:left">{headings[2]}</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )

@@ -19,12 +19,13 @@ import traceback
 from collections.abc import Sequence
 from typing import TextIO
 
-from kubelab import api, paths, wait
+from kubelab import api, i18n, paths, wait
 from kubelab.errors import KubelabError
 from kubelab.grading.checks import Check, Checks, Missing, Verdict
 from kubelab.grading.context import Context
 from kubelab.grading.result import CheckResult, Report
 from kubelab.grading.stuck import Stuck
+from kubelab.i18n import _
 from kubelab.labs import Lab, Task
 from kubelab.progress import Status
 
@@ -51,7 +52,7 @@ def points_for(verdict: Verdict, max_points: int) -> float:
 
 
 def _with_docs(hint: str, docs: str) -> str:
-    return f"{hint} Docs: {docs}"
+    return _("{hint} Docs: {url}").format(hint=hint, url=i18n.docs(docs))
 
 
 def found_elsewhere(ctx: Context, err: Missing) -> tuple[str, str] | None:

@@ -1,0 +1,270 @@
+"""The zh-CN edition: catalogues in step with the code, every message translated with the same
+placeholders, the language chosen once at `kubelab init` and used by the CLI and the scorecards,
+docs links to zh-cn pages where they exist, and translated notebooks that are twins of the
+English ones (same cells, same code, only Markdown differs)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from babel.messages.pofile import read_po
+
+from kubelab import i18n, i18n_catalog, labs, paths, workspace
+from kubelab.grading import render
+from kubelab.grading.result import CheckResult, Report
+
+POT = i18n.LOCALE_DIR / f"{i18n.DOMAIN}.pot"
+TRANSLATED = [lang for lang in i18n.LANGUAGES if lang != i18n.ENGLISH]
+
+
+def _ids(catalog: object) -> set[str]:
+    return {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}  # type: ignore[attr-defined]
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _lit, name, _spec, _conv in string.Formatter().parse(text) if name is not None}
+
+
+@pytest.fixture(autouse=True)
+def _english_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("KUBELAB_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(var, raising=False)
+    i18n.use(None)
+
+
+def test_the_template_holds_exactly_what_the_code_marks() -> None:
+    with POT.open("rb") as f:
+        committed = _ids(read_po(f))
+    extracted = _ids(i18n_catalog.template(paths.COURSE_ROOT))
+    assert extracted - committed == set(), "run scripts/i18n-catalog: new messages are missing"
+    assert committed - extracted == set(), "run scripts/i18n-catalog: removed messages linger"
+    # Each lab's title and task titles are in it, so the scorecards can speak the language.
+    for lab in labs.all_labs():
+        assert {lab.title, *(t.title for t in lab.tasks)} <= committed, lab.id
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_every_message_is_translated_with_the_same_placeholders(lang: str) -> None:
+    with POT.open("rb") as f:
+        template = _ids(read_po(f))
+    with i18n.catalogue_path(lang).open("rb") as f:
+        catalog = read_po(f, locale=lang.replace("-", "_"))
+    assert _ids(catalog) == template, "run scripts/i18n-catalog"
+    for m in catalog:
+        if not m.id:
+            continue
+        ids = m.id if isinstance(m.id, tuple) else (m.id,)
+        strings = m.string if isinstance(m.string, tuple) else (m.string,)
+        assert all(strings), f"{lang}: not translated: {ids[0]!r}"
+        assert "fuzzy" not in m.flags, f"{lang}: fuzzy (unchecked): {ids[0]!r}"
+        for text in strings:
+            # A sentence built from parts keeps every part: same named fields in both languages.
+            assert _fields(text) == _fields(ids[0]), f"{lang}: placeholders differ: {ids[0]!r}"
+            text.format(**dict.fromkeys(_fields(text), "x"))
+
+
+@pytest.mark.parametrize(
+    ("tag", "lang"),
+    [
+        ("zh-CN", "zh-CN"),
+        ("zh_CN.UTF-8", "zh-CN"),
+        ("zh", "zh-CN"),
+        ("zh-Hans", "zh-CN"),
+        ("en_GB.UTF-8", "en"),
+        ("C.UTF-8", "en"),
+        ("fr_FR", None),
+    ],
+)
+def test_language_tags_are_read_as_people_write_them(tag: str, lang: str | None) -> None:
+    assert i18n.normalise(tag) == lang
+
+
+def test_the_language_comes_from_kubelab_lang_then_the_workspace_then_the_locale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert i18n.current() == "en"
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert i18n.current() == "zh-CN"
+    i18n.use("en")  # the workspace says English
+    assert i18n.current() == "en"
+    monkeypatch.setenv("KUBELAB_LANG", "zh-CN")  # a one-off override wins
+    assert i18n.current() == "zh-CN"
+
+
+def _report() -> Report:
+    lab = labs.find("02-deployment")
+    task = lab.tasks[0]
+    return Report(
+        lab.id,
+        lab.title,
+        "lab-02",
+        (
+            CheckResult(task.id, task.title, False, 0, task.points, "no demo-web", "Apply it."),
+            CheckResult("x", "x", False, 0, 1, "slow", None, not_converged=True),
+        ),
+    )
+
+
+def test_a_scorecard_reads_in_chinese_and_english(monkeypatch: pytest.MonkeyPatch) -> None:
+    english = render.text(_report(), width=120)
+    assert "Deployment and Service · namespace lab-02" in english
+    assert "0/2 checks passed · 0/4 points" in english
+    monkeypatch.setenv("KUBELAB_LANG", "zh-CN")
+    chinese = render.text(_report(), width=120)
+    assert "Deployment 与 Service · 命名空间 lab-02" in chinese
+    assert "通过 0/2 项检查 · 0/4 分" in chinese
+    assert "提示：Apply it." in chinese
+    assert "1 项未收敛" in chinese
+    html = render.html(_report())
+    assert "Deployment demo-web：3 个副本" in html and "集群的实际状态" in html
+
+
+def test_docs_links_go_to_zh_cn_pages_only_where_they_exist(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    page = "https://kubernetes.io/docs/concepts/workloads/controllers/deployment/"
+    made_up = "https://kubernetes.io/docs/concepts/no-such-page/"
+    listed = tmp_path / "zh-cn-docs.txt"
+    listed.write_text("concepts/workloads/controllers/deployment\n")
+    monkeypatch.setattr(i18n, "_ZH_DOCS", listed)
+    i18n._zh_docs.cache_clear()
+    try:
+        assert i18n.docs(page, "en") == page
+        zh = "https://kubernetes.io/zh-cn/docs/concepts/workloads/controllers/deployment/"
+        assert i18n.docs(page, "zh-CN") == zh
+        assert i18n.docs(page + "#strategy", "zh-CN") == zh + "#strategy"
+        assert i18n.docs(made_up, "zh-CN") == made_up
+        assert i18n.docs("https://gateway-api.sigs.k8s.io/", "zh-CN").startswith("https://gateway")
+    finally:
+        i18n._zh_docs.cache_clear()
+
+
+def test_the_zh_cn_page_list_names_only_pages_the_course_links() -> None:
+    listed = i18n._zh_docs()
+    linked = set()
+    for folder in ("graders", "kubelab", "notebooks", "labs"):
+        for path in (paths.COURSE_ROOT / folder).rglob("*"):
+            if path.suffix in (".py", ".ipynb", ".md") and "_course" not in path.parts:
+                text = path.read_text(errors="replace")
+                for url in re.findall(r"https://kubernetes\.io/docs/([^\s\"')#>]*)", text):
+                    linked.add(url.strip("/"))
+    assert listed, "kubelab/locale/zh-cn-docs.txt lists no page"
+    assert listed <= linked, f"listed but never linked: {sorted(listed - linked)[:5]}"
+
+
+def _kubelab(*args: str, cwd: Path, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("KUBELAB_LANG", "LANG", "LC_ALL")}
+    return subprocess.run(
+        [sys.executable, "-m", "kubelab", *args],
+        cwd=cwd,
+        env={**base, "HOME": str(home), "KUBELAB_DATA": str(home / "data"), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_init_lang_zh_cn_is_remembered_and_the_cli_speaks_it(tmp_path: Path) -> None:
+    ws = tmp_path / "课程"
+    made = _kubelab("init", str(ws), "--lang", "zh_CN", cwd=tmp_path, home=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "已就绪" in made.stdout
+    assert json.loads((ws / workspace.SETTINGS).read_text()) == {"lang": "zh-CN"}
+    assert workspace.language(ws) == "zh-CN"
+    listed = _kubelab("labs", cwd=ws / "labs", home=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "Deployment 与 Service" in listed.stdout and "进度保存在" in listed.stdout
+    # Outside the workspace, or overridden, English.
+    outside = _kubelab("labs", cwd=tmp_path, home=tmp_path)
+    assert "Deployment and Service" in outside.stdout
+    override = _kubelab("labs", cwd=ws, home=tmp_path, KUBELAB_LANG="en")
+    assert "Deployment and Service" in override.stdout
+    # Made again without --lang: still Chinese, nothing overwritten.
+    again = _kubelab("init", str(ws), cwd=tmp_path, home=tmp_path)
+    assert again.returncode == 0 and "已就绪" in again.stdout
+    assert workspace.language(ws) == "zh-CN"
+
+
+def test_an_unknown_language_is_one_line(tmp_path: Path) -> None:
+    bad = _kubelab("init", str(tmp_path / "ws"), "--lang", "fr", cwd=tmp_path, home=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "zh-CN" in bad.stderr, bad.stderr
+    assert not (tmp_path / "ws").exists()
+
+
+def test_jupyterlab_gets_the_workspace_language(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    workspace.init(ws, "zh-CN")
+    _argv, env = __import__("kubelab.lab_server").lab_server.command(
+        Path(sys.executable), ws, port=8888, kubeconfig=None, learner=True
+    )
+    assert env["KUBELAB_LANG"] == "zh-CN"
+
+
+# -- translated notebooks are twins of the English ones ---------------------------------------
+
+
+def twin_problems(english: nbformat.NotebookNode, translated: nbformat.NotebookNode) -> list[str]:
+    """Return why `translated` is not a twin of `english` (same cells in the same order, same
+    code, only Markdown may differ); empty when it is."""
+    problems = []
+    if len(english.cells) != len(translated.cells):
+        problems.append(f"{len(translated.cells)} cells, the English has {len(english.cells)}")
+    for n, (en, tr) in enumerate(zip(english.cells, translated.cells, strict=False)):
+        if en.cell_type != tr.cell_type:
+            problems.append(f"cell {n}: {tr.cell_type}, the English is {en.cell_type}")
+        elif en.cell_type != "markdown" and en.source != tr.source:
+            problems.append(f"cell {n}: the code differs from the English")
+        elif en.get("metadata", {}).get("nbgrader") != tr.get("metadata", {}).get("nbgrader"):
+            problems.append(f"cell {n}: nbgrader metadata differs")
+    return problems
+
+
+def _notebook(*cells: tuple[str, str]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    for kind, source in cells:
+        make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+        nb.cells.append(make(source))
+    return nb
+
+
+def test_the_twin_check_catches_each_difference() -> None:
+    english = _notebook(("markdown", "# Pods"), ("code", "!kubectl get pods"))
+    twin = copy.deepcopy(english)
+    twin.cells[0].source = "# Pod"
+    assert twin_problems(english, twin) == []
+    changed = copy.deepcopy(twin)
+    changed.cells[1].source = "!kubectl get pod"
+    assert twin_problems(english, changed) == ["cell 1: the code differs from the English"]
+    shorter = copy.deepcopy(twin)
+    shorter.cells.pop()
+    assert twin_problems(english, shorter) == ["1 cells, the English has 2"]
+    swapped = _notebook(("code", "# Pod"), ("code", "!kubectl get pods"))
+    assert twin_problems(english, swapped) == ["cell 0: code, the English is markdown"]
+
+
+TWINS = sorted(paths.NOTEBOOKS_DIR.glob("*/*.ipynb")) + sorted(
+    (paths.COURSE_ROOT / "labs").glob("*/lab.*.ipynb")
+)
+
+
+@pytest.mark.parametrize(
+    "translated", TWINS, ids=lambda p: p.relative_to(paths.COURSE_ROOT).as_posix()
+)
+def test_each_translated_notebook_is_a_twin_of_the_english(translated: Path) -> None:
+    if translated.parent.parent == paths.NOTEBOOKS_DIR:
+        english = paths.NOTEBOOKS_DIR / translated.name
+    else:
+        english = translated.with_name("lab.ipynb")
+    problems = twin_problems(nbformat.read(english, 4), nbformat.read(translated, 4))
+    assert not problems, f"{translated.name}: {problems[0]}"
