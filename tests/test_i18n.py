@@ -268,3 +268,25 @@ def test_each_translated_notebook_is_a_twin_of_the_english(translated: Path) -> 
         english = translated.with_name("lab.ipynb")
     problems = twin_problems(nbformat.read(english, 4), nbformat.read(translated, 4))
     assert not problems, f"{translated.name}: {problems[0]}"
+
+
+def test_why_a_pod_is_stuck_reads_as_a_sentence_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubelab.grading.stuck import why_stuck
+
+    pod = {
+        "metadata": {"name": "web-1", "namespace": "lab-02"},
+        "spec": {"containers": [{"name": "web", "image": "demo-web:v9"}]},
+        "status": {
+            "containerStatuses": [
+                {"name": "web", "state": {"waiting": {"reason": "ImagePullBackOff"}}}
+            ]
+        },
+    }
+    english = why_stuck(pod)
+    assert english is not None
+    assert str(english) == "pod web-1 cannot pull image demo-web:v9 (ImagePullBackOff)"
+    monkeypatch.setenv("KUBELAB_LANG", "zh-CN")
+    chinese = why_stuck(pod)
+    assert chinese is not None
+    assert str(chinese) == "Pod web-1 无法拉取镜像 demo-web:v9（ImagePullBackOff）"
+    assert "`kubectl describe pod web-1 -n lab-02` 会在 Events 中显示拉取错误" in chinese.hint

@@ -23,6 +23,7 @@ from kubelab import api, cluster_record, wait
 from kubelab.api import Json, Resource
 from kubelab.grading.checks import Missing
 from kubelab.grading.stuck import Stuck
+from kubelab.i18n import _
 from kubelab.objects import dig, owned_by, selector_query
 
 T = TypeVar("T")
@@ -86,12 +87,18 @@ class Context:
         """Return one object, or fail the check saying it is missing and how to create it."""
         obj = self.get(res, name)
         if obj is None:
-            where = f" in namespace {self.namespace}" if res.namespaced else ""
+            missing = (
+                _("{kind} {name} not found in namespace {namespace}")
+                if res.namespaced
+                else _("{kind} {name} not found")
+            )
             raise Missing(
-                f"{res.kind} {name} not found{where}",
+                missing.format(kind=res.kind, name=name, namespace=self.namespace),
                 hint
-                or f"Create {res.kind} {name}: apply your manifests with "
-                f"`kubectl apply -k <folder> -n {self.namespace}`, then check again.",
+                or _(
+                    "Create {kind} {name}: apply your manifests with "
+                    "`kubectl apply -k <folder> -n {namespace}`, then check again."
+                ).format(kind=res.kind, name=name, namespace=self.namespace),
                 resource=res,
                 name=name,
             )

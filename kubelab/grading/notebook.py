@@ -13,6 +13,7 @@ from kubelab import api, lab_namespaces, labs
 from kubelab import apply as _apply
 from kubelab.grading import runner, saved_progress
 from kubelab.grading.result import Report
+from kubelab.i18n import _
 
 
 class TaskFailed(Exception):
@@ -82,7 +83,10 @@ class LabGrader:
             created = lab_namespaces.ensure(client, self.lab, self.namespace)
         finally:
             client.close()
-        print(f"namespace {self.namespace} {'created' if created else 'is ready'}")
+        said = (
+            _("namespace {namespace} created") if created else _("namespace {namespace} is ready")
+        )
+        print(said.format(namespace=self.namespace))
         return self.namespace
 
     def reset(self) -> str:
@@ -113,9 +117,17 @@ class LabGrader:
         _show(report)
         result = report.checks[0]
         if result.not_converged:
-            raise NotConverged(f"{task_id}: {result.message}. Run this cell again.")
+            raise NotConverged(
+                _("{task}: {message}. Run this cell again.").format(
+                    task=task_id, message=result.message
+                )
+            )
         if result.points <= 0:
-            raise TaskFailed(f"{task_id}: 0/{result.max_points:g} points. {result.message}")
+            raise TaskFailed(
+                _("{task}: 0/{points} points. {message}").format(
+                    task=task_id, points=f"{result.max_points:g}", message=result.message
+                )
+            )
         return result.points
 
 

@@ -88,12 +88,19 @@ def found_elsewhere(ctx: Context, err: Missing) -> tuple[str, str] | None:
     others = ctx.elsewhere[key]
     if not others:
         return None
-    where = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    where = ", ".join(others[:3])
+    if len(others) > 3:
+        where = _("{names} and {n} more").format(names=where, n=len(others) - 3)
     return (
-        f"; {res.kind} {err.name} was found in namespace {where} instead",
-        f"It was applied to the wrong namespace: apply it with `-n {ctx.namespace}` (or "
-        f"`kubelab apply <folder> -n {ctx.namespace}`), and remove the stray copy with "
-        f"`kubectl delete {res.plural} {err.name} -n {others[0]}`.",
+        "; "
+        + _("{kind} {name} was found in namespace {where} instead").format(
+            kind=res.kind, name=err.name, where=where
+        ),
+        _(
+            "It was applied to the wrong namespace: apply it with `-n {namespace}` (or "
+            "`kubelab apply <folder> -n {namespace}`), and remove the stray copy with "
+            "`kubectl delete {plural} {name} -n {stray}`."
+        ).format(namespace=ctx.namespace, plural=res.plural, name=err.name, stray=others[0]),
     )
 
 
@@ -107,19 +114,27 @@ def _log_grader_error(lab: Lab, task: Task) -> str:
 
 def not_converged(lab: Lab, task: Task, err: wait.Timeout, ctx: Context) -> CheckResult:
     """Return the result of a check whose state did not settle in time: judged nothing."""
-    what = err.what or "the cluster to settle"
-    budget = f"the {ctx.timeout:g} s grading deadline" if ctx.timeout else "the grading deadline"
+    what = err.what or _("the cluster to settle")
+    budget = (
+        _("the {seconds} s grading deadline").format(seconds=f"{ctx.timeout:g}")
+        if ctx.timeout
+        else _("the grading deadline")
+    )
     return CheckResult(
         task.id,
         task.title,
         False,
         0.0,
         task.points,
-        f"not converged: waited for {what} until {budget}; this task was not judged "
-        "(a grading error, not a failed requirement)",
-        f"The cluster was still settling: grade again (`kubelab check {lab.id} --task "
-        f"{task.id}`), with a longer --timeout if it is busy; if it never settles, look at what "
-        "it waited for.",
+        _(
+            "not converged: waited for {what} until {budget}; this task was not judged "
+            "(a grading error, not a failed requirement)"
+        ).format(what=what, budget=budget),
+        _(
+            "The cluster was still settling: grade again (`kubelab check {lab} --task "
+            "{task}`), with a longer --timeout if it is busy; if it never settles, look at what "
+            "it waited for."
+        ).format(lab=lab.id, task=task.id),
         not_converged=True,
     )
 
@@ -149,15 +164,17 @@ def run_check(lab: Lab, task: Task, check: Check, ctx: Context) -> CheckResult:
         raise
     except api.ApiError as err:
         hint = (
-            "Your credentials cannot read this namespace: is KUBECONFIG the one for this lab?"
+            _("Your credentials cannot read this namespace: is KUBECONFIG the one for this lab?")
             if err.status in (401, 403)
-            else "Check that the cluster is healthy (`kubelab cluster status`) and try again."
+            else _("Check that the cluster is healthy (`kubelab cluster status`) and try again.")
         )
-        return failed(f"could not read the cluster: {err}", hint)
+        return failed(_("could not read the cluster: {error}").format(error=err), hint)
     except Exception:
         log = _log_grader_error(lab, task)
         return failed(
-            "grader error (not your fault): this check crashed; it was logged to " + log,
+            _("grader error (not your fault): this check crashed; it was logged to {log}").format(
+                log=log
+            ),
             None,
         )
     earned = points_for(verdict, task.points)
@@ -165,7 +182,7 @@ def run_check(lab: Lab, task: Task, check: Check, ctx: Context) -> CheckResult:
         return CheckResult(task.id, task.title, True, earned, task.points, verdict.success, None)
     problems = list(verdict.problems)
     if ctx.stuck is not None:  # why a wait stopped early comes first: it is the cause
-        problems.insert(0, (f"stopped waiting: {ctx.stuck}", ctx.stuck.hint))
+        problems.insert(0, (_("stopped waiting: {why}").format(why=ctx.stuck), ctx.stuck.hint))
     message = "; ".join(p for p, _ in problems)  # all of them: "and 1 more" hid some
     hint = _with_docs(problems[0][1], check.docs)
     return CheckResult(
@@ -197,8 +214,10 @@ def run(
             fh.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {lab.id} (loading)\n")
             fh.write(traceback.format_exc() + "\n")
         raise KubelabError(
-            f"grader error (not your fault): the grader of {lab.id} could not be loaded "
-            f"({err.__class__.__name__}); details in {log}"
+            _(
+                "grader error (not your fault): the grader of {lab} could not be loaded "
+                "({error}); details in {log}"
+            ).format(lab=lab.id, error=err.__class__.__name__, log=log)
         ) from err
     conn = client or api.Api(kubeconfig)
     out = stream or sys.stderr
@@ -207,20 +226,21 @@ def run(
     def on_wait(what: str) -> None:
         nonlocal status
         if status is None:
-            status = Status(f"grading {lab.id}", stream=out)
+            status = Status(_("grading {lab}").format(lab=lab.id), stream=out)
             status.start()
         status.update(what)
 
     results: list[CheckResult] = []
     try:
         if conn.namespace_exists(ns) is False:
-            hint = (
-                f"Create it with `kubelab reset {lab.id}`"
-                + (f" --namespace {ns}" if ns != lab.namespace else "")
-                + ", then apply your manifests into it."
+            reset = f"kubelab reset {lab.id}" + (
+                f" --namespace {ns}" if ns != lab.namespace else ""
+            )
+            hint = _("Create it with `{command}`, then apply your manifests into it.").format(
+                command=reset
             )
             for task in tasks:
-                message = f"namespace {ns} does not exist"
+                message = _("namespace {namespace} does not exist").format(namespace=ns)
                 results.append(
                     CheckResult(task.id, task.title, False, 0.0, task.points, message, hint)
                 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kubelab.api import DEPLOYMENTS, PODS, REPLICASETS, STATEFULSETS, Json
+from kubelab.i18n import _
 from kubelab.objects import REVISION_ANNOTATION, dig, owned_by, selector_query
 
 if TYPE_CHECKING:
@@ -53,30 +54,52 @@ def why_stuck(pod: Json) -> Stuck | None:
         reason = dig(st, "state", "waiting", "reason", default="")
         if reason in _PULL:
             return Stuck(
-                f"pod {name} cannot pull image {_image(pod, container)} ({reason})",
-                f"Fix the image name or tag in the pod template and apply again; {describe} "
-                "shows the pull error in its Events.",
+                _("pod {pod} cannot pull image {image} ({reason})").format(
+                    pod=name, image=_image(pod, container), reason=reason
+                ),
+                _(
+                    "Fix the image name or tag in the pod template and apply again; {describe} "
+                    "shows the pull error in its Events."
+                ).format(describe=describe),
             )
         if reason in _CRASH:
             code = dig(st, "lastState", "terminated", "exitCode", default="?")
             return Stuck(
-                f"pod {name} keeps crashing: container {container} exited with code {code} "
-                f"({reason}, {st.get('restartCount', 0)} restarts)",
-                f"`kubectl logs {name} -c {container} -n {ns} --previous` shows why it exits "
-                "(often its env or command); fix the pod template and apply again.",
+                _(
+                    "pod {pod} keeps crashing: container {container} exited with code {code} "
+                    "({reason}, {restarts} restarts)"
+                ).format(
+                    pod=name,
+                    container=container,
+                    code=code,
+                    reason=reason,
+                    restarts=st.get("restartCount", 0),
+                ),
+                _(
+                    "`kubectl logs {pod} -c {container} -n {namespace} --previous` shows why it "
+                    "exits (often its env or command); fix the pod template and apply again."
+                ).format(pod=name, container=container, namespace=ns),
             )
         if reason in _CONFIG:
             why = dig(st, "state", "waiting", "message", default=reason)
             return Stuck(
-                f"pod {name} cannot start container {container} ({reason}: {why})",
-                f"{describe} shows what the container refers to that is missing.",
+                _("pod {pod} cannot start container {container} ({reason}: {why})").format(
+                    pod=name, container=container, reason=reason, why=why
+                ),
+                _("{describe} shows what the container refers to that is missing.").format(
+                    describe=describe
+                ),
             )
     for cond in dig(pod, "status", "conditions", default=None) or []:
         if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
             return Stuck(
-                f"pod {name} cannot be scheduled: {cond.get('message') or 'no node fits it'}",
-                f"{describe} shows why no node fits: lower its resource requests or fix its "
-                "node selector, affinity or tolerations.",
+                _("pod {pod} cannot be scheduled: {why}").format(
+                    pod=name, why=cond.get("message") or _("no node fits it")
+                ),
+                _(
+                    "{describe} shows why no node fits: lower its resource requests or fix its "
+                    "node selector, affinity or tolerations."
+                ).format(describe=describe),
             )
     return None
 
@@ -105,10 +128,14 @@ def in_rollout(ctx: Context, deployment: str) -> Stuck | None:
             if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
                 name = rs["metadata"]["name"]
                 return Stuck(
-                    f"ReplicaSet {name} cannot create pods: {cond.get('message') or 'refused'}",
-                    f"`kubectl describe replicaset {name} -n {ctx.namespace}` shows the refusal; "
-                    "fit the pod template to the namespace's limits (`kubectl describe "
-                    f"limitrange,resourcequota -n {ctx.namespace}`) and apply again.",
+                    _("ReplicaSet {name} cannot create pods: {why}").format(
+                        name=name, why=cond.get("message") or _("refused")
+                    ),
+                    _(
+                        "`kubectl describe replicaset {name} -n {namespace}` shows the refusal; "
+                        "fit the pod template to the namespace's limits (`kubectl describe "
+                        "limitrange,resourcequota -n {namespace}`) and apply again."
+                    ).format(name=name, namespace=ctx.namespace),
                 )
     uids = {rs["metadata"]["uid"] for rs in current}
     for pod in ctx.list(PODS, labels=query):
