@@ -18,6 +18,7 @@ import yaml
 
 from kubelab import api, tools
 from kubelab.errors import KubelabError
+from kubelab.i18n import _, ngettext
 
 _KUSTOMIZATION = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _PREFIXES = (
@@ -101,8 +102,9 @@ def strict_field_errors(output: str, objects: list[tuple[str, dict[str, Any]]]) 
         return None
     return "; ".join(
         (f"{owner}: " if owner else "")
-        + ("unknown field " if len(names) == 1 else "unknown fields ")
-        + ", ".join(names)
+        + ngettext("unknown field {names}", "unknown fields {names}", len(names)).format(
+            names=", ".join(names)
+        )
         for owner, names in found.items()
     )
 
@@ -120,22 +122,36 @@ def check_documents(text: str, source: str, namespace: str) -> list[dict[str, An
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise KubelabError(f"{where}: YAML syntax error: {err.problem or err}") from err
+        raise KubelabError(
+            _("{where}: YAML syntax error: {error}").format(where=where, error=err.problem or err)
+        ) from err
     except yaml.YAMLError as err:
-        raise KubelabError(f"{source}: YAML syntax error: {err}") from err
+        raise KubelabError(
+            _("{where}: YAML syntax error: {error}").format(where=source, error=err)
+        ) from err
     found = []
     for doc in docs:
         if doc is None:
             continue
         if not isinstance(doc, dict) or "apiVersion" not in doc or "kind" not in doc:
-            raise KubelabError(f"{source}: every document needs apiVersion and kind")
+            raise KubelabError(
+                _("{source}: every document needs apiVersion and kind").format(source=source)
+            )
         meta = doc.get("metadata") or {}
         theirs = meta.get("namespace") if isinstance(meta, dict) else None
         if theirs and theirs != namespace:
             name = meta.get("name", "?")
             raise KubelabError(
-                f"{source}: {doc['kind']} {name} sets namespace {theirs!r}, but you apply into "
-                f"{namespace!r}; remove metadata.namespace and let -n choose"
+                _(
+                    "{source}: {kind} {name} sets namespace {theirs}, but you apply into "
+                    "{namespace}; remove metadata.namespace and let -n choose"
+                ).format(
+                    source=source,
+                    kind=doc["kind"],
+                    name=name,
+                    theirs=repr(theirs),
+                    namespace=repr(namespace),
+                )
             )
         found.append(doc)
     return found
@@ -160,7 +176,7 @@ def apply(
     """
     path = Path(target).expanduser()
     if not path.exists():
-        raise KubelabError(f"no such file or folder: {target}")
+        raise KubelabError(_("no such file or folder: {path}").format(path=target))
     kubectl = tools.require("kubectl", "to apply manifests")
     conn = client or api.Api(kubeconfig)
     config = kubeconfig or conn.kubeconfig
@@ -173,24 +189,26 @@ def apply(
     else:
         files = yaml_files(path)
         if not files:
-            raise KubelabError(f"{target} holds no .yaml, .yml or .json files")
+            raise KubelabError(_("{path} holds no .yaml, .yml or .json files").format(path=target))
         objects = [
             (str(f), d) for f in files for d in check_documents(f.read_text(), str(f), namespace)
         ]
         source = ["-f", str(path)]
     if not objects:
-        raise KubelabError(f"{target} holds no Kubernetes objects")
+        raise KubelabError(_("{path} holds no Kubernetes objects").format(path=target))
     if conn.namespace_exists(namespace) is False:
         raise KubelabError(
-            f"namespace {namespace!r} does not exist: create it with `kubelab reset <lab>` "
-            f"or `kubectl create namespace {namespace}`"
+            _(
+                "namespace {quoted} does not exist: create it with `kubelab reset <lab>` "
+                "or `kubectl create namespace {namespace}`"
+            ).format(quoted=repr(namespace), namespace=namespace)
         )
     base = ["apply", "-n", namespace, "--validate=strict", *source]
     dry = _kubectl(kubectl, config, [*base, "--dry-run=server"])
     if dry.returncode != 0:
         why = dry.stderr or dry.stdout
         one_line = strict_field_errors(why, objects) or f"{target}: {condense(why)}"
-        raise KubelabError(f"{one_line} (nothing was applied)")
+        raise KubelabError(_("{problem} (nothing was applied)").format(problem=one_line))
     done = _kubectl(kubectl, config, base)
     if done.returncode != 0:
         why = done.stderr or done.stdout

@@ -290,3 +290,20 @@ def test_why_a_pod_is_stuck_reads_as_a_sentence_in_chinese(monkeypatch: pytest.M
     assert chinese is not None
     assert str(chinese) == "Pod web-1 无法拉取镜像 demo-web:v9（ImagePullBackOff）"
     assert "`kubectl describe pod web-1 -n lab-02` 会在 Events 中显示拉取错误" in chinese.hint
+
+
+def test_a_manifest_problem_is_one_line_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubelab import apply
+    from kubelab.errors import KubelabError
+
+    monkeypatch.setenv("KUBELAB_LANG", "zh-CN")
+    with pytest.raises(KubelabError) as broken:
+        apply.check_documents("kind: [", "web.yaml", "lab-02")
+    assert str(broken.value).startswith("web.yaml:1:") and "YAML 语法错误" in str(broken.value)
+    pinned = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: prod}\n"
+    with pytest.raises(KubelabError) as elsewhere:
+        apply.check_documents(pinned, "c.yaml", "lab-02")
+    assert str(elsewhere.value) == (
+        "c.yaml：ConfigMap c 设置了命名空间 'prod'，但你要应用到 'lab-02'；"
+        "删除 metadata.namespace，让 -n 来决定"
+    )
