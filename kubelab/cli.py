@@ -25,6 +25,7 @@ from kubelab.cluster import (
 )
 from kubelab.cluster.base import DEFAULT_NODES, Backend, ClusterStatus
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 
 
 class _Parser(argparse.ArgumentParser):
@@ -188,7 +189,11 @@ def _current(cluster: str) -> Backend:
     if backend is None and SimBackend(cluster).exists():
         backend = SimBackend(cluster)
     if backend is None:
-        raise KubelabError(f"no cluster {cluster!r} is up; start one with `kubelab cluster up`")
+        raise KubelabError(
+            _("no cluster {name} is up; start one with `kubelab cluster up`").format(
+                name=repr(cluster)
+            )
+        )
     return backend
 
 
@@ -205,7 +210,7 @@ def _print_status(s: ClusterStatus) -> None:
         rows.append(("kubeconfig", str(s.kubeconfig)))
     for name, what in s.components.items():
         rows.append((name, what))
-    width = max(len(k) for k, _ in rows)
+    width = max(len(key) for key, _value in rows)
     for key, value in rows:
         print(f"{key.ljust(width)}  {value}")
 
@@ -218,17 +223,25 @@ def _up(cluster: str, args: argparse.Namespace) -> ClusterStatus:
     if backend.name == "existing" or status.kubeconfig is None:
         return status  # a cluster the learner's kubeconfig already has
     if args.no_kubeconfig or user_kubeconfig.opted_out():
-        print(f"\nexport KUBECONFIG={status.kubeconfig}  # points kubectl at the cluster")
+        print(f"\nexport KUBECONFIG={status.kubeconfig}  # " + _("points kubectl at the cluster"))
         return status
     added = user_kubeconfig.add(cluster, status.kubeconfig)
     if added is None:  # $KUBECONFIG is the cluster's own file already
         return status
     if added.current:
-        print(f"\nkubectl uses the cluster now: context {cluster!r} in {added.file}")
+        print(
+            "\n"
+            + _("kubectl uses the cluster now: context {context} in {file}").format(
+                context=repr(cluster), file=added.file
+            )
+        )
     else:
         print(
-            f"\nadded context {cluster!r} to {added.file}; your current context is unchanged:"
-            f" `kubectl config use-context {cluster}` switches to the course cluster"
+            "\n"
+            + _(
+                "added context {context} to {file}; your current context is unchanged:"
+                " `kubectl config use-context {name}` switches to the course cluster"
+            ).format(context=repr(cluster), file=added.file, name=cluster)
         )
     return status
 
@@ -271,7 +284,6 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     """Make a learner's workspace, or add what is new to one without touching their files."""
     from kubelab import i18n, workspace
-    from kubelab.i18n import _
 
     made = workspace.init(args.dir, args.lang)
     i18n.use(made.lang)
@@ -302,10 +314,14 @@ def cmd_start(args: argparse.Namespace) -> int:
     from kubelab import lab_server, workspace
 
     if args.instructor and args.dir:
-        raise KubelabError("--instructor opens the course sources; leave out the workspace folder")
+        raise KubelabError(
+            _("--instructor opens the course sources; leave out the workspace folder")
+        )
     jupyter = tools.require("jupyter", "to open the course")
     if not procs.port_free(args.port):
-        raise KubelabError(f"port {args.port} is already in use; pass --port with a free one")
+        raise KubelabError(
+            _("port {port} is already in use; pass --port with a free one").format(port=args.port)
+        )
     root = paths.COURSE_ROOT if args.instructor else workspace.find(args.dir)
     status = _up(default_cluster_name(), args)
     argv, env = lab_server.command(
@@ -317,8 +333,11 @@ def cmd_start(args: argparse.Namespace) -> int:
         browser=not args.no_browser,
     )
     print(
-        f"\nOpening JupyterLab on http://127.0.0.1:{args.port}/lab in {root} (Ctrl-C to stop it;"
-        " the cluster keeps running until `kubelab cluster down`)",
+        "\n"
+        + _(
+            "Opening JupyterLab on {url} in {root} (Ctrl-C to stop it; the cluster keeps running"
+            " until `kubelab cluster down`)"
+        ).format(url=f"http://127.0.0.1:{args.port}/lab", root=root),
         flush=True,
     )
     try:
@@ -390,7 +409,11 @@ def cmd_reset(args: argparse.Namespace) -> int:
     lab = labs.find(args.lab)
     client = api.Api()
     ns = lab_namespaces.reset(client, lab, _namespace(args, lab.namespace))
-    print(f"namespace {ns} is ready for {lab.id} (your files were not touched)")
+    print(
+        _("namespace {namespace} is ready for {lab} (your files were not touched)").format(
+            namespace=ns, lab=lab.id
+        )
+    )
     return 0
 
 
@@ -404,8 +427,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         theirs = apply.lab_folder(args.path, [other.id for other in labs.all_labs()])
         if theirs and theirs != lab.id and not args.force:
             raise KubelabError(
-                f"{args.path} belongs to lab {theirs}, not {lab.id}: apply it with"
-                f" --lab {theirs.split('-')[0]}, or add --force to put it in {lab.id}'s namespace"
+                _(
+                    "{path} belongs to lab {theirs}, not {lab}: apply it with --lab {number}, or"
+                    " add --force to put it in {lab}'s namespace"
+                ).format(path=args.path, theirs=theirs, lab=lab.id, number=theirs.split("-")[0])
             )
     namespace = args.namespace or _namespace(args, labs.find(args.lab).namespace)
     for line in apply.apply(args.path, namespace=namespace):
@@ -436,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 128 + 13
     except KeyboardInterrupt:  # Ctrl-C while parsing or importing, before _main's own handler
-        print("kubelab: interrupted", file=sys.stderr)
+        print(_("kubelab: interrupted"), file=sys.stderr)
         return 130
 
 
@@ -458,18 +483,20 @@ def _main(argv: list[str] | None) -> int:
             return code
         raise AssertionError(args.command)
     except KubelabError as err:
-        print(f"kubelab: error: {err}", file=sys.stderr)
+        print(_("kubelab: error: {error}").format(error=err), file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("kubelab: interrupted", file=sys.stderr)
+        print(_("kubelab: interrupted"), file=sys.stderr)
         return 130
     except BrokenPipeError:
         raise  # not a bug: main() ends quietly
     except Exception as err:
         log = _log_crash()
         print(
-            f"kubelab: internal error ({err.__class__.__name__}: {err}); "
-            f"this is a kubelab bug, not yours. Details: {log}",
+            _(
+                "kubelab: internal error ({error}); this is a kubelab bug, not yours."
+                " Details: {log}"
+            ).format(error=f"{err.__class__.__name__}: {err}", log=log),
             file=sys.stderr,
         )
         return 3

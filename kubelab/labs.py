@@ -15,6 +15,7 @@ import yaml
 
 from kubelab import paths
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 
 _LAB_ID = re.compile(r"^\d\d-[a-z0-9]+(-[a-z0-9]+)*$")
 _TASK_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -86,7 +87,11 @@ class Lab:
             if t.id == task_id:
                 return t
         valid = ", ".join(t.id for t in self.tasks)
-        raise KubelabError(f"lab {self.id} has no task {task_id!r}; its tasks are: {valid}")
+        raise KubelabError(
+            _("lab {lab} has no task {task}; its tasks are: {valid}").format(
+                lab=self.id, task=repr(task_id), valid=valid
+            )
+        )
 
 
 # libyaml's safe loader where PyYAML has it (its wheels do): the same documents, a tenth of the
@@ -182,4 +187,8 @@ def find(name: str, root: Path | None = None) -> Lab:
         if wanted in (lab.id, lab.number):
             return lab
     known = ", ".join(lab.id for lab in labs) or "none yet"
-    raise KubelabError(f"unknown lab {name!r}; the labs are: {known} (see `kubelab labs`)")
+    raise KubelabError(
+        _("unknown lab {name}; the labs are: {known} (see `kubelab labs`)").format(
+            name=repr(name), known=known
+        )
+    )

@@ -307,3 +307,10 @@ def test_a_manifest_problem_is_one_line_in_chinese(monkeypatch: pytest.MonkeyPat
         "c.yaml：ConfigMap c 设置了命名空间 'prod'，但你要应用到 'lab-02'；"
         "删除 metadata.namespace，让 -n 来决定"
     )
+
+
+def test_a_cli_error_is_one_chinese_line(tmp_path: Path) -> None:
+    done = _kubelab("check", "99", cwd=tmp_path, home=tmp_path, KUBELAB_LANG="zh-CN")
+    assert done.returncode == 2
+    assert done.stderr.startswith("kubelab：错误：未知的实验 '99'；现有的实验是：")
+    assert done.stderr.count("\n") == 1, done.stderr
