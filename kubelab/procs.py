@@ -39,6 +39,20 @@ def alive(pid: int) -> bool:
     return True
 
 
+def private_rss_bytes(pid: int) -> int:
+    """Return the part of `pid`'s resident set no other process shares (RssAnon + RssShmem):
+    its heap and stacks, not the pages of its executable, which every process running the same
+    binary shares through the page cache. 0 if unknown."""
+    total = 0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(("RssAnon:", "RssShmem:")):
+                total += int(line.split()[1]) * 1024
+    except OSError:
+        return 0
+    return total
+
+
 def rss_bytes(pid: int) -> int:
     """Return the resident set size of `pid` in bytes (0 if unknown)."""
     try:

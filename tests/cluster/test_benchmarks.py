@@ -39,6 +39,7 @@ def test_cluster_lifecycle_leaves_the_users_kubeconfig_alone(tmp_path: Path) -> 
             backend.down()
     assert proc.returncode == 0, proc.stderr
     assert "run 1: up" in proc.stdout
+    assert "private memory of cluster processes, max:" in proc.stdout
     assert kubeconfig.read_bytes() == before
     # No backup either (kubectl's own discovery cache, ~/.kube/cache, may appear: not a config).
     assert not [p for p in kubeconfig.parent.iterdir() if p.name.startswith("config.")]
