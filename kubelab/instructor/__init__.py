@@ -3,6 +3,6 @@ namespace with credentials that reach nothing else, and write the gradebook and 
 
 nbgrader runs the course (its gradebook, release and autograde steps); kubelab adds the parts a
 Kubernetes course needs: a namespace and confined credentials per submission, a sandbox for the
-learner's notebook (kubelab/sandbox.py), and scores taken from the cluster by a fresh grader run,
+learner's notebook (kubelab/sandbox/), and scores taken from the cluster by a fresh grader run,
 never from what the learner's kernel printed.
 """

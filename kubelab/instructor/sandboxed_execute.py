@@ -4,7 +4,7 @@
 place of nbgrader's `Execute` (see `configure`). For one submission it:
 
 1. copies the submission to a throwaway work folder and runs it, cell by cell, inside the sandbox
-   (kubelab/sandbox.py), as the submission's confined ServiceAccount;
+   (kubelab/sandbox/), as the submission's confined ServiceAccount;
 2. runs a fresh `kubelab check --json` in a second sandbox: scores come from the cluster's state,
    never from what the learner's kernel printed (a kernel can redefine `grader.require`);
 3. rewrites every grade cell's output from that report, so nbgrader records those points and the

@@ -1,9 +1,9 @@
 """The first process in a grading sandbox: it applies the limits, starts the relay, runs argv.
 
 `kubelab.sandbox` starts it inside bubblewrap as a plain script (``python -I -S
-.../sandbox_relay.py``: no site-packages, stdlib only, so it starts in about 15 ms)::
+.../pump.py``: no site-packages, stdlib only, so it starts in about 15 ms)::
 
-    sandbox_relay.py [--rlimit NAME=VALUE]... [--listen HOST:PORT --unix SOCKET]... [--ready-fd FD]
+    pump.py [--rlimit NAME=VALUE]... [--listen HOST:PORT --unix SOCKET]... [--ready-fd FD]
                      -- ARGV...
 
 It lowers the given resource limits (``as``, ``cpu``, ``nproc``, ``fsize``, ``core``; the payload
@@ -112,7 +112,7 @@ def main(argv: list[str]) -> NoReturn:
     import resource
 
     if "--" not in argv:
-        sys.exit("usage: sandbox_relay.py [--rlimit N=V]... [--listen H:P --unix S]... -- ARGV")
+        sys.exit("usage: pump.py [--rlimit N=V]... [--listen H:P --unix S]... -- ARGV")
     split = argv.index("--")
     options, command = argv[:split], argv[split + 1 :]
     listen: str | None = None
@@ -132,7 +132,7 @@ def main(argv: list[str]) -> NoReturn:
         elif flag == "--ready-fd":
             ready_fd = int(value)
         else:
-            sys.exit(f"sandbox_relay.py: unknown option {flag}")
+            sys.exit(f"pump.py: unknown option {flag}")
     for address, unix_path in relays:
         _start_relay(address, unix_path, ready_fd)
     if ready_fd is not None:
