@@ -39,6 +39,10 @@ DRILL_LABEL = "kubelab.dev/drill"
 DOCS_HPA = "https://kubernetes.io/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale/"
 DOCS_LOAD = "https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale-walkthrough/"
 DOCS_PDB = "https://kubernetes.io/docs/tasks/run-application/configure-pdb/"
+DOCS_UNHEALTHY = (
+    "https://kubernetes.io/docs/tasks/run-application/configure-pdb/#unhealthy-pod-eviction-policy"
+)
+UNHEALTHY_POLICY = "AlwaysAllow"
 DOCS_EVICTION = "https://kubernetes.io/docs/concepts/scheduling-eviction/api-eviction/"
 DOCS_SHUTDOWN = "https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/#hook-handler-execution"
 
@@ -320,6 +324,28 @@ def pdb(ctx: Context) -> Verdict:
     )
     return v.ok(
         f"PDB {PDB_NAME}: {_budget(budget)} over {replicas} pods, {allowed} disruption(s) allowed"
+    )
+
+
+@checks.check("unhealthy-eviction", docs=DOCS_UNHEALTHY)
+def unhealthy_eviction(ctx: Context) -> Verdict:
+    """PDB demo-web-pdb lets a drain evict pods that are not Ready: unhealthyPodEvictionPolicy
+    AlwaysAllow (the default, IfHealthyBudget, keeps a crash-looping pod until the budget allows).
+    """
+    v = Verdict()
+    budget = ctx.need(PDBS, PDB_NAME)
+    policy = dig(budget, "spec", "unhealthyPodEvictionPolicy")
+    v.expect(
+        policy == UNHEALTHY_POLICY,
+        f"PDB {PDB_NAME} spec.unhealthyPodEvictionPolicy: expected {UNHEALTHY_POLICY}, found "
+        f"{policy or 'nothing (the default, IfHealthyBudget)'}",
+        "With IfHealthyBudget a pod that is Running but not Ready may be evicted only while the "
+        "budget allows a disruption, so one crash-looping pod can stall a drain; set the policy "
+        "that lets a drain evict pods that are not Ready at any time.",
+    )
+    return v.ok(
+        f"PDB {PDB_NAME}: unhealthyPodEvictionPolicy {policy}: pods that are not Ready "
+        "never hold up a drain"
     )
 
 

@@ -57,7 +57,7 @@ def test_solution_passes_every_check(attempt: LabAttempt) -> None:
     attempt.run("rollout", "status", "deployment/demo-web", "--timeout=60s")
     report = attempt.grade(timeout=LOADED)
     assert not failed(report)
-    assert report.score == report.max_score == LAB.max_score == 13
+    assert report.score == report.max_score == LAB.max_score == 15
     assert [c.id for c in report.checks] == [t.id for t in LAB.tasks]
     assert all(c.hint is None and c.message for c in report.checks)
     # The HPA really scaled, and stays up (scale-down stabilization): grading again still passes.
@@ -152,6 +152,11 @@ def _second_budget(docs: Docs) -> None:
     )
 
 
+def _unhealthy_waits_for_the_budget(docs: Docs) -> None:
+    # The default, written out: a pod that is not Ready may go only while the budget allows.
+    find(docs, "PodDisruptionBudget")["spec"]["unhealthyPodEvictionPolicy"] = "IfHealthyBudget"
+
+
 def _no_prestop(docs: Docs) -> None:
     del _web(docs)["lifecycle"]
 
@@ -172,6 +177,7 @@ VARIANTS = [
     ("max-replicas-20", _max_20, "hpa"),
     ("pdb-50-percent", _pdb_percent, "pdb"),
     ("pdb-selects-nothing", _pdb_selects_nothing, "pdb"),
+    ("unhealthy-if-healthy-budget", _unhealthy_waits_for_the_budget, "unhealthy-eviction"),
     ("second-budget-over-the-pods", _second_budget, "eviction"),
     ("no-prestop", _no_prestop, "graceful-shutdown"),
     ("prestop-outlasts-grace", _prestop_outlasts_grace, "graceful-shutdown"),
@@ -191,6 +197,8 @@ def test_wrong_answer_fails_exactly_its_check(
     assert set(failed(report)) == {failing}, failed(report)
     result = next(c for c in report.checks if c.id == failing)
     assert result.hint and result.points < result.max_points
+    if mutate is _unhealthy_waits_for_the_budget:
+        assert "found IfHealthyBudget" in result.message, result.message
     if mutate is _second_budget:  # two budgets: 500 from the Eviction API, never a retry loop
         assert "answers 500" in result.hint and "retries only 429" in result.hint, result.hint
 

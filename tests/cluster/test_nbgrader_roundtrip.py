@@ -268,7 +268,14 @@ CASES = [
     Case(
         "03-hpa-pdb",
         _half_03,
-        {"hpa": 2, "pdb": 2, "eviction": 2, "graceful-shutdown": 0, "scales-under-load": 0},
+        {
+            "hpa": 2,
+            "pdb": 2,
+            "unhealthy-eviction": 2,
+            "eviction": 2,
+            "graceful-shutdown": 0,
+            "scales-under-load": 0,
+        },
         answers={
             "delete-freeze": "!kubectl delete pdb demo-web-freeze -n {grader.namespace}"
             " --ignore-not-found"
