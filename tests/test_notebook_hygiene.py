@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(
@@ -90,18 +92,57 @@ def _section(cells: list[Any], heading: re.Pattern[str]) -> str | None:
     return re.split(r"^## ", text[found.end() :], maxsplit=1, flags=re.M)[0]
 
 
-def _asserts(source: str) -> list[int]:
-    """Return the line numbers of `assert` statements in a code cell (IPython syntax allowed)."""
+def _python(source: str) -> ast.Module:
+    """Parse a code cell as IPython runs it."""
     from IPython.core.inputtransformer2 import TransformerManager
 
-    # `!cmd`, `x = !cmd`, `%magic` and `%%cell magics` become plain calls, as IPython runs them.
-    python = TransformerManager().transform_cell(source)
-    tree = ast.parse(python)
+    # `!cmd`, `x = !cmd`, `%magic` and `%%cell magics` become plain calls (a `%%writefile` body a
+    # string argument), so only the cell's Python is Python here.
+    return ast.parse(TransformerManager().transform_cell(source))
+
+
+def _asserts(tree: ast.Module) -> list[int]:
+    """Return the line numbers of `assert` statements in a parsed code cell."""
     return [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert)]
 
 
-def teaching_problems(nb: Any, name: str) -> list[str]:
-    """Return one line per convention of notebooks/nb-conventions that `nb` breaks."""
+def _object_key(doc: dict[str, Any]) -> tuple[str, str, str]:
+    """Return what makes two manifests the same object: kind, name and everything else."""
+    rest = {k: v for k, v in doc.items() if k not in ("apiVersion", "metadata")}
+    name = str((doc.get("metadata") or {}).get("name"))
+    return str(doc.get("kind")), name, json.dumps(rest, sort_keys=True, default=str)
+
+
+def _manifests(tree: ast.Module) -> list[dict[str, Any]]:
+    """Return the objects a code cell writes: YAML in `%%writefile` bodies and string literals."""
+    docs: list[dict[str, Any]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "kind:" in node.value:
+            try:
+                docs += [d for d in yaml.safe_load_all(node.value) if isinstance(d, dict)]
+            except yaml.YAMLError:
+                continue  # prose or a template, not a manifest
+    return docs
+
+
+def solution_objects(lab_id: str) -> list[dict[str, Any]]:
+    """Return the objects of a lab's reference solution (not its Kustomizations)."""
+    return [
+        doc
+        for path in sorted((ROOT / "labs" / lab_id / "solution").rglob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if isinstance(doc, dict) and doc.get("kind") != "Kustomization"
+    ]
+
+
+def teaching_problems(
+    nb: Any, name: str, *, lab_id: str | None = None, solution: list[dict[str, Any]] | None = None
+) -> list[str]:
+    """Return one line per convention of notebooks/nb-conventions that `nb` breaks.
+
+    `lab_id` and `solution` (the lab's reference objects) are the module's lab, for the rule that
+    the notebook teaches on another case than its lab asks for.
+    """
     cells = list(nb.cells)
     problems: list[str] = []
     markdown = [c for c in cells if c.cell_type == "markdown"]
@@ -163,18 +204,34 @@ def teaching_problems(nb: Any, name: str) -> list[str]:
             f"{name}: `## Troubleshooting` has fewer than 3 entries naming a kubectl command"
         )
     # Rule 5: no assert in any code cell.
+    # Rule 6: no object of the lab's solution, no run of the lab's grader.
+    answers = {_object_key(doc): doc for doc in solution or []}
+    own_lab = rf"""graders\.load\(\s*["']({lab_id}|{(lab_id or "")[:2]})["']"""
     for i, cell in enumerate(cells):
         if cell.cell_type != "code":
             continue
         try:
-            lines = _asserts(cell.source)
+            tree = _python(cell.source)
         except SyntaxError as err:
             problems.append(f"{name}: code cell {i} does not parse ({err.msg}, line {err.lineno})")
             continue
-        for line in lines:
+        for line in _asserts(tree):
             problems.append(
                 f"{name}: code cell {i} line {line} has an `assert` (move the check into a test)"
             )
+        for doc in _manifests(tree):
+            if _object_key(doc) in answers:
+                kind, obj, _ = _object_key(doc)
+                problems.append(
+                    f"{name}: code cell {i} writes the lab's solution {kind} {obj}"
+                    " (teach on another case than the lab asks for)"
+                )
+        if lab_id and (
+            re.search(own_lab, cell.source)
+            or re.search(r"\brunner\.run\(", cell.source)
+            or re.search(rf"kubelab check {lab_id[:2]}\b", cell.source)
+        ):
+            problems.append(f"{name}: code cell {i} runs the lab's grader (the lab's answer key)")
     # Rule 7: facts taught with a link to the Kubernetes docs.
     if not any(DOCS_LINK in c.source for c in markdown):
         problems.append(f"{name}: no link to {DOCS_LINK} in any Markdown cell")
@@ -189,10 +246,25 @@ def test_every_module_has_a_teaching_notebook() -> None:
 @pytest.mark.parametrize("path", TEACHING_NOTEBOOKS, ids=lambda p: p.stem)
 def test_teaching_notebook_follows_the_conventions(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
-    problems = teaching_problems(nb, f"notebooks/{path.name}")
+    lab = path.stem
+    problems = teaching_problems(
+        nb, f"notebooks/{path.name}", lab_id=lab, solution=solution_objects(lab)
+    )
     assert not problems, "\n".join(problems)
 
 
+_SERVICE = """apiVersion: v1
+kind: Service
+metadata:
+  name: shop
+spec:
+  selector:
+    app: shop
+  ports:
+    - port: 80
+      targetPort: http
+"""
+SOLUTION = [yaml.safe_load(_SERVICE)]  # the example lab's answer
 _ANSWER = "\n\nQ?\n\n<details><summary>Answer</summary>\n\nA.\n</details>"
 
 
@@ -214,6 +286,9 @@ def _conforming() -> Any:
             v4.new_markdown_cell("**Predict:** what happens when you delete one?"),
             v4.new_code_cell("%%writefile work-42/x.yaml\nassert this is yaml, not python\n"),
             v4.new_code_cell("if True:\n    pods = !kubectl get pods -o name\n    print(pods)"),
+            v4.new_code_cell(
+                f"%%writefile work-42/svc.yaml\n{_SERVICE.replace('shop', 'greeter')}"
+            ),
             v4.new_markdown_cell(
                 "## Check your understanding\n\n"
                 + "".join(f"{n}. Question {n}?{_ANSWER}\n\n" for n in (1, 2))
@@ -311,6 +386,24 @@ BROKEN: dict[str, tuple[Any, str]] = {
         lambda nb: _edit(nb, "if True:", "print(pods)", "assert pods, 'no pods'"),
         "has an `assert`",
     ),
+    "the lab's solution object": (
+        lambda nb: _insert_after(
+            nb, "**Predict:** how", nbformat.v4.new_code_cell(f"%%writefile a.yaml\n{_SERVICE}")
+        ),
+        "writes the lab's solution Service shop",
+    ),
+    "the lab's solution object in a string": (
+        lambda nb: _edit(nb, "import subprocess", "NS =", f"SVC = {_SERVICE!r}\nNS ="),
+        "code cell 2 writes the lab's solution Service shop",
+    ),
+    "the lab's grader": (
+        lambda nb: _edit(nb, "import subprocess", "NS =", "g = graders.load('42')\nNS ="),
+        "code cell 2 runs the lab's grader",
+    ),
+    "the lab's checks run by hand": (
+        lambda nb: _edit(nb, "if True:", "print(pods)", "print(runner.run(LAB, namespace=NS))"),
+        "runs the lab's grader",
+    ),
     "no docs link": (
         lambda nb: _edit(nb, "Three:", "https://kubernetes.io/docs/concepts/", "#"),
         "no link to https://kubernetes.io/docs/",
@@ -319,13 +412,18 @@ BROKEN: dict[str, tuple[Any, str]] = {
 
 
 def test_a_conforming_notebook_passes() -> None:
-    assert teaching_problems(_conforming(), "notebooks/42-example.ipynb") == []
+    problems = teaching_problems(
+        _conforming(), "notebooks/42-example.ipynb", lab_id="42-example", solution=SOLUTION
+    )
+    assert problems == []
 
 
 @pytest.mark.parametrize("case", BROKEN, ids=list(BROKEN))
 def test_each_broken_convention_is_named_in_one_line(case: str) -> None:
     breaks, expected = BROKEN[case]
-    problems = teaching_problems(breaks(_conforming()), "notebooks/42-example.ipynb")
+    problems = teaching_problems(
+        breaks(_conforming()), "notebooks/42-example.ipynb", lab_id="42-example", solution=SOLUTION
+    )
     assert len(problems) == 1, problems
     assert problems[0].startswith("notebooks/42-example.ipynb: ")
     assert expected in problems[0], problems

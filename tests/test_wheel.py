@@ -115,6 +115,7 @@ def test_installed_kubelab_makes_a_workspace_without_solutions(
     for lab in labs.all_labs():
         assert f"labs/{lab.id}/starter" in made
     assert any(m.startswith("notebooks/") and m.endswith(".ipynb") for m in made)
+    assert "docs/glossary.md" in made  # the notebooks link it as ../docs/glossary.md
     assert not [m for m in made if "solution" in m.split("/")]
     for nb in (tmp_path / "course").rglob("*.ipynb"):
         assert "BEGIN SOLUTION" not in nb.read_text(), nb
