@@ -22,7 +22,9 @@ NOT_ON_KUBERNETES_IO = {
     "kind",  # kind.sigs.k8s.io
     "KWOK",  # kwok.sigs.k8s.io
     "P95 (percentile)",  # Google SRE book
+    "Service mesh",  # gateway-api.sigs.k8s.io
     "SLI, SLO and SLA",  # Google SRE book
+    "Traefik",  # doc.traefik.io
 }
 
 
@@ -48,6 +50,10 @@ def test_each_term_is_short_and_linked(term: str) -> None:
     text = entries()[term]
     prose = text.split("\n[", 1)[0]
     assert 40 <= len(prose) <= 600, f"{term}: {len(prose)} characters"
+    # A few sentences at most; code spans and the closing "Module NN." pointer do not count.
+    words = re.sub(r"`[^`]*`|(?:Modules?|Every module)[0-9, ]*\.", "x", prose)
+    sentences = len(re.findall(r"[.!?](?:\s|$)", words))
+    assert sentences <= 3, f"{term}: {sentences} sentences"
     links = re.findall(r"\]\((\S+?)\)", text)
     assert links, f"{term}: no link"
     if "(course)" not in term and term not in NOT_ON_KUBERNETES_IO:
