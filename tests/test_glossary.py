@@ -22,6 +22,8 @@ NOT_ON_KUBERNETES_IO = {
     "kind",  # kind.sigs.k8s.io
     "KWOK",  # kwok.sigs.k8s.io
     "P95 (percentile)",  # Google SRE book
+    "ReferenceGrant",  # gateway-api.sigs.k8s.io
+    "Restore drill",  # velero.io
     "Service mesh",  # gateway-api.sigs.k8s.io
     "SLI, SLO and SLA",  # Google SRE book
     "Traefik",  # doc.traefik.io

@@ -77,6 +77,7 @@ TEACHING_NOTEBOOKS = sorted(
 )
 TIME = re.compile(r"^\*\*Time:\*\* about \d+(?:-\d+)? minutes\b", re.M)
 PREREQUISITES = re.compile(r"^\*\*Prerequisites:\*\* \S", re.M)
+PREDICT = re.compile(r"^\*\*Predict:\*\* \S", re.M)
 CHECK_HEADING = re.compile(r"^## Check your understanding\s*$", re.M)
 TROUBLESHOOTING_HEADING = re.compile(r"^## Troubleshooting\s*$", re.M)
 ANSWER = re.compile(r"<details>\s*<summary>Answer</summary>.*?</details>", re.S)
@@ -163,11 +164,10 @@ def teaching_problems(
         problems.append(
             f"{name}: no `**Prerequisites:** ...` line in the Markdown cell after the title"
         )
-    # Rule 2: at least two predict-then-run moments, each directly before a code cell.
+    # Rule 2: at least two predict-then-run moments, each directly before a code cell. The
+    # `**Predict:**` paragraph may close a longer Markdown cell, as long as the run comes next.
     predicts = [
-        i
-        for i, c in enumerate(cells)
-        if c.cell_type == "markdown" and c.source.lstrip().startswith("**Predict:**")
+        i for i, c in enumerate(cells) if c.cell_type == "markdown" and PREDICT.search(c.source)
     ]
     if len(predicts) < 2:
         problems.append(
@@ -283,7 +283,10 @@ def _conforming() -> Any:
             ),
             v4.new_code_cell("!kubectl get pods -n {NS}\n%time x = 1"),
             v4.new_markdown_cell("Three: see [ReplicaSet](https://kubernetes.io/docs/concepts/)."),
-            v4.new_markdown_cell("**Predict:** what happens when you delete one?"),
+            v4.new_markdown_cell(
+                "Deleting a pod is what a node failure looks like to the ReplicaSet.\n\n"
+                "**Predict:** what happens when you delete one?"
+            ),
             v4.new_code_cell("%%writefile work-42/x.yaml\nassert this is yaml, not python\n"),
             v4.new_code_cell("if True:\n    pods = !kubectl get pods -o name\n    print(pods)"),
             v4.new_code_cell(
@@ -348,9 +351,13 @@ BROKEN: dict[str, tuple[Any, str]] = {
         lambda nb: _edit(nb, "# 42", "# 42 · Example", "Example"),
         "the first cell is not a Markdown title",
     ),
-    "one predict": (lambda nb: _drop(nb, "**Predict:** what happens"), "at least 2 wanted"),
+    "one predict": (lambda nb: _drop(nb, "Deleting a pod"), "at least 2 wanted"),
+    "predict inside a sentence": (
+        lambda nb: _edit(nb, "Deleting a pod", "**Predict:** what", "Now **Predict:** what"),
+        "1 `**Predict:**` Markdown cell(s), at least 2 wanted",
+    ),
     "predict before markdown": (
-        lambda nb: _insert_after(nb, "**Predict:** how", nbformat.v4.new_markdown_cell("Now run:")),
+        lambda nb: _insert_after(nb, "Deleting a pod", nbformat.v4.new_markdown_cell("Now run:")),
         "is not followed directly by a code cell",
     ),
     "predict at the end": (
