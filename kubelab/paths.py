@@ -1,7 +1,7 @@
 """Where kubelab keeps things: the course it ships and its cache outside the repo.
 
-The course (labs, notebooks, manifests, the sim and kind pins, the demo app) sits at the top of a
-checkout. An installed wheel carries the same folders as package data under
+The course (labs, notebooks, the glossary, manifests, the sim and kind pins, the demo app) sits at
+the top of a checkout. An installed wheel carries the same folders as package data under
 ``kubelab/_course/`` (pyproject.toml maps them there), so ``COURSE_ROOT`` is that folder when it
 exists and the checkout otherwise; nothing else in kubelab needs to know which. The graders are
 ``kubelab.graders`` either way (the checkout's ``graders/``, mapped by the install).
@@ -28,6 +28,8 @@ LABS_DIR = COURSE_ROOT / "labs"
 NOTEBOOKS_DIR = COURSE_ROOT / "notebooks"
 APPS_DIR = COURSE_ROOT / "apps"
 KIND_DIR = COURSE_ROOT / "kind"
+GLOSSARY = COURSE_ROOT / "docs" / "glossary.md"
+"""The course's glossary, which notebooks link as ``../docs/glossary.md``; init copies it."""
 REPO_ROOT = PACKAGE_DIR.parent
 """The checkout, for its tests and scripts; kubelab itself reads the course from COURSE_ROOT."""
 

@@ -1,9 +1,10 @@
 """A learner's workspace: the folder `kubelab init DIR` makes and `kubelab start` opens.
 
 It holds what a learner works on and nothing they should not see, as `nbgrader quickstart` makes
-a course: the teaching notebooks, and per lab its README, its `starter/` and its notebook as
-nbgrader releases it (answers cleared by nbgrader's own preprocessors). Never `solution/`.
-Making it again adds what is missing and never overwrites a file: the learner's edits are theirs.
+a course: the teaching notebooks, the glossary, and per lab its README, its `starter/` and its
+notebook as nbgrader releases it (answers cleared by nbgrader's own preprocessors). Never
+`solution/`. Making it again adds what is missing and never overwrites a file: the learner's
+edits are theirs.
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def _contents(lang: str = i18n.ENGLISH, untranslated: list[str] | None = None) -
     for readme in (paths.NOTEBOOKS_DIR / "README.md",):
         if readme.is_file():
             files["notebooks/README.md"] = pick(readme, "notebooks/README.md").read_bytes()
+    # The notebooks link the glossary as ../docs/glossary.md, as in the repository.
+    files["docs/glossary.md"] = paths.GLOSSARY.read_bytes()
     for lab in labs.all_labs():
         base = f"labs/{lab.id}"
         readme = pick(lab.directory / "README.md", f"{base}/README.md")

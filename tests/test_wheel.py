@@ -59,6 +59,8 @@ def test_the_wheel_carries_the_course_and_no_other_top_level_name(installed: Ins
             and not (top == "graders" and rest != "README.md" and not rest.endswith(".py"))
         ):
             expected.add(f"{COURSE[top]}/{rest}")
+        if name == "docs/glossary.md":  # of docs/, only the learners' page
+            expected.add("kubelab/_course/docs/glossary.md")
     expected.add("kubelab/py.typed")
     assert names - dist_info == expected
     metadata = next(n for n in dist_info if n.endswith("/METADATA"))
@@ -113,6 +115,7 @@ def test_installed_kubelab_makes_a_workspace_without_solutions(
     for lab in labs.all_labs():
         assert f"labs/{lab.id}/starter" in made
     assert any(m.startswith("notebooks/") and m.endswith(".ipynb") for m in made)
+    assert "docs/glossary.md" in made  # the notebooks link it as ../docs/glossary.md
     assert not [m for m in made if "solution" in m.split("/")]
     for nb in (tmp_path / "course").rglob("*.ipynb"):
         assert "BEGIN SOLUTION" not in nb.read_text(), nb

@@ -51,6 +51,8 @@ def _nbgrader_cells(notebook: Path) -> list[dict[str, object]]:
 def test_workspace_has_the_notebooks_and_each_labs_student_files(made: Path) -> None:
     for nb in paths.NOTEBOOKS_DIR.glob("*.ipynb"):
         assert (made / "notebooks" / nb.name).read_text() == nb.read_text()
+    # The notebooks link the glossary as ../docs/glossary.md: it is where they look for it.
+    assert (made / "docs" / "glossary.md").read_text() == paths.GLOSSARY.read_text()
     for lab in LABS:
         out = made / "labs" / lab.id
         assert (out / "README.md").read_text() == (lab.directory / "README.md").read_text()
