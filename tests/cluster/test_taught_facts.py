@@ -1,16 +1,18 @@
-"""What notebooks 07 and 08 show live, checked on the sim cluster's real API server.
+"""What notebooks 07, 08 and 09 show live, checked on the sim cluster's real API server.
 
 The notebooks print what happens and leave the judging to the learner (no asserts in cells a
 learner reads); these tests hold the behaviour they rely on: in-place resize through the `resize`
 subresource, the Pod Security dry-run review, the rollout deadline a rollback watcher reads, and
-the pull policy of a digest reference.
+the pull policy of a digest reference; and notebook 09's node failure, in order.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+from kubelab import node_failure_view
 from kubelab.wait import until
 from tests.conftest import Kubectl
 
@@ -196,3 +198,92 @@ def test_a_digest_reference_is_pulled_if_not_present(kubectl: Kubectl, namespace
         made = json.loads(kubectl(*args, stdin=json.dumps(pod)).stdout)
         policies[image] = made["spec"]["containers"][0]["imagePullPolicy"]
     assert list(policies.values()) == ["IfNotPresent", "IfNotPresent", "Always"], policies
+
+
+NB09_NODE = "taught-facts-node"
+PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
+
+
+def test_a_failed_nodes_pods_move_after_their_toleration_in_the_notebooks_order(
+    kubectl: Kubectl, namespace: str, kubeconfig: Path
+) -> None:
+    """Notebook 09, section 4: NotReady, NoSchedule, NoExecute, then the evictions once the
+    pods' 10 s toleration runs out, and every replica Ready on another node."""
+    taint = {"key": "kubelab.dev/taught", "value": namespace, "effect": "NoSchedule"}
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": NB09_NODE,
+            "annotations": {"kwok.x-k8s.io/node": "fake"},
+            "labels": {
+                "type": "kwok",
+                "kubernetes.io/hostname": NB09_NODE,
+                "kubelab.dev/drill": "true",
+            },
+        },
+        "spec": {"taints": [taint]},
+        "status": {
+            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+        },
+    }
+    kubectl("apply", "-f", "-", stdin=json.dumps(node))
+    try:
+        tolerations = [
+            {**{k: taint[k] for k in ("key", "value", "effect")}, "operator": "Equal"},
+            *(
+                {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 10}
+                for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+            ),
+        ]
+        prefer = {
+            "weight": 100,
+            "preference": {
+                "matchExpressions": [
+                    {"key": "kubernetes.io/hostname", "operator": "In", "values": [NB09_NODE]}
+                ]
+            },
+        }
+        doc = json.loads(_deployment("jobs", {}))
+        doc["spec"]["replicas"] = 3
+        doc["spec"]["template"]["spec"].update(
+            tolerations=tolerations,
+            affinity={
+                "nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [prefer]}
+            },
+        )
+        until(
+            lambda: json.loads(kubectl("get", "node", NB09_NODE, "-o", "json").stdout),
+            lambda n: node_failure_view.node_ready(n) == "True",
+            timeout=60,
+            what="the node Ready",
+        )
+        kubectl("-n", namespace, "apply", "-f", "-", stdin=json.dumps(doc))
+        kubectl("-n", namespace, "rollout", "status", "deployment/jobs", "--timeout=90s")
+        where = kubectl(
+            "-n", namespace, "get", "pods", "-l", "app=jobs", "-o",
+            "jsonpath={.items[*].spec.nodeName}",
+        ).stdout.split()  # fmt: skip
+        assert where.count(NB09_NODE) == 3, where
+
+        kubectl("label", "node", NB09_NODE, "kubelab.dev/fault=node-not-ready")
+        samples = node_failure_view.watch_node_failure(
+            NB09_NODE, namespace, "app=jobs", replicas=3, timeout=150, kubeconfig=str(kubeconfig)
+        )
+        steps = node_failure_view.milestones(samples, 3)
+        assert list(steps) == [
+            "NotReady",
+            "NoSchedule taint",
+            "NoExecute taint",
+            "first eviction",
+            "all moved",
+        ], steps
+        assert steps["first eviction"] - steps["NoExecute taint"] >= 8, steps  # the toleration
+        moved = kubectl(
+            "-n", namespace, "get", "pods", "-l", "app=jobs", "-o",
+            "jsonpath={.items[*].spec.nodeName}",
+        ).stdout.split()  # fmt: skip
+        assert len(moved) == 3 and NB09_NODE not in moved, moved
+    finally:
+        kubectl("delete", "node", NB09_NODE, "--wait=false", check=False)
