@@ -36,6 +36,10 @@ DOCS_PROBES = (
 )
 DOCS_IMAGES = "https://kubernetes.io/docs/concepts/containers/images/#image-names"
 DOCS_SECURITY = "https://kubernetes.io/docs/tasks/configure-pod-container/security-context/"
+DOCS_READ_ONLY = (
+    "https://kubernetes.io/docs/tasks/configure-pod-container/security-context/"
+    "#set-the-security-context-for-a-container"
+)
 DOCS_PDB = "https://kubernetes.io/docs/tasks/run-application/configure-pdb/"
 DOCS_SHUTDOWN = "https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/#hook-handler-execution"
 DOCS_BACKUP = "https://kubernetes.io/docs/concepts/storage/volume-snapshots/"
@@ -284,6 +288,36 @@ def non_root(ctx: Context) -> Verdict:
         f"{escalates[0] if escalates else 'it'} (it exists only at container level).",
     )
     return v.ok("every container runs as a non-root user its image supports, without escalation")
+
+
+@checks.check("read-only-root", docs=DOCS_READ_ONLY)
+def read_only_root(ctx: Context) -> Verdict:
+    """shop-web's container runs with a read-only root filesystem, on every pod."""
+    v = Verdict()
+    dep = _need(ctx, "Deployment", WEB)
+    found = dig(_web_container(dep), "securityContext", "readOnlyRootFilesystem")
+    where = f"Deployment {WEB} container {WEB_CONTAINER}"
+    v.expect(
+        found is True,
+        f"{where} securityContext.readOnlyRootFilesystem: expected true, found "
+        f"{'unset' if found is None else str(found).lower()}",
+        f"Set securityContext.readOnlyRootFilesystem: true on {where}: nothing that gets into "
+        "the container can then change its binaries or drop files into it. demo-web writes no "
+        "file; an app that needs scratch space gets an emptyDir mounted where it writes (/tmp).",
+    )
+
+    def read_only(template: Json, pod: Json) -> bool:
+        def flags(spec: Json) -> list[object]:
+            return [
+                dig(c, "securityContext", "readOnlyRootFilesystem")
+                for c in spec.get("containers") or []
+            ]
+
+        return flags(pod.get("spec") or {}) == flags(template.get("spec") or {})
+
+    probe = _stale(ctx, "Deployment", WEB, read_only)
+    _rolled_out(ctx, v, "Deployment", WEB, found is True, probe, "a read-only root filesystem")
+    return v.ok(f"{where}: read-only root filesystem on every pod")
 
 
 @checks.check("pdb", docs=DOCS_PDB)

@@ -34,6 +34,7 @@ NAMED = {
     "liveness-probe": "Deployment shop-web container web",
     "image-tags": "StatefulSet shop-db container db",
     "non-root": "StatefulSet shop-db container db",
+    "read-only-root": "Deployment shop-web container web",
     "pdb": "shop-web",
     "prestop": "Deployment shop-web container web",
     "backup-policy": "StatefulSet shop-db",
@@ -91,7 +92,7 @@ def test_solution_passes_every_check(attempt: LabAttempt) -> None:
     _settle(attempt)
     report = attempt.grade()
     assert not failed(report)
-    assert report.score == report.max_score == LAB.max_score == 14
+    assert report.score == report.max_score == LAB.max_score == 15
     assert [c.id for c in report.checks] == [t.id for t in LAB.tasks]
     assert all(c.hint is None and c.message for c in report.checks)
 
@@ -138,6 +139,14 @@ def _web_escalates(docs: Docs) -> None:
     _web(docs)["securityContext"]["allowPrivilegeEscalation"] = True
 
 
+def _web_root_writable(docs: Docs) -> None:
+    del _web(docs)["securityContext"]["readOnlyRootFilesystem"]
+
+
+def _web_root_explicitly_writable(docs: Docs) -> None:
+    _web(docs)["securityContext"]["readOnlyRootFilesystem"] = False
+
+
 def _no_pdb(docs: Docs) -> None:
     docs.remove(find(docs, "PodDisruptionBudget"))
 
@@ -182,6 +191,8 @@ VARIANTS = [
     ("web-escalates", _web_escalates, "non-root"),
     ("db-non-root-without-its-user", _db_non_root_as_the_images_root, "non-root"),
     ("db-as-a-user-postgres-lacks", _db_as_a_user_postgres_lacks, "non-root"),
+    ("web-root-filesystem-writable", _web_root_writable, "read-only-root"),
+    ("web-root-filesystem-explicitly-writable", _web_root_explicitly_writable, "read-only-root"),
     ("no-pdb", _no_pdb, "pdb"),
     ("pdb-blocks-drains", _pdb_blocks_drains, "pdb"),
     ("no-prestop", _no_prestop, "prestop"),

@@ -361,6 +361,7 @@ CASES = [
             "liveness-probe": 1,
             "image-tags": 1,
             "non-root": 2,
+            "read-only-root": 1,
             "pdb": 2,
             "prestop": 2,
             "backup-policy": 2,
