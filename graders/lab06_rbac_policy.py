@@ -841,7 +841,8 @@ def image_policy(ctx: Context) -> Verdict:
     ):
         # Workshop participants and confined submissions (instructor grading) cannot create
         # cluster-scoped objects: an admission policy of theirs could refuse everyone's objects.
-        # Every one of them gets the same: not graded.
+        # Every one of them gets the same: not graded (one requirement, met by everyone).
+        v.expect(True, "", "")
         return v.ok(
             "a workshop or confined namespace: admission policies are cluster-wide, so the "
             "instructor's; practise this task on your own cluster (not graded here)"
@@ -851,7 +852,8 @@ def image_policy(ctx: Context) -> Verdict:
         "deployments on CREATE and UPDATE, with a CEL validation over "
         "object.spec.template.spec.containers, and a ValidatingAdmissionPolicyBinding with "
         "validationActions [Deny] whose namespaceSelector selects this namespace; check with "
-        f"`kubectl create deployment x --image=nginx:latest -n {ctx.namespace} --dry-run=server`."
+        f"`kubectl create deployment x --image=nginx:latest -n {ctx.namespace} --dry-run=server` "
+        "(a new policy takes a few seconds to take effect)."
     )
     for image, what in (
         ("registry.example/kubelab/shop:latest", "the tag latest"),

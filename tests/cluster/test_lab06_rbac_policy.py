@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from kubelab import api, labs
+from kubelab.wait import until
 from tests.conftest import Kubectl
 from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find
 
@@ -55,6 +56,19 @@ class PolicyAttempt(LabAttempt):
                 selector["image-policy"] = value
         self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
         self.kubectl("label", "namespace", self.name, f"image-policy={value}", "--overwrite")
+        # The API server loads a new policy and binding from a watch, moments after they are
+        # stored: wait until an unpinned Deployment is refused (a variant that never refuses
+        # waits the whole deadline, then is graded as it is).
+        until(
+            lambda: self.kubectl(
+                "create", "deployment", "pin-probe", "-n", self.name, "--image=probe:latest",
+                "--dry-run=server", check=False,
+            ).returncode,
+            bool,
+            timeout=8,
+            what="the image policy to take effect",
+            raise_on_timeout=False,
+        )  # fmt: skip
         return docs
 
     def delete(self) -> None:
