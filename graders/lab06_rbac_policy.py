@@ -20,7 +20,7 @@ import math
 import uuid
 from decimal import Decimal
 
-from kubelab import netpol
+from kubelab import netpol, wait
 from kubelab.api import (
     DEPLOYMENTS,
     LIMITRANGES,
@@ -832,6 +832,39 @@ def _by_policy(refusal: str) -> bool:
     return "ValidatingAdmissionPolicy" in refusal
 
 
+POLICY_BINDINGS = Resource(
+    "admissionregistration.k8s.io/v1",
+    "validatingadmissionpolicybindings",
+    "ValidatingAdmissionPolicyBinding",
+    namespaced=False,
+)
+SETTLE_SECONDS = 6  # the API server loads new policies from a watch, moments after they are stored
+
+
+def _learners_bindings(ctx: Context) -> bool:
+    """Return whether any binding other than kubelab's own fence exists."""
+    try:
+        found = ctx.api.list(POLICY_BINDINGS, None)
+    except ApiError:
+        return False
+    return any(not dig(b, "metadata", "name", default="").startswith("kubelab-") for b in found)
+
+
+def _settled_try(ctx: Context, image: str, *, settle: bool) -> tuple[bool, str]:
+    """Dry-run a Deployment of `image`; if it is admitted and `settle` (a learner's binding
+    exists), ask again for a few seconds, since a policy applied just now may not be loaded yet."""
+    admitted, refusal = _try_deployment(ctx, image)
+    if admitted and settle:
+        admitted, refusal = wait.until(
+            lambda: _try_deployment(ctx, image),
+            lambda found: not found[0],
+            timeout=SETTLE_SECONDS,
+            what="a new admission policy to take effect",
+            raise_on_timeout=False,
+        )
+    return admitted, refusal
+
+
 @checks.check("image-policy", docs=DOCS_VAP)
 def image_policy(ctx: Context) -> Verdict:
     """A ValidatingAdmissionPolicy refuses Deployments with an unpinned image, admits pinned."""
@@ -855,11 +888,13 @@ def image_policy(ctx: Context) -> Verdict:
         f"`kubectl create deployment x --image=nginx:latest -n {ctx.namespace} --dry-run=server` "
         "(a new policy takes a few seconds to take effect)."
     )
+    settle = _learners_bindings(ctx)
     for image, what in (
         ("registry.example/kubelab/shop:latest", "the tag latest"),
         ("registry.example/kubelab/shop", "no tag"),
     ):
-        admitted, refusal = _try_deployment(ctx, image)
+        admitted, refusal = _settled_try(ctx, image, settle=settle)
+        settle = False  # wait once at most: the policy is loaded by now, or not refusing
         v.expect(
             not admitted and _by_policy(refusal),
             f"a Deployment of {image} ({what}) was "
