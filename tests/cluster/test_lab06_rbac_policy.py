@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from kubelab import api, labs
+from kubelab import access, api, labs
+from kubelab.grading import runner
 from kubelab.wait import until
 from tests.conftest import Kubectl
 from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find
@@ -374,3 +376,33 @@ def test_graders_do_not_depend_on_the_image_name(attempt: PolicyAttempt) -> None
     attempt.pin_images()
     report = attempt.grade()
     assert report.passed, failed(report)
+
+
+def test_a_confined_submission_may_not_create_a_policy_and_is_not_graded_on_it(
+    attempt: PolicyAttempt, client: api.Api, tmp_path: Path
+) -> None:
+    """Bulk grading's confined token (and a participant's) cannot create cluster-wide policies:
+    the fence never grants it, so the check does not grade them on it."""
+    access.install_shared_roles(client, [LAB])
+    token = access.service_account_token(client, attempt.name, "kubelab-submission")
+    subject = {"kind": "ServiceAccount", "name": "kubelab-submission", "namespace": attempt.name}
+    access.confine(client, attempt.name, subject, {attempt.name: LAB})
+    try:
+        server, ca = access.cluster_endpoint(client.kubeconfig)
+        config = access.kubeconfig_for(
+            server, ca, {"token": token}, name="s", namespace=attempt.name
+        )
+        path = access.write_kubeconfig(tmp_path / "submission.kubeconfig", config)
+        policy = (SOLUTION / IMAGE_POLICY).read_text().replace("pinned-images", "mallory-images")
+        refused = Kubectl(path)("apply", "-f", "-", stdin=policy, check=False)
+        assert refused.returncode != 0 and "forbidden" in refused.stderr, refused.stderr
+        confined = api.Api(path)
+        try:
+            result = runner.run(
+                LAB, namespace=attempt.name, only=["image-policy"], client=confined, timeout=30
+            ).checks[0]
+        finally:
+            confined.close()
+        assert result.passed and "not graded" in result.message
+    finally:
+        access.release(client, attempt.name)
