@@ -20,7 +20,7 @@ import math
 import uuid
 from decimal import Decimal
 
-from kubelab import netpol
+from kubelab import netpol, wait
 from kubelab.api import (
     DEPLOYMENTS,
     LIMITRANGES,
@@ -34,6 +34,7 @@ from kubelab.api import (
     SUBJECTACCESSREVIEWS,
     ApiError,
     Json,
+    Resource,
 )
 from kubelab.fence import namespace_fence
 from kubelab.grading import Checks, Context, Verdict
@@ -761,4 +762,163 @@ def pod_security(ctx: Context) -> Verdict:
     return v.ok(
         "Pod Security restricted is enforced: privileged and baseline-only pods are refused, "
         f"{WEB} and {FRONTEND} comply"
+    )
+
+
+# --- image-policy: a ValidatingAdmissionPolicy ------------------------------------------------
+
+DOCS_VAP = "https://kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy/"
+PARTICIPANT_LABEL = (
+    "kubelab.dev/participant"  # set by kubelab on a workshop participant's namespace
+)
+SELFSUBJECTACCESSREVIEWS = Resource(
+    "authorization.k8s.io/v1",
+    "selfsubjectaccessreviews",
+    "SelfSubjectAccessReview",
+    namespaced=False,
+)
+
+
+def _may_create_policies(ctx: Context) -> bool:
+    """Return whether the credentials grading now may create ValidatingAdmissionPolicies."""
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {
+            "resourceAttributes": {
+                "group": "admissionregistration.k8s.io",
+                "resource": "validatingadmissionpolicies",
+                "verb": "create",
+            }
+        },
+    }
+    try:
+        answer = ctx.api.create(SELFSUBJECTACCESSREVIEWS, review)
+    except ApiError:
+        return False
+    return bool(dig(answer, "status", "allowed", default=False))
+
+
+def dry_run_deployment(name: str, image: str) -> Json:
+    """Return a one-replica Deployment running `image`, for a server-side dry run."""
+    labels = {"app": name, "kubelab.dev/probe": "dry-run"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+        },
+    }
+
+
+def _try_deployment(ctx: Context, image: str) -> tuple[bool, str]:
+    """Dry-run a Deployment of `image`; return whether it was admitted, and the refusal."""
+    try:
+        ctx.dry_run_create(DEPLOYMENTS, dry_run_deployment("kubelab-image-probe", image))
+    except ApiError as err:
+        if err.status not in (400, 403, 422):
+            raise
+        return False, str(err)
+    return True, ""
+
+
+def _by_policy(refusal: str) -> bool:
+    return "ValidatingAdmissionPolicy" in refusal
+
+
+POLICY_BINDINGS = Resource(
+    "admissionregistration.k8s.io/v1",
+    "validatingadmissionpolicybindings",
+    "ValidatingAdmissionPolicyBinding",
+    namespaced=False,
+)
+SETTLE_SECONDS = 6  # the API server loads new policies from a watch, moments after they are stored
+
+
+def _learners_bindings(ctx: Context) -> bool:
+    """Return whether any binding other than kubelab's own fence exists."""
+    try:
+        found = ctx.api.list(POLICY_BINDINGS, None)
+    except ApiError:
+        return False
+    return any(not dig(b, "metadata", "name", default="").startswith("kubelab-") for b in found)
+
+
+def _settled_try(ctx: Context, image: str, *, settle: bool) -> tuple[bool, str]:
+    """Dry-run a Deployment of `image`; if it is admitted and `settle` (a learner's binding
+    exists), ask again for a few seconds, since a policy applied just now may not be loaded yet."""
+    admitted, refusal = _try_deployment(ctx, image)
+    if admitted and settle:
+        admitted, refusal = wait.until(
+            lambda: _try_deployment(ctx, image),
+            lambda found: not found[0],
+            timeout=SETTLE_SECONDS,
+            what="a new admission policy to take effect",
+            raise_on_timeout=False,
+        )
+    return admitted, refusal
+
+
+@checks.check("image-policy", docs=DOCS_VAP)
+def image_policy(ctx: Context) -> Verdict:
+    """A ValidatingAdmissionPolicy refuses Deployments with an unpinned image, admits pinned."""
+    v = Verdict()
+    if _namespace_labels(ctx, ctx.namespace).get(PARTICIPANT_LABEL) or not _may_create_policies(
+        ctx
+    ):
+        # Workshop participants and confined submissions (instructor grading) cannot create
+        # cluster-scoped objects: an admission policy of theirs could refuse everyone's objects.
+        # Every one of them gets the same: not graded (one requirement, met by everyone).
+        v.expect(True, "", "")
+        return v.ok(
+            "a workshop or confined namespace: admission policies are cluster-wide, so the "
+            "instructor's; practise this task on your own cluster (not graded here)"
+        )
+    hint_bind = (
+        "Write a ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1) matching apps "
+        "deployments on CREATE and UPDATE, with a CEL validation over "
+        "object.spec.template.spec.containers, and a ValidatingAdmissionPolicyBinding with "
+        "validationActions [Deny] whose namespaceSelector selects this namespace; check with "
+        f"`kubectl create deployment x --image=nginx:latest -n {ctx.namespace} --dry-run=server` "
+        "(a new policy takes a few seconds to take effect)."
+    )
+    settle = _learners_bindings(ctx)
+    for image, what in (
+        ("registry.example/kubelab/shop:latest", "the tag latest"),
+        ("registry.example/kubelab/shop", "no tag"),
+    ):
+        admitted, refusal = _settled_try(ctx, image, settle=settle)
+        settle = False  # wait once at most: the policy is loaded by now, or not refusing
+        v.expect(
+            not admitted and _by_policy(refusal),
+            f"a Deployment of {image} ({what}) was "
+            + ("admitted" if admitted else f"refused, but not by an admission policy: {refusal}")
+            + "; expected a ValidatingAdmissionPolicy to deny it",
+            hint_bind
+            if admitted
+            else "The refusal must come from your ValidatingAdmissionPolicy, not something else.",
+        )
+    refused_any = v.met > 0
+    pinned = "registry.example/kubelab/shop:1.4.2"
+    admitted, refusal = _try_deployment(ctx, pinned)
+    v.expect(
+        admitted and refused_any,
+        f"a Deployment of {pinned} (a pinned tag) was refused: {refusal}"
+        if not admitted
+        else "no admission policy refused an unpinned image, so admitting a pinned one proves "
+        "nothing yet",
+        "The policy must admit images with a tag other than latest (or a @sha256: digest): "
+        "refusing everything is not a policy about images."
+        if not admitted
+        else hint_bind,
+    )
+    return v.ok(
+        "a ValidatingAdmissionPolicy denies Deployments whose images are :latest or untagged, "
+        "and admits pinned ones"
     )

@@ -309,7 +309,7 @@ CASES = [
         {"backends": 3, "gateway": 2, "canary-route": 1, "header-route": 1},
     ),
     # Lab 06: least privilege 3 of 4 (it may also list and watch secrets); quota 1 of 3
-    # (requests.memory missing, an oversized-memory pod admitted).
+    # (requests.memory missing, an oversized-memory pod admitted); no image policy applied.
     Case(
         "06-rbac-policy",
         _half_06,
@@ -321,11 +321,14 @@ CASES = [
             "limits": 2,
             "quota": 1,
             "pod-security": 0,
+            "image-policy": 0,
         },
         answers={
             "enforce": "!kubectl label ns {grader.namespace}"
             " pod-security.kubernetes.io/enforce=restricted --overwrite\n"
-            'grader.apply(f"{MANIFESTS}")'
+            'grader.apply(f"{MANIFESTS}")',
+            "pin-images": "!kubectl apply -f {MANIFESTS}/image-policy.yaml\n"
+            "!kubectl label ns {grader.namespace} image-policy=pinned --overwrite",
         },
     ),
     # Lab 07: burn rate 1 of 2 requirements; the HPA 3 of 4 (max not the plan's) -> 2 of 3.
