@@ -332,7 +332,10 @@ def pdb(ctx: Context) -> Verdict:
         query = selector_query(selector)
         if query is None and selector != {}:
             return set()
-        return {p["metadata"]["name"] for p in ctx.list(PODS, labels=query)}
+        # Pods still terminating after a rollout (shop-web's grace period is long) are not
+        # shop-web's any more: `theirs` leaves them out, and so must this.
+        live = ctx.list(PODS, labels=query)
+        return {p["metadata"]["name"] for p in live if not dig(p, "metadata", "deletionTimestamp")}
 
     budgets = [b for b in ctx.list(PDBS) if theirs and picks(b) == theirs]
     names = ", ".join(b["metadata"]["name"] for b in ctx.list(PDBS)) or "none"

@@ -73,6 +73,7 @@ spec:
         - maxSkew: 1
           topologyKey: kubernetes.io/hostname
           whenUnsatisfiable: DoNotSchedule
+          nodeTaintsPolicy: Honor
           labelSelector: {matchLabels: {app: catalog-spread}}
       containers:
         - name: api
