@@ -41,7 +41,9 @@ def test_notebook_runs(notebook: str, kubeconfig: Path, kubectl: Kubectl, tmp_pa
 def run_notebook(path: Path, cwd: Path, kubeconfig: Path, kubectl: Kubectl, data: Path) -> None:
     """Run the notebook at `path` (which is in `cwd`) under nbval; fail with its output's tail."""
     bin_dir = str(Path(sys.executable).parent)
-    namespace = f"nb-{path.stem[:20].lower()}-{uuid.uuid4().hex[:6]}".replace("_", "-")
+    # A namespace is a DNS label: a translated lab notebook (lab.zh-CN) has a dot in its stem.
+    stem = path.stem[:20].lower().replace("_", "-").replace(".", "-")
+    namespace = f"nb-{stem}-{uuid.uuid4().hex[:6]}"
     env = {
         **os.environ,
         "KUBECONFIG": str(kubeconfig),
