@@ -285,25 +285,3 @@ class SandboxedExecute(NbGraderPreprocessor):  # type: ignore[misc]
             per_notebook=caps.max_notebook_bytes,
         )
         return graded, resources
-
-
-def configure(c: Any) -> None:
-    """Make nbgrader autograde use SandboxedExecute (the rest of its pipeline unchanged)."""
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (
-        AssignLatePenalties,
-        CheckCellMetadata,
-        IgnorePattern,
-        LimitOutput,
-        SaveAutoGrades,
-    )
-
-    c.Autograde.autograde_preprocessors = [
-        SandboxedExecute,
-        IgnorePattern,
-        ClearMetadataPreprocessor,
-        LimitOutput,
-        SaveAutoGrades,
-        AssignLatePenalties,
-        CheckCellMetadata,
-    ]
