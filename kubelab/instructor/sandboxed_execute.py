@@ -1,7 +1,7 @@
 """nbgrader's execute step, replaced: run the submission in the sandbox, then grade the cluster.
 
 `kubelab grade autograde` runs `nbgrader autograde` once per submission with this preprocessor in
-place of nbgrader's `Execute` (see `configure`). For one submission it:
+place of nbgrader's `Execute` (see `kubelab.course`). For one submission it:
 
 1. copies the submission to a throwaway work folder and runs it, cell by cell, inside the sandbox
    (kubelab/sandbox.py), as the submission's confined ServiceAccount;
