@@ -108,13 +108,13 @@ def existing_kubeconfig(cluster: str) -> Path:
 def recorded_kubeconfig(cluster: str) -> Path | None:
     """Return the kubeconfig of the cluster recorded under this name, or None if none is."""
     backend = recorded_backend(cluster)
+    if backend is None:
+        return None
     if backend == EXISTING:
         return existing_kubeconfig(cluster)
     if backend == "sim":
         return sim_kubeconfig(cluster)
-    if backend == "kind":
-        return kind_kubeconfig(cluster)
-    return None
+    return kind_kubeconfig(cluster)  # as `kubelab.cluster.recorded` makes any other name kind
 
 
 # --- one-context copies of a kubeconfig -------------------------------------------------------
