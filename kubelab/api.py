@@ -20,6 +20,7 @@ import urllib3
 import yaml
 from kubernetes import client, config
 
+from kubelab import cluster_files
 from kubelab.errors import KubelabError
 from kubelab.kube import REQUEST_TIMEOUT, configuration, load_problem
 
@@ -120,11 +121,9 @@ def default_kubeconfig() -> str:
     explicit = os.environ.get("KUBECONFIG")
     if explicit:
         return explicit
-    from kubelab.cluster import default_cluster_name, recorded  # here: only when needed
-
-    backend = recorded(default_cluster_name())
-    if backend is not None:
-        return str(backend.kubeconfig_path())
+    found = cluster_files.recorded_kubeconfig(cluster_files.default_cluster_name())
+    if found is not None:
+        return str(found)
     return str(Path.home() / ".kube" / "config")
 
 

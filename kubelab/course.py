@@ -46,13 +46,39 @@ def configure_nbgrader(c: Any, *, root: Path, labs_dir: Path = paths.LABS_DIR) -
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
     # Grade cells wait for rollouts: give every cell room, but not forever.
     c.Execute.timeout = 300
+    # kubelab's own preprocessors are named, not imported: nbconvert imports a named one when it
+    # registers it, and this module stays below the instructor code that defines them.
     if os.environ.get(SPEC_ENV):
         # `kubelab grade autograde` is running this nbgrader: execute in the sandbox instead.
-        from kubelab.instructor.sandboxed_execute import configure
-
-        configure(c)
+        _execute_in_the_sandbox(c)
     else:
         _cap_outputs_in_bytes(c)
+
+
+SANDBOXED_EXECUTE = "kubelab.instructor.sandboxed_execute.SandboxedExecute"
+LIMIT_OUTPUT_BYTES = "kubelab.instructor.output_caps.LimitOutputBytes"
+
+
+def _execute_in_the_sandbox(c: Any) -> None:
+    """nbgrader's autograde steps with SandboxedExecute in place of Execute (the rest unchanged)."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
+
+    c.Autograde.autograde_preprocessors = [
+        SANDBOXED_EXECUTE,
+        IgnorePattern,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGrades,
+        AssignLatePenalties,
+        CheckCellMetadata,
+    ]
 
 
 def _cap_outputs_in_bytes(c: Any) -> None:
@@ -61,11 +87,9 @@ def _cap_outputs_in_bytes(c: Any) -> None:
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
 
-    from kubelab.instructor.output_caps import LimitOutputBytes
-
     steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
     at = steps.index(Execute) + 1
-    c.Autograde.autograde_preprocessors = [*steps[:at], LimitOutputBytes, *steps[at:]]
+    c.Autograde.autograde_preprocessors = [*steps[:at], LIMIT_OUTPUT_BYTES, *steps[at:]]
 
 
 def write_course_config(root: Path, labs_dir: Path = paths.LABS_DIR) -> Path:

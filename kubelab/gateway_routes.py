@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubelab.objects import selects
+
 Json = dict[str, Any]
 
 GROUP = "gateway.networking.k8s.io"
@@ -100,23 +102,6 @@ def _kind_allowed(listener: Json, kind: str) -> bool:
     return any(k.get("kind") == kind and (k.get("group") or GROUP) == GROUP for k in kinds)
 
 
-def _labels_match(selector: Json, labels: Mapping[str, str]) -> bool:
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key", ""), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
-
-
 def _namespace_allowed(
     listener: Json, gateway_ns: str, route_ns: str, route_ns_labels: Mapping[str, str] | None
 ) -> bool:
@@ -127,7 +112,7 @@ def _namespace_allowed(
     if source == "Same":
         return route_ns == gateway_ns
     if source == "Selector":
-        return route_ns_labels is not None and _labels_match(
+        return route_ns_labels is not None and selects(
             namespaces.get("selector") or {}, route_ns_labels
         )
     return False

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from kubelab import api
 from kubelab.api import Json, Resource
-from kubelab.grading.quantity import parse
+from kubelab.objects import quantity
 
 USAGE_CPU = "kwok.x-k8s.io/usage-cpu"
 LOAD_LABEL = "kubelab.dev/load"
@@ -34,7 +34,7 @@ JOB_DEADLINE = 300  # seconds: a load Job nobody deleted stops by itself
 
 def millicores(value: object) -> int:
     """Return a CPU quantity ("250m", "1", "0.5") in whole millicores (0 when not a quantity)."""
-    parsed = parse(value)
+    parsed = quantity(value)
     if parsed is None or parsed <= 0:
         return 0
     return math.ceil(parsed * Decimal(1000))

@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubelab.objects import selects
+
 Json = Mapping[str, Any]
 NAME_LABEL = "kubernetes.io/metadata.name"
 INGRESS, EGRESS = "Ingress", "Egress"
@@ -108,33 +110,6 @@ def pod_from_json(obj: Json) -> Pod:
     )
 
 
-def matches(selector: Json | None, labels: Mapping[str, str]) -> bool:
-    """Tell whether a label selector (matchLabels and matchExpressions) selects `labels`.
-
-    An empty selector selects everything; None (no selector given) is treated the same way, so
-    callers decide what an absent selector means before calling.
-    """
-    if not selector:
-        return True
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        present = key in labels
-        if op == "In" and not (present and labels[key] in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            return False  # an unknown operator selects nothing (the API server rejects it)
-    return True
-
-
 def policy_types(policy: Json) -> list[str]:
     """Return the directions a policy governs, defaulted as the API server does."""
     spec = policy.get("spec") or {}
@@ -185,11 +160,11 @@ class Policies:
             p
             for p in self.policies
             if _policy_namespace(p) == pod.namespace
-            and matches((p.get("spec") or {}).get("podSelector"), pod.labels)
+            and selects((p.get("spec") or {}).get("podSelector"), pod.labels)
             and direction in policy_types(p)
         ]
 
-    def _peer_matches(self, peer: Json, policy_ns: str, other: Endpoint) -> bool:
+    def _peer_selects(self, peer: Json, policy_ns: str, other: Endpoint) -> bool:
         if "ipBlock" in peer:
             return isinstance(other, External) and _in_block(other.ip, peer["ipBlock"])
         if not isinstance(other, Pod):
@@ -198,11 +173,11 @@ class Policies:
         if ns_sel is None:
             in_namespace = other.namespace == policy_ns
         else:
-            in_namespace = matches(ns_sel, self.namespace_labels(other.namespace))
-        return in_namespace and matches(pod_sel, other.labels)
+            in_namespace = selects(ns_sel, self.namespace_labels(other.namespace))
+        return in_namespace and selects(pod_sel, other.labels)
 
     @staticmethod
-    def _port_matches(entry: Json, dst: Endpoint, port: int, protocol: str) -> bool:
+    def _port_selects(entry: Json, dst: Endpoint, port: int, protocol: str) -> bool:
         if str(entry.get("protocol", "TCP")) != protocol:
             return False
         wanted = entry.get("port")
@@ -230,10 +205,10 @@ class Policies:
         protocol: str,
     ) -> bool:
         peers = rule.get(key) or []
-        if peers and not any(self._peer_matches(p, policy_ns, other) for p in peers):
+        if peers and not any(self._peer_selects(p, policy_ns, other) for p in peers):
             return False
         ports = rule.get("ports") or []
-        return not ports or any(self._port_matches(e, dst, port, protocol) for e in ports)
+        return not ports or any(self._port_selects(e, dst, port, protocol) for e in ports)
 
     def _side(
         self, pod: Pod, direction: str, other: Endpoint, dst: Endpoint, port: int, protocol: str

@@ -31,6 +31,7 @@ from kubelab import live
 from kubelab.api import default_kubeconfig
 from kubelab.errors import KubelabError
 from kubelab.kube import REQUEST_TIMEOUT, api_client
+from kubelab.objects import controller_uid
 from kubelab.views import ReplicaSetState, as_json, replica_set_state, revision_of, rollout_complete
 
 WATCH_WINDOW = 2  # seconds per watch request: how long a stopped watcher may take to notice
@@ -99,11 +100,7 @@ def _created(meta: Json) -> datetime | None:
 
 def owner_uid(obj: object) -> str:
     """Return the uid of the controller that owns `obj` ("" when none)."""
-    refs = (as_json(obj).get("metadata") or {}).get("ownerReferences") or []
-    for ref in refs:
-        if ref.get("controller"):
-            return str(ref.get("uid", ""))
-    return str(refs[0].get("uid", "")) if refs else ""
+    return controller_uid(as_json(obj))
 
 
 def pod_node(pod: object, now: datetime) -> PodNode:

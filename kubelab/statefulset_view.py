@@ -25,6 +25,7 @@ from kubernetes import client
 from kubelab import live
 from kubelab.api import default_kubeconfig
 from kubelab.kube import REQUEST_TIMEOUT, api_client
+from kubelab.objects import owned_by
 from kubelab.views import as_json
 
 REVISION_LABEL = "controller-revision-hash"
@@ -258,9 +259,8 @@ def watch_statefulset(
         uid = (sts.get("metadata") or {}).get("uid")
         states = []
         for pod in listed.get("items") or []:
-            refs = (pod.get("metadata") or {}).get("ownerReferences") or []
             state = pod_state(pod, name)
-            if state is not None and any(r.get("uid") == uid for r in refs):
+            if state is not None and owned_by(pod, str(uid)):
                 states.append(state)
         s = sample(time.monotonic() - start, sts, states)
         last = samples[-1] if samples else None

@@ -28,7 +28,7 @@ from kubelab import live
 from kubelab.api import default_kubeconfig
 from kubelab.errors import KubelabError
 from kubelab.kube import REQUEST_TIMEOUT, api_client
-from kubelab.objects import REVISION_ANNOTATION, image_tag
+from kubelab.objects import REVISION_ANNOTATION, image_tag, owned_by
 
 WATCH_WINDOW = 2  # seconds per watch request; the Deployment is re-read between windows
 
@@ -103,12 +103,6 @@ def replica_set_state(rs: object) -> ReplicaSetState:
         ready=_int(status.get("readyReplicas")),
         available=_int(status.get("availableReplicas")),
     )
-
-
-def owned_by(obj: object, uid: str) -> bool:
-    """Tell whether `obj` has an ownerReference to the object with this uid."""
-    refs = (as_json(obj).get("metadata") or {}).get("ownerReferences") or []
-    return any(ref.get("uid") == uid for ref in refs)
 
 
 def rollout_complete(deployment: object, replica_sets: Iterable[ReplicaSetState]) -> bool:

@@ -372,3 +372,24 @@ def test_gatewayclass_kubelab_goes_to_the_one_controller_there() -> None:
         parts.gatewayclass_objects(target(FakeApi({})))
     row = parts.gatewayclass_check(target(two), parts.PARTS[1])
     assert (row.found, row.status) == ("absent", MISSING)
+
+
+def test_the_client_finds_every_backends_kubeconfig_from_the_record(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # api.default_kubeconfig reads the record (kubelab.cluster_files), not the backends: the
+    # paths it finds are the ones the backends themselves use.
+    from kubelab import cluster_files
+    from kubelab.cluster.kind import KindBackend
+    from kubelab.cluster.sim import SimBackend
+
+    monkeypatch.setenv("KUBELAB_CLUSTER", "rec")
+    assert cluster_files.recorded_kubeconfig("rec") is None
+    assert api.default_kubeconfig() == str(Path.home() / ".kube" / "config")
+    state.record("rec", "sim")
+    assert api.default_kubeconfig() == str(SimBackend("rec").kubeconfig_path())
+    assert SimBackend("rec").kubeconfig_path().is_relative_to(cache)
+    state.record("rec", "kind")
+    assert api.default_kubeconfig() == str(KindBackend("rec").kubeconfig_path())
+    state.forget("rec")
+    assert cluster_files.recorded_kubeconfig("rec") is None

@@ -132,6 +132,19 @@ def test_a_selector_listener_admits_namespaces_by_label() -> None:
     assert not gr.attachment(other, gw).attached  # labels unknown: cannot be admitted
 
 
+def test_a_selector_with_an_unknown_operator_admits_no_namespace() -> None:
+    # The same matcher as NetworkPolicy's (kubelab.objects.selects): an operator the API server
+    # would reject selects nothing, where it used to be skipped and so admitted every namespace.
+    selector = {"matchExpressions": [{"key": "team", "operator": "Equals", "values": ["a"]}]}
+    listener = dict(
+        HTTP80, allowedRoutes={"namespaces": {"from": "Selector", "selector": selector}}
+    )
+    other = route(CANARY, ns="team-a", parents=[{"name": "main-gw", "namespace": NS}])
+    assert not gr.attachment(
+        other, gateway(listener), route_namespace_labels={"team": "a"}
+    ).attached
+
+
 def test_kinds_and_protocols() -> None:
     tcp = {"name": "tcp", "protocol": "TCP", "port": 9000}
     assert not gr.attachment(route(CANARY), gateway(tcp)).attached

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from kubelab.netpol import (
     ContainerPort,
     External,
     Pod,
     Policies,
-    matches,
     pod_from_json,
     policy_types,
 )
@@ -225,32 +222,6 @@ def test_policy_types_default_like_the_api_server() -> None:
     # An allow-all egress rule ({}) opens everything for the pods it selects.
     p = Policies([policy("all-out", {"podSelector": {}, "egress": [{}]})])
     assert p.allowed(FRONT, INTERNET, 443) and not p.allowed(INTERNET, FRONT, 80)
-
-
-@pytest.mark.parametrize(
-    ("selector", "labels", "expected"),
-    [
-        ({}, {"a": "1"}, True),
-        ({"matchLabels": {"a": "1"}}, {"a": "1", "b": "2"}, True),
-        ({"matchLabels": {"a": "1"}}, {"a": "2"}, False),
-        (
-            {"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "2"]}]},
-            {"a": "2"},
-            True,
-        ),
-        ({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1"]}]}, {}, False),
-        ({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, {}, True),
-        (
-            {"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]},
-            {"a": "1"},
-            False,
-        ),
-        ({"matchExpressions": [{"key": "a", "operator": "Exists"}]}, {"a": ""}, True),
-        ({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, {"a": ""}, False),
-    ],
-)
-def test_label_selectors(selector: dict[str, Any], labels: dict[str, str], expected: bool) -> None:
-    assert matches(selector, labels) is expected
 
 
 def test_matrix_and_pods_from_json() -> None:

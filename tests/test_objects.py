@@ -7,14 +7,18 @@ from typing import Any
 import pytest
 
 from kubelab.objects import (
+    controller_uid,
     dig,
     image_tag,
     labels_query,
     owned_by,
+    owner_references,
     port_number,
     prestop_delay,
+    quantity,
     ready_endpoints,
     selector_query,
+    selects,
 )
 
 
@@ -100,3 +104,64 @@ def test_prestop_delay_reads_the_sleep_action_and_exec_sleeps(
     hook: dict[str, Any] | None, seconds: int | None
 ) -> None:
     assert prestop_delay(hook) == seconds
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "expected"),
+    [
+        ({}, {"a": "1"}, True),
+        ({"matchLabels": {"a": "1"}}, {"a": "1", "b": "2"}, True),
+        ({"matchLabels": {"a": "1"}}, {"a": "2"}, False),
+        (
+            {"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "2"]}]},
+            {"a": "2"},
+            True,
+        ),
+        ({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1"]}]}, {}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, {}, True),
+        (
+            {"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]},
+            {"a": "1"},
+            False,
+        ),
+        ({"matchExpressions": [{"key": "a", "operator": "Exists"}]}, {"a": ""}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, {"a": ""}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, {"b": ""}, True),
+        (None, {"a": "1"}, True),
+        # an operator the API server would reject selects nothing, whatever the labels
+        (
+            {"matchExpressions": [{"key": "a", "operator": "Equals", "values": ["1"]}]},
+            {"a": "1"},
+            False,
+        ),
+        ({"matchExpressions": [{"key": "a", "operator": "exists"}]}, {"a": "1"}, False),
+        ({"matchExpressions": [{"key": "a"}]}, {"a": "1"}, False),
+    ],
+)
+def test_one_selector_matcher(
+    selector: dict[str, Any] | None, labels: dict[str, str], expected: bool
+) -> None:
+    assert selects(selector, labels) is expected
+
+
+def test_owner_references_and_the_controller_among_them() -> None:
+    pod = {"metadata": {"ownerReferences": [{"uid": "a"}, {"uid": "b", "controller": True}]}}
+    assert [r["uid"] for r in owner_references(pod)] == ["a", "b"]
+    assert controller_uid(pod) == "b"
+    assert controller_uid({"metadata": {"ownerReferences": [{"uid": "a"}]}}) == "a"
+    assert controller_uid({"metadata": {}}) == ""
+    assert owner_references({"metadata": {"ownerReferences": None}}) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("250m", "0.25"), ("1", "1"), ("0.5", "0.5"), ("512Mi", str(512 * 2**20)), ("1e3", "1000")],
+)
+def test_one_quantity_parser(text: str, value: str) -> None:
+    from decimal import Decimal
+
+    from kubelab.grading.quantity import parse  # the name graders import: the same parser
+
+    assert quantity(text) == Decimal(value)
+    assert parse is quantity
+    assert quantity("lots") is None and quantity("5Xi") is None

@@ -3,6 +3,7 @@ participant's kubeconfig grades, the board's table, and one-line errors."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -297,21 +298,81 @@ def test_participant_kubeconfig_cannot_run_the_workshop(tmp_path: Path) -> None:
     _one_line_error(_kubelab("workshop", "status", "--once", env=env), "participant alice's")
 
 
-def test_missing_openssl_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keys_need_no_openssl_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kubelab.workshop import certs
 
-    monkeypatch.setenv("PATH", str(tmp_path))  # no openssl anywhere
-    with pytest.raises(KubelabError) as err:
-        certs.key_and_request("kubelab:participant:alice", participants.GROUP)
-    assert "`openssl` is needed" in str(err.value) and "\n" not in str(err.value)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no openssl anywhere: the package makes the key
+    key, request = certs.key_and_request("kubelab:participant:alice", participants.GROUP)
+    assert key.startswith(b"-----BEGIN EC PRIVATE KEY-----")
+    assert request.startswith(b"-----BEGIN CERTIFICATE REQUEST-----")
 
 
 def test_key_and_request_name_the_participant() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
     from kubelab.workshop import certs
 
     key, request = certs.key_and_request("kubelab:participant:alice", participants.GROUP)
-    assert key.startswith(b"-----BEGIN EC PRIVATE KEY-----")
-    subject = subprocess.run(
-        ["openssl", "req", "-noout", "-subject"], input=request, capture_output=True, check=True
-    ).stdout.decode()
-    assert "kubelab:participant:alice" in subject and "kubelab:participants" in subject
+    private = serialization.load_pem_private_key(key, password=None)
+    csr = x509.load_pem_x509_csr(request)
+    assert csr.is_signature_valid  # signed with the key that goes into the kubeconfig
+    assert csr.public_key() == private.public_key()
+    # the API server takes the user from CN and the group from O, as `openssl req -subj` set them
+    assert csr.subject.rfc4514_string() == "CN=kubelab:participant:alice,O=kubelab:participants"
+    assert [a.value for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)] == [
+        "kubelab:participant:alice"
+    ]
+
+
+def _sign(request: bytes, days: float) -> bytes:
+    """Sign a request as the cluster CA would (a throwaway CA here); return the certificate."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
+    csr = x509.load_pem_x509_csr(request)
+    now = datetime.now(timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(ca_name)
+        .public_key(csr.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=days))
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def test_a_signed_certificate_goes_with_its_key_and_its_validity_is_read() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from kubelab.workshop import certs
+
+    key, request = certs.key_and_request("kubelab:participant:bob", participants.GROUP)
+    pem = _sign(request, days=7)
+    cert = x509.load_pem_x509_certificate(pem)
+    private = serialization.load_pem_private_key(key, password=None)
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    assert cert.public_key() == private.public_key()  # the kubeconfig's key fits its certificate
+    assert cert.subject.rfc4514_string() == "CN=kubelab:participant:bob,O=kubelab:participants"
+    credential = certs.Credential(pem, key)
+    user = credential.kubeconfig_user()
+    assert base64.b64decode(user["client-certificate-data"]) == pem
+    assert base64.b64decode(user["client-key-data"]) == key
+
+    assert certs.still_valid(pem, 86400)  # 7 days left: still good tomorrow
+    assert not certs.still_valid(pem, 8 * 86400)  # not in 8 days
+    short = _sign(request, days=0.5)
+    assert not certs.still_valid(short, 86400)  # `workshop up` mints a new one
+    assert not certs.still_valid(b"not a certificate", 0)

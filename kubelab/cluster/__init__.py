@@ -12,21 +12,20 @@ and `kubelab --help` and `kubelab labs` import this package without ever needing
 
 from __future__ import annotations
 
-import os
-
 from kubelab.cluster import state
 from kubelab.cluster.base import Backend, ClusterStatus
+from kubelab.cluster_files import EXISTING, default_cluster_name
 from kubelab.errors import KubelabError
 
-EXISTING = "existing"  # ExistingBackend.name
-
 BACKENDS = ("auto", "sim", "kind")
-__all__ = ["BACKENDS", "Backend", "ClusterStatus", "backend_for", "default_cluster_name"]
-
-
-def default_cluster_name() -> str:
-    """Return the cluster name: $KUBELAB_CLUSTER or ``kubelab``."""
-    return os.environ.get("KUBELAB_CLUSTER", "kubelab")
+__all__ = [
+    "BACKENDS",
+    "EXISTING",
+    "Backend",
+    "ClusterStatus",
+    "backend_for",
+    "default_cluster_name",
+]
 
 
 def docker_available() -> bool:

@@ -60,7 +60,7 @@ def _add_source(p: argparse.ArgumentParser, *, required: bool = False) -> None:
 @contextmanager
 def _one_context(source: Path, context: str | None) -> Iterator[tuple[Path, str]]:
     """A temporary one-context copy of `source` (so --context works for every reader)."""
-    from kubelab.cluster.existing import single_context, write_private
+    from kubelab.cluster_files import single_context, write_private
 
     name, config = single_context(source.expanduser().resolve(), context)
     with tempfile.TemporaryDirectory(prefix="kubelab-") as d:

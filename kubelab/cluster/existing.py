@@ -11,114 +11,18 @@ such a cluster: `down` only forgets it.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from kubelab import api, kube
+from kubelab import api, cluster_files, kube
 from kubelab.cluster import state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
+from kubelab.cluster_files import read_kubeconfig, single_context, write_private
 from kubelab.errors import KubelabError
 
-NAME = "existing"
-# Kubeconfig fields that name a file, resolved against the kubeconfig's folder as kubectl does.
-_FILE_FIELDS = {
-    "cluster": ("certificate-authority",),
-    "user": ("client-certificate", "client-key", "tokenFile"),
-}
+__all__ = ["NAME", "ExistingBackend", "read_kubeconfig", "single_context", "write_private"]
 
-
-def _entry(config: dict[str, Any], section: str, name: str) -> dict[str, Any] | None:
-    for item in config.get(section) or []:
-        if isinstance(item, dict) and item.get("name") == name:
-            return item
-    return None
-
-
-def _absolute(body: dict[str, Any], fields: tuple[str, ...], base: Path) -> dict[str, Any]:
-    out = dict(body)
-    for key in fields:
-        value = out.get(key)
-        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-            out[key] = str((base / value).resolve())
-    return out
-
-
-def read_kubeconfig(source: Path) -> dict[str, Any]:
-    """Load a kubeconfig file, or raise one line saying why it cannot be used."""
-    if not source.is_file():
-        raise KubelabError(f"no kubeconfig at {source}")
-    try:
-        config = yaml.safe_load(source.read_text())
-    except (OSError, UnicodeDecodeError) as err:
-        raise KubelabError(f"cannot read kubeconfig {source}: {err}") from err
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise KubelabError(f"kubeconfig {source}{where} is not valid YAML") from err
-    if not isinstance(config, dict) or not isinstance(config.get("contexts"), list):
-        raise KubelabError(f"{source} is not a kubeconfig (it has no contexts)")
-    return config
-
-
-def single_context(source: Path, context: str | None) -> tuple[str, dict[str, Any]]:
-    """Return (context name, a kubeconfig holding only that context, with absolute paths)."""
-    config = read_kubeconfig(source)
-    name = context or config.get("current-context")
-    names = [str(c.get("name")) for c in config["contexts"] if isinstance(c, dict)]
-    if not name:
-        raise KubelabError(
-            f"{source} has no current context; pass --context (one of: {', '.join(names)})"
-        )
-    ctx = _entry(config, "contexts", name)
-    if ctx is None:
-        raise KubelabError(
-            f"no context {name!r} in {source} (it has: {', '.join(names) or 'none'})"
-        )
-    body = ctx.get("context") or {}
-    cluster = _entry(config, "clusters", str(body.get("cluster")))
-    user = _entry(config, "users", str(body.get("user")))
-    if cluster is None:
-        raise KubelabError(
-            f"context {name!r} in {source} names cluster {body.get('cluster')!r}, "
-            "which the file does not define"
-        )
-    base = source.resolve().parent
-    copy: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": cluster["name"],
-                "cluster": _absolute(cluster.get("cluster") or {}, _FILE_FIELDS["cluster"], base),
-            }
-        ],
-        "contexts": [{"name": name, "context": body}],
-        "current-context": name,
-        "users": [],
-    }
-    if user is not None:
-        copy["users"] = [
-            {
-                "name": user["name"],
-                "user": _absolute(user.get("user") or {}, _FILE_FIELDS["user"], base),
-            }
-        ]
-    return name, copy
-
-
-def write_private(path: Path, config: dict[str, Any]) -> Path:
-    """Write a kubeconfig readable by its owner only (it holds credentials)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(yaml.safe_dump(config, sort_keys=False))
-    tmp.replace(path)
-    return path
+NAME = cluster_files.EXISTING
 
 
 class ExistingBackend:
@@ -154,15 +58,7 @@ class ExistingBackend:
 
     def kubeconfig_path(self) -> Path:
         """Return kubelab's one-context copy, rewritten first if the source file changed."""
-        copy = state.side_file(self.cluster, ".kubeconfig")
-        source = self.source
-        if source is not None and source.is_file():
-            stale = not copy.is_file() or source.stat().st_mtime > copy.stat().st_mtime
-            if stale:
-                # on a broken source, keep the last good copy; `cluster check` reports the problem
-                with contextlib.suppress(KubelabError):
-                    write_private(copy, single_context(source, self.context)[1])
-        return copy
+        return cluster_files.existing_kubeconfig(self.cluster)
 
     def up(self, *, nodes: int = DEFAULT_NODES, api_port: int | None = None) -> ClusterStatus:
         """Nothing to start: report the cluster, failing in one line when it does not answer."""

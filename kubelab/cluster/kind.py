@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from kubelab import api, cluster_record, kube, paths, procs, progress, tools, wait
+from kubelab import api, cluster_files, cluster_record, kube, paths, procs, progress, tools, wait
 from kubelab.cluster import kind_build, kind_manifests, parts, state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.cluster.gateway_crds import VENDORED
@@ -167,7 +167,7 @@ class KindBackend:
 
     def kubeconfig_path(self) -> Path:
         """Return the kubeconfig kubelab keeps for this kind cluster (not ~/.kube/config)."""
-        return paths.cache_home() / "kind" / f"{self.cluster}.kubeconfig"
+        return cluster_files.kind_kubeconfig(self.cluster)
 
     def _workdir(self) -> Path:
         d = paths.cache_home() / "kind" / "clusters" / self.cluster

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from kubelab import api, kube, paths, procs, progress, tools, wait
+from kubelab import api, cluster_files, kube, paths, procs, progress, tools, wait
 from kubelab.cluster import machine_lock, parts, sim_fetch, state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.cluster.gateway_crds import VENDORED
@@ -57,7 +57,7 @@ class SimBackend:
 
     def __init__(self, cluster: str = "kubelab", workdir: Path | None = None) -> None:
         self.cluster = cluster
-        self.workdir = workdir or paths.cache_home() / "kwok"
+        self.workdir = workdir or cluster_files.sim_workdir()
 
     # --- files kwokctl keeps -------------------------------------------------------------------
 
@@ -68,7 +68,7 @@ class SimBackend:
 
     def kubeconfig_path(self) -> Path:
         """Return the admin kubeconfig kwokctl wrote for this cluster."""
-        return self.cluster_dir / "kubeconfig.yaml"
+        return cluster_files.sim_kubeconfig(self.cluster, self.workdir)
 
     def exists(self) -> bool:
         """Tell whether kwokctl has a cluster of this name."""

@@ -4,7 +4,7 @@ No login and no server: one JSON file under kubelab's data folder (`paths.data_h
 atomic, and a damaged file is set aside (never deleted) and started afresh. Results are kept per
 lab and namespace (`labs.<lab>.namespaces.<ns>`), so checking another namespace never replaces the
 learner's score; a record of a lab alone (written before) is read as its namespace's. In a
-workshop the result is also posted to the leader's board (`kubelab.workshop.scores`).
+workshop the result is also posted to the leader's board (`posted_scores`).
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ def record(report: Report, *, kubeconfig: str | None = None) -> None:
     """Merge a report's results into the saved progress (a partial run updates only its checks),
     and post it to the workshop board when it graded a participant's namespace (`kubeconfig`:
     the credentials the check used; never fails the check)."""
-    from kubelab.workshop import scores  # here: the board is a side road of every check
+    from kubelab.grading import posted_scores  # here: it imports the cluster client
 
-    scores.publish(report, kubeconfig)
+    posted_scores.publish(report, kubeconfig)
     try:
         data = _read()
         lab = data["labs"].setdefault(report.lab, {})

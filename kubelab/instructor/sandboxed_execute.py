@@ -1,7 +1,7 @@
 """nbgrader's execute step, replaced: run the submission in the sandbox, then grade the cluster.
 
 `kubelab grade autograde` runs `nbgrader autograde` once per submission with this preprocessor in
-place of nbgrader's `Execute` (see `configure`). For one submission it:
+place of nbgrader's `Execute` (see `kubelab.course`). For one submission it:
 
 1. copies the submission to a throwaway work folder and runs it, cell by cell, inside the sandbox
    (kubelab/sandbox/), as the submission's confined ServiceAccount;
@@ -285,25 +285,3 @@ class SandboxedExecute(NbGraderPreprocessor):  # type: ignore[misc]
             per_notebook=caps.max_notebook_bytes,
         )
         return graded, resources
-
-
-def configure(c: Any) -> None:
-    """Make nbgrader autograde use SandboxedExecute (the rest of its pipeline unchanged)."""
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (
-        AssignLatePenalties,
-        CheckCellMetadata,
-        IgnorePattern,
-        LimitOutput,
-        SaveAutoGrades,
-    )
-
-    c.Autograde.autograde_preprocessors = [
-        SandboxedExecute,
-        IgnorePattern,
-        ClearMetadataPreprocessor,
-        LimitOutput,
-        SaveAutoGrades,
-        AssignLatePenalties,
-        CheckCellMetadata,
-    ]

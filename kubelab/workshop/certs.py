@@ -1,6 +1,7 @@
 """Participants' user certificates, signed by the cluster itself through the CSR API.
 
-A key and a certificate request are made locally with `openssl`; the request goes to the API
+A key and a certificate request are made locally with the `cryptography` package (no `openssl`
+binary, so the same on every platform); the request goes to the API
 server as a CertificateSigningRequest for the `kubernetes.io/kube-apiserver-client` signer, the
 leader's credentials approve it, and kube-controller-manager signs it with the cluster CA. The
 same steps work on kind (kubeadm gives kube-controller-manager the CA) and on sim (kubelab passes
@@ -10,11 +11,15 @@ kwokctl's CA to it). The private key never leaves this machine except inside the
 from __future__ import annotations
 
 import base64
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime, timedelta, timezone
 
-from kubelab import api, tools, wait
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from kubelab import api, wait
 from kubelab.errors import KubelabError
 
 CSRS = api.Resource(
@@ -43,42 +48,38 @@ class Credential:
         }
 
 
-def _openssl() -> Path:
-    return tools.require("openssl", "to make participants' keys and certificate requests")
-
-
 def key_and_request(user: str, group: str) -> tuple[bytes, bytes]:
-    """Make a P-256 private key and a certificate request for `user` in `group` (both PEM)."""
-    openssl = _openssl()
-    with tempfile.TemporaryDirectory(prefix="kubelab-key-") as tmp:
-        key_file = Path(tmp) / "key.pem"
-        # Two steps, not `req -newkey ec ...`: these forms work in OpenSSL 1.x and 3.x and in
-        # macOS's LibreSSL alike.
-        tools.run(
-            [openssl, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key_file],
-            timeout=30,
-            what="openssl ecparam",
-        )
-        proc = tools.run(
-            [openssl, "req", "-new", "-key", key_file, "-subj", f"/O={group}/CN={user}"],
-            timeout=30,
-            what="openssl req",
-        )
-        return key_file.read_bytes(), proc.stdout.encode()
+    """Make a P-256 private key and a certificate request for `user` in `group` (both PEM).
+
+    The subject is O=group, CN=user: the API server reads the user name from CN and the group
+    from O. The key is written as OpenSSL's own EC format ("EC PRIVATE KEY"), as `openssl ecparam`
+    wrote it, which every kubeconfig reader takes.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, group),
+            x509.NameAttribute(NameOID.COMMON_NAME, user),
+        ]
+    )
+    request = (
+        x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    return key_pem, request.public_bytes(serialization.Encoding.PEM)
 
 
 def still_valid(certificate: bytes, seconds: float) -> bool:
-    """Tell whether a PEM certificate is still valid `seconds` from now."""
-    with tempfile.NamedTemporaryFile(suffix=".pem") as pem:
-        pem.write(certificate)
-        pem.flush()
-        proc = tools.run(
-            [_openssl(), "x509", "-noout", "-checkend", str(int(seconds)), "-in", pem.name],
-            check=False,
-            timeout=30,
-            what="openssl x509",
-        )
-    return proc.returncode == 0
+    """Tell whether a PEM certificate is still valid `seconds` from now (False if unreadable)."""
+    try:
+        cert = x509.load_pem_x509_certificate(certificate)
+    except ValueError:
+        return False
+    return cert.not_valid_after_utc > datetime.now(timezone.utc) + timedelta(seconds=seconds)
 
 
 def _issued(obj: api.Json | None) -> bool:
