@@ -27,6 +27,7 @@ from kubelab.api import (
     Json,
 )
 from kubelab.grading import Checks, Context, Verdict
+from kubelab.i18n import _
 from kubelab.objects import dig, image_tag, labels_query, port_number, ready_endpoints
 
 checks = Checks("05-gateway-canary")
@@ -79,14 +80,20 @@ def _wait_available(ctx: Context, name: str) -> Json:
     def probe() -> Json:
         return ctx.get(DEPLOYMENTS, name) or {}
 
-    return ctx.wait(probe, _available, what=f"Deployment {name}", stuck=ctx.stuck_in(name))
+    return ctx.wait(
+        probe, _available, what=_("Deployment {name}").format(name=name), stuck=ctx.stuck_in(name)
+    )
 
 
 def _wait_endpoints(ctx: Context, name: str, pods: set[str]) -> set[str]:
     def probe() -> set[str]:
         return _ready_endpoints(ctx, name)
 
-    return ctx.wait(probe, lambda ready: ready == pods, what=f"EndpointSlices of Service {name}")
+    return ctx.wait(
+        probe,
+        lambda ready: ready == pods,
+        what=_("EndpointSlices of Service {name}").format(name=name),
+    )
 
 
 @checks.check("backends", docs=DOCS_SERVICE)
@@ -105,32 +112,42 @@ def backends(ctx: Context) -> Verdict:
         want = dig(dep, "spec", "replicas", default=1)
         v.expect(
             _available(dep),
-            f"Deployment {name}: expected every replica available, found "
-            f"{st.get('availableReplicas', 0)}/{want}",
-            f"`kubectl rollout status deployment/{name} -n {ctx.namespace}`; describe a pod "
-            "that is not Ready to see why.",
+            _(
+                "Deployment {name}: expected every replica available, found {available}/{want}"
+            ).format(name=name, available=st.get("availableReplicas", 0), want=want),
+            _(
+                "`kubectl rollout status deployment/{name} -n {namespace}`; describe a pod "
+                "that is not Ready to see why."
+            ).format(name=name, namespace=ctx.namespace),
         )
     tags = {name: _container_tag(deps[name]) for name in (V1, V2)}
     v.expect(
         tags[V1] != tags[V2],
-        f"Deployments {V1} and {V2} run the same image tag {tags[V1]!r}: a canary needs a new "
-        "version",
-        f"Give {V2}'s container the next version's tag (e.g. v2), and keep {V1} on v1.",
+        _(
+            "Deployments {v1} and {v2} run the same image tag {tag}: a canary needs a new version"
+        ).format(v1=V1, v2=V2, tag=repr(tags[V1])),
+        _("Give {v2}'s container the next version's tag (e.g. v2), and keep {v1} on v1.").format(
+            v1=V1, v2=V2
+        ),
     )
     for name in (V1, V2):
         svc, dep = svcs[name], deps[name]
         containers = dig(dep, "spec", "template", "spec", "containers", default=[]) or []
         ports = dig(svc, "spec", "ports", default=[]) or []
-        seen = ", ".join(f"{p.get('port')}→{p.get('targetPort')}" for p in ports) or "none"
+        seen = ", ".join(f"{p.get('port')}→{p.get('targetPort')}" for p in ports) or _("none")
         v.expect(
             any(
                 p.get("port") == PORT
                 and port_number(p.get("targetPort", p.get("port")), containers) == TARGET_PORT
                 for p in ports
             ),
-            f"Service {name} ports: expected {PORT}→{TARGET_PORT}, found {seen}",
-            f"Give Service {name} a port {PORT} whose targetPort is the container's {TARGET_PORT}: "
-            f"the HTTPRoute sends to port {PORT} of the Service.",
+            _("Service {name} ports: expected {port}→{target}, found {seen}").format(
+                name=name, port=PORT, target=TARGET_PORT, seen=seen
+            ),
+            _(
+                "Give Service {name} a port {port} whose targetPort is the container's {target}: "
+                "the HTTPRoute sends to port {port} of the Service."
+            ).format(name=name, port=PORT, target=TARGET_PORT),
         )
         selector = dig(svc, "spec", "selector", default={}) or {}
         theirs = _pods_of(ctx, dep)
@@ -141,11 +158,21 @@ def backends(ctx: Context) -> Verdict:
         )
         exact = v.expect(
             bool(selector) and bool(theirs) and picked == theirs,
-            f"Service {name} selector {selector or '{}'} picks {len(picked)} pods: "
-            f"{len(picked & theirs)} of Deployment {name}'s {len(theirs)}, "
-            f"{len(picked - theirs)} of others",
-            f"Make Service {name} select only its own version's pods (e.g. app: demo-web plus "
-            "a version label): a Service picking both versions mixes them behind either name.",
+            _(
+                "Service {name} selector {selector} picks {picked} pods: "
+                "{own} of Deployment {name}'s {theirs}, {others} of others"
+            ).format(
+                name=name,
+                selector=selector or "{}",
+                picked=len(picked),
+                own=len(picked & theirs),
+                theirs=len(theirs),
+                others=len(picked - theirs),
+            ),
+            _(
+                "Make Service {name} select only its own version's pods (e.g. app: demo-web plus "
+                "a version label): a Service picking both versions mixes them behind either name."
+            ).format(name=name),
         )
         want = len(theirs)
         ready = _ready_endpoints(ctx, name)
@@ -153,14 +180,20 @@ def backends(ctx: Context) -> Verdict:
             ready = _wait_endpoints(ctx, name, theirs)
         v.expect(
             exact and bool(ready) and ready == theirs,
-            f"EndpointSlices of Service {name}: expected {want} ready endpoints (its pods), "
-            f"found {len(ready)}",
-            f"`kubectl get endpointslices -l kubernetes.io/service-name={name} -n "
-            f"{ctx.namespace}`: endpoints appear when the selector matches Ready pods.",
+            _(
+                "EndpointSlices of Service {name}: expected {want} ready endpoints (its pods), "
+                "found {found}"
+            ).format(name=name, want=want, found=len(ready)),
+            _(
+                "`kubectl get endpointslices -l kubernetes.io/service-name={name} -n "
+                "{namespace}`: endpoints appear when the selector matches Ready pods."
+            ).format(name=name, namespace=ctx.namespace),
         )
     return v.ok(
-        f"{V1} ({tags[V1]}) and {V2} ({tags[V2]}): available, Services {PORT}→{TARGET_PORT} "
-        "with their own ready endpoints"
+        _(
+            "{v1} ({tag1}) and {v2} ({tag2}): available, Services {port}→{target} "
+            "with their own ready endpoints"
+        ).format(v1=V1, tag1=tags[V1], v2=V2, tag2=tags[V2], port=PORT, target=TARGET_PORT)
     )
 
 
@@ -182,18 +215,24 @@ def gateway(ctx: Context) -> Verdict:
     known = sorted(c["metadata"]["name"] for c in ctx.api.list(GATEWAYCLASSES))
     v.expect(
         cls in known,
-        f"Gateway {GATEWAY} spec.gatewayClassName: {cls!r} is not a GatewayClass of this cluster "
-        f"(it has: {', '.join(known) or 'none'})",
-        "`kubectl get gatewayclass` lists the classes the cluster provides; use one of them.",
+        _(
+            "Gateway {gateway} spec.gatewayClassName: {cls} is not a GatewayClass of this cluster "
+            "(it has: {known})"
+        ).format(gateway=GATEWAY, cls=repr(cls), known=", ".join(known) or _("none")),
+        _("`kubectl get gatewayclass` lists the classes the cluster provides; use one of them."),
     )
     listeners = dig(gw, "spec", "listeners", default=[]) or []
     seen = ", ".join(f"{x.get('name')} {x.get('protocol')}/{x.get('port')}" for x in listeners)
     v.expect(
         bool(_http_listeners(gw)),
-        f"Gateway {GATEWAY} listeners: expected one with protocol HTTP on port {PORT}, found "
-        f"{seen or 'none'}",
-        f"Add a listener with protocol HTTP and port {PORT}; HTTPS would also need a TLS "
-        "certificate Secret.",
+        _(
+            "Gateway {gateway} listeners: expected one with protocol HTTP on port {port}, found "
+            "{seen}"
+        ).format(gateway=GATEWAY, port=PORT, seen=seen or _("none")),
+        _(
+            "Add a listener with protocol HTTP and port {port}; HTTPS would also need a TLS "
+            "certificate Secret."
+        ).format(port=PORT),
     )
     if ctx.substrate == "kind":
         conds = dig(gw, "status", "conditions", default=[])
@@ -201,19 +240,32 @@ def gateway(ctx: Context) -> Verdict:
             gw = ctx.wait(
                 lambda: ctx.get(GATEWAYS, GATEWAY) or {},
                 lambda g: gr.condition(dig(g, "status", "conditions"), "Programmed") == "True",
-                what=f"Gateway {GATEWAY} to be programmed",
+                what=_("Gateway {gateway} to be programmed").format(gateway=GATEWAY),
             )
             conds = dig(gw, "status", "conditions", default=[])
         state = {k: gr.condition(conds, k) for k in ("Accepted", "Programmed")}
         v.expect(
             all(s == "True" for s in state.values()),
-            f"Gateway {GATEWAY} status: expected Accepted and Programmed True, found "
-            + ", ".join(f"{k} {s or 'absent'}" for k, s in state.items()),
-            f"`kubectl describe gateway {GATEWAY} -n {ctx.namespace}`: the conditions' messages "
-            "say what the controller refused.",
+            _(
+                "Gateway {gateway} status: expected Accepted and Programmed True, found {found}"
+            ).format(
+                gateway=GATEWAY,
+                found=", ".join(f"{k} {s or _('absent')}" for k, s in state.items()),
+            ),
+            _(
+                "`kubectl describe gateway {gateway} -n {namespace}`: the conditions' messages "
+                "say what the controller refused."
+            ).format(gateway=GATEWAY, namespace=ctx.namespace),
         )
-    where = "" if ctx.substrate == "kind" else " (no Gateway controller on sim: spec checked)"
-    return v.ok(f"Gateway {GATEWAY}: class {cls}, HTTP listener on port {PORT}{where}")
+    done = (
+        _("Gateway {gateway}: class {cls}, HTTP listener on port {port}")
+        if ctx.substrate == "kind"
+        else _(
+            "Gateway {gateway}: class {cls}, HTTP listener on port {port} "
+            "(no Gateway controller on sim: spec checked)"
+        )
+    )
+    return v.ok(done.format(gateway=GATEWAY, cls=cls, port=PORT))
 
 
 def _namespace_labels(ctx: Context) -> dict[str, str] | None:
@@ -254,7 +306,11 @@ class _Routing:
             return ""
         ns = dig(found.route, "metadata", "namespace", default="")
         problems = [b.problem for b in gr.backends(found.rule, ns, self.services) if b.problem]
-        return f" (by {found.where}" + (f"; {'; '.join(problems)}" if problems else "") + ")"
+        if problems:
+            return _(" (by {rule}; {problems})").format(
+                rule=found.where, problems="; ".join(problems)
+            )
+        return _(" (by {rule})").format(rule=found.where)
 
 
 def _host(route: Json, gw: Json | None) -> str:
@@ -293,15 +349,23 @@ def _route_conditions(ctx: Context, route: Json, v: Verdict, ready: bool) -> boo
         route = ctx.wait(
             lambda: ctx.get(HTTPROUTES, ROUTE) or {},
             lambda r: all(s == "True" for s in state(r).values()),
-            what=f"HTTPRoute {ROUTE} to be accepted",
+            what=_("HTTPRoute {route} to be accepted").format(route=ROUTE),
         )
     found = state(route)
     return v.expect(
         all(s == "True" for s in found.values()),
-        f"HTTPRoute {ROUTE} status.parents[{GATEWAY}]: expected Accepted and ResolvedRefs True, "
-        "found " + ", ".join(f"{k} {s or 'absent'}" for k, s in found.items()),
-        f"`kubectl describe httproute {ROUTE} -n {ctx.namespace}`: the conditions' reasons name "
-        "what the controller could not attach or resolve.",
+        _(
+            "HTTPRoute {route} status.parents[{gateway}]: expected Accepted and ResolvedRefs True, "
+            "found {found}"
+        ).format(
+            route=ROUTE,
+            gateway=GATEWAY,
+            found=", ".join(f"{k} {s or _('absent')}" for k, s in found.items()),
+        ),
+        _(
+            "`kubectl describe httproute {route} -n {namespace}`: the conditions' reasons name "
+            "what the controller could not attach or resolve."
+        ).format(route=ROUTE, namespace=ctx.namespace),
     )
 
 
@@ -310,7 +374,7 @@ def sample(ctx: Context, routing: _Routing, headers: Mapping[str, str], n: int) 
     url = f"{ctx.gateway_url}{API_PATHS[1]}"
     full = {"Host": _host(routing.route, routing.gateway), **headers}
     # Traefik may lag a moment behind the conditions: wait for a first answer before counting.
-    ctx.wait(lambda: FETCH(url, full), lambda got: got is not None, what="the gateway to answer")
+    ctx.wait(lambda: FETCH(url, full), lambda got: got is not None, what=_("the gateway to answer"))
     return dict(gr.sample_versions(FETCH, url, full, n))
 
 
@@ -322,20 +386,31 @@ def canary_route(ctx: Context) -> Verdict:
     routing = _Routing(ctx)
     attached = v.expect(
         routing.attachment.attached,
-        f"HTTPRoute {ROUTE} does not attach to Gateway {GATEWAY}: {routing.attachment.reason}",
-        f"List Gateway {GATEWAY} in spec.parentRefs; a sectionName or port there must name one "
-        "of its listeners, and that listener must allow routes from this namespace.",
+        _("HTTPRoute {route} does not attach to Gateway {gateway}: {reason}").format(
+            route=ROUTE, gateway=GATEWAY, reason=routing.attachment.reason
+        ),
+        _(
+            "List Gateway {gateway} in spec.parentRefs; a sectionName or port there must name one "
+            "of its listeners, and that listener must allow routes from this namespace."
+        ).format(gateway=GATEWAY),
     )
     wrong = {p: routing.split(p) for p in API_PATHS}
     wrong = {p: s for p, s in wrong.items() if not gr.same_split(s, EXPECTED)}
     split_ok = v.expect(
         not wrong,
-        "; ".join(
-            f"GET {p} goes to {gr.describe_split(s)}{routing.why(p)}" for p, s in wrong.items()
-        )
-        + f", expected {gr.describe_split(EXPECTED)}",
-        f"Route PathPrefix /api to backendRefs {V1} and {V2}, both port {PORT}, with weights "
-        f"{WEIGHTS[V1]} and {WEIGHTS[V2]}: a weight is a share of the rule's traffic.",
+        _("{found}, expected {expected}").format(
+            found="; ".join(
+                _("GET {path} goes to {split}{why}").format(
+                    path=p, split=gr.describe_split(s), why=routing.why(p)
+                )
+                for p, s in wrong.items()
+            ),
+            expected=gr.describe_split(EXPECTED),
+        ),
+        _(
+            "Route PathPrefix /api to backendRefs {v1} and {v2}, both port {port}, with weights "
+            "{w1} and {w2}: a weight is a share of the rule's traffic."
+        ).format(v1=V1, v2=V2, port=PORT, w1=WEIGHTS[V1], w2=WEIGHTS[V2]),
     )
     if ctx.substrate == "kind":
         resolved = _route_conditions(ctx, routing.route, v, attached and split_ok)
@@ -345,20 +420,42 @@ def canary_route(ctx: Context) -> Verdict:
         p = EXPECTED[f"{V2}:{PORT}"]
         v.expect(
             bool(counts) and gr.within_tolerance(got, n, p) and counts.get("error", 0) == 0,
-            f"traffic through the gateway: {got} of {n} requests answered by v2 "
-            f"(expected {n * p:.0f} ± {gr.tolerance(n, p):.0f}); all answers: {counts}"
+            _(
+                "traffic through the gateway: {got} of {n} requests answered by v2 "
+                "(expected {expected} ± {tolerance}); all answers: {counts}"
+            ).format(
+                got=got,
+                n=n,
+                expected=f"{n * p:.0f}",
+                tolerance=f"{gr.tolerance(n, p):.0f}",
+                counts=counts,
+            )
             if counts
-            else "traffic through the gateway: not sent (the route is not resolved yet)",
-            f"Each {V2} pod must report version v2 and each {V1} pod v1 (check the image tags); "
-            f"try `curl -H 'Host: {_host(routing.route, routing.gateway)}' "
-            f"{ctx.gateway_url}/api`.",
+            else _("traffic through the gateway: not sent (the route is not resolved yet)"),
+            _(
+                "Each {v2} pod must report version v2 and each {v1} pod v1 (check the image tags); "
+                "try `curl -H 'Host: {host}' {url}/api`."
+            ).format(v1=V1, v2=V2, host=_host(routing.route, routing.gateway), url=ctx.gateway_url),
         )
-    where = (
-        f"; {SPLIT_REQUESTS} requests split within tolerance"
+    done = (
+        _(
+            "HTTPRoute {route} on {gateway}: /api → {split}; {requests} requests split within "
+            "tolerance"
+        )
         if ctx.substrate == "kind"
-        else " (resolved by the grader: sim has no Gateway controller)"
+        else _(
+            "HTTPRoute {route} on {gateway}: /api → {split} (resolved by the grader: sim has no "
+            "Gateway controller)"
+        )
     )
-    return v.ok(f"HTTPRoute {ROUTE} on {GATEWAY}: /api → {gr.describe_split(EXPECTED)}{where}")
+    return v.ok(
+        done.format(
+            route=ROUTE,
+            gateway=GATEWAY,
+            split=gr.describe_split(EXPECTED),
+            requests=SPLIT_REQUESTS,
+        )
+    )
 
 
 @checks.check("header-route", docs=DOCS_MATCH)
@@ -373,14 +470,24 @@ def header_route(ctx: Context) -> Verdict:
     wrong = {p: s for p, s in wrong.items() if not gr.same_split(s, CANARY_ONLY)}
     only_v2 = v.expect(
         not wrong,
-        "; ".join(
-            f"GET {p} with {name}: {value} goes to {gr.describe_split(s)}{routing.why(p, canary)}"
-            for p, s in wrong.items()
-        )
-        + f", expected {gr.describe_split(CANARY_ONLY)}",
-        f"Add a rule that matches PathPrefix /api AND header {name}: {value!r} and sends only to "
-        f"{V2} port {PORT}; with the path in the same match it outranks the plain /api rule "
-        "(more header matches win once paths tie).",
+        _("{found}, expected {expected}").format(
+            found="; ".join(
+                _("GET {path} with {header}: {value} goes to {split}{why}").format(
+                    path=p,
+                    header=name,
+                    value=value,
+                    split=gr.describe_split(s),
+                    why=routing.why(p, canary),
+                )
+                for p, s in wrong.items()
+            ),
+            expected=gr.describe_split(CANARY_ONLY),
+        ),
+        _(
+            "Add a rule that matches PathPrefix /api AND header {header}: {value} and sends only "
+            "to {v2} port {port}; with the path in the same match it outranks the plain /api rule "
+            "(more header matches win once paths tie)."
+        ).format(header=name, value=repr(value), v2=V2, port=PORT),
     )
     if only_v2 or any(
         m.get("headers")
@@ -394,18 +501,38 @@ def header_route(ctx: Context) -> Verdict:
         leaks = [o for o, s in others.items() if gr.same_split(s, CANARY_ONLY)]
         v.expect(
             not leaks,
-            f"GET {API_PATHS[1]} with {name}: {leaks[0]!r} also goes only to {V2}" if leaks else "",
-            f"Match the header exactly (type Exact, value {value!r}): only an explicit "
-            "opt-in should reach the canary.",
+            _("GET {path} with {header}: {value} also goes only to {v2}").format(
+                path=API_PATHS[1], header=name, value=repr(leaks[0]), v2=V2
+            )
+            if leaks
+            else "",
+            _(
+                "Match the header exactly (type Exact, value {value}): only an explicit "
+                "opt-in should reach the canary."
+            ).format(value=repr(value)),
         )
     if ctx.substrate == "kind":
         counts = sample(ctx, routing, canary, HEADER_REQUESTS) if only_v2 else {}
         v.expect(
             bool(counts) and counts.get("v2", 0) == sum(counts.values()),
-            f"traffic with {name}: {value}: answers {counts}, expected every one from v2"
+            _(
+                "traffic with {header}: {value}: answers {counts}, expected every one from v2"
+            ).format(header=name, value=value, counts=counts)
             if counts
-            else f"traffic with {name}: {value}: not sent (the rule does not resolve to {V2})",
-            f"`curl -H '{name}: {value}' -H 'Host: {_host(routing.route, routing.gateway)}' "
-            f"{ctx.gateway_url}/api` should always name v2.",
+            else _(
+                "traffic with {header}: {value}: not sent (the rule does not resolve to {v2})"
+            ).format(header=name, value=value, v2=V2),
+            _(
+                "`curl -H '{header}: {value}' -H 'Host: {host}' {url}/api` should always name v2."
+            ).format(
+                header=name,
+                value=value,
+                host=_host(routing.route, routing.gateway),
+                url=ctx.gateway_url,
+            ),
         )
-    return v.ok(f"/api with {name}: {value} → {V2} only; other values take the 80/20 split")
+    return v.ok(
+        _("/api with {header}: {value} → {v2} only; other values take the 80/20 split").format(
+            header=name, value=value, v2=V2
+        )
+    )

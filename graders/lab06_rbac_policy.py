@@ -39,6 +39,7 @@ from kubelab.api import (
 from kubelab.fence import namespace_fence
 from kubelab.grading import Checks, Context, Verdict
 from kubelab.grading.quantity import parse
+from kubelab.i18n import _
 from kubelab.objects import dig
 
 checks = Checks("06-rbac-policy")
@@ -73,24 +74,40 @@ def service_account(ctx: Context) -> Verdict:
     automount = sa.get("automountServiceAccountToken")
     v.expect(
         automount is False,
-        f"ServiceAccount {SA} automountServiceAccountToken: expected false, found "
-        f"{'unset (true)' if automount is None else automount}",
-        "Set automountServiceAccountToken: false on the ServiceAccount: an app that never calls "
-        "the API server should not carry a token an attacker could use.",
+        _("ServiceAccount {sa} automountServiceAccountToken: expected false, found {found}").format(
+            sa=SA, found=_("unset (true)") if automount is None else automount
+        ),
+        _(
+            "Set automountServiceAccountToken: false on the ServiceAccount: an app that never "
+            "calls the API server should not carry a token an attacker could use."
+        ),
     )
     template = _template(ctx, WEB)
     account = dig(template, "spec", "serviceAccountName", default="default")
     pod_automount = dig(template, "spec", "automountServiceAccountToken")
     v.expect(
         template is not None and account == SA and pod_automount is not True,
-        f"Deployment {WEB} not found"
+        _("Deployment {name} not found").format(name=WEB)
         if template is None
-        else f"Deployment {WEB} pods: expected serviceAccountName {SA} without a token, found "
-        f"{account}" + (" with automountServiceAccountToken: true" if pod_automount else ""),
-        f"Set spec.template.spec.serviceAccountName: {SA} in Deployment {WEB}, and do not turn "
-        "the token back on in the pod spec.",
+        else (
+            _(
+                "Deployment {name} pods: expected serviceAccountName {sa} without a token, found "
+                "{account} with automountServiceAccountToken: true"
+            )
+            if pod_automount
+            else _(
+                "Deployment {name} pods: expected serviceAccountName {sa} without a token, found "
+                "{account}"
+            )
+        ).format(name=WEB, sa=SA, account=account),
+        _(
+            "Set spec.template.spec.serviceAccountName: {sa} in Deployment {name}, and do not "
+            "turn the token back on in the pod spec."
+        ).format(sa=SA, name=WEB),
     )
-    return v.ok(f"ServiceAccount {SA}: no token mounted; {WEB} runs as {SA}")
+    return v.ok(
+        _("ServiceAccount {sa}: no token mounted; {name} runs as {sa}").format(sa=SA, name=WEB)
+    )
 
 
 # --- least-privilege -------------------------------------------------------------------------
@@ -128,7 +145,9 @@ def _can(
 
 def _ask(verb: str, resource: str, name: str | None, namespace: str | None) -> str:
     what = f"{resource}/{name}" if name else resource
-    return f"{verb} {what}" + (f" in {namespace}" if namespace else "")
+    if namespace:
+        return _("{verb} {what} in {namespace}").format(verb=verb, what=what, namespace=namespace)
+    return f"{verb} {what}"
 
 
 @checks.check("least-privilege", docs=DOCS_RBAC)
@@ -151,10 +170,22 @@ def least_privilege(ctx: Context) -> Verdict:
     )
     v.expect(
         ref.get("kind") == "Role" and ref.get("name") == ROLE and bound,
-        f"RoleBinding {BINDING}: expected Role {ROLE} bound to ServiceAccount {SA} of "
-        f"{ctx.namespace}, found {ref.get('kind')} {ref.get('name')} bound to {seen or 'nobody'}",
-        f"roleRef must name the Role {ROLE}; the subject is kind ServiceAccount, name {SA}, and "
-        f"(if you give one) namespace {ctx.namespace}, not another namespace.",
+        _(
+            "RoleBinding {binding}: expected Role {role} bound to ServiceAccount {sa} of "
+            "{namespace}, found {kind} {name} bound to {seen}"
+        ).format(
+            binding=BINDING,
+            role=ROLE,
+            sa=SA,
+            namespace=ctx.namespace,
+            kind=ref.get("kind"),
+            name=ref.get("name"),
+            seen=seen or _("nobody"),
+        ),
+        _(
+            "roleRef must name the Role {role}; the subject is kind ServiceAccount, name {sa}, "
+            "and (if you give one) namespace {namespace}, not another namespace."
+        ).format(role=ROLE, sa=SA, namespace=ctx.namespace),
     )
     needed = [("get", "configmaps", None), ("list", "configmaps", None), ("get", "secrets", SECRET)]
     refused = []
@@ -163,10 +194,12 @@ def least_privilege(ctx: Context) -> Verdict:
             refused.append(_ask(verb, resource, name, None))
     v.expect(
         not refused,
-        f"app-sa should be allowed to {', '.join(refused)}, and is not",
-        f"Give Role {ROLE} get and list on configmaps, and get on secrets restricted with "
-        f"resourceNames: [{SECRET}]; check with `kubectl auth can-i --list "
-        f"--as=system:serviceaccount:{ctx.namespace}:{SA} -n {ctx.namespace}`.",
+        _("app-sa should be allowed to {refused}, and is not").format(refused=", ".join(refused)),
+        _(
+            "Give Role {role} get and list on configmaps, and get on secrets restricted with "
+            "resourceNames: [{secret}]; check with `kubectl auth can-i --list "
+            "--as=system:serviceaccount:{namespace}:{sa} -n {namespace}`."
+        ).format(role=ROLE, secret=SECRET, namespace=ctx.namespace, sa=SA),
     )
     too_much_secrets = [
         _ask(verb, "secrets", name, None)
@@ -175,9 +208,13 @@ def least_privilege(ctx: Context) -> Verdict:
     ]
     v.expect(
         not too_much_secrets,
-        f"app-sa may also {', '.join(too_much_secrets)}: it should read the Secret {SECRET} only",
-        "Listing or watching secrets returns every Secret's data, and a get without "
-        f"resourceNames reaches them all: grant get on secrets with resourceNames: [{SECRET}].",
+        _("app-sa may also {found}: it should read the Secret {secret} only").format(
+            found=", ".join(too_much_secrets), secret=SECRET
+        ),
+        _(
+            "Listing or watching secrets returns every Secret's data, and a get without "
+            "resourceNames reaches them all: grant get on secrets with resourceNames: [{secret}]."
+        ).format(secret=SECRET),
     )
     others = [
         ("delete", "configmaps", None, None),
@@ -192,13 +229,19 @@ def least_privilege(ctx: Context) -> Verdict:
     ]
     v.expect(
         not too_much,
-        f"app-sa may also {', '.join(too_much)}: it needs only reads in {ctx.namespace}",
-        "Grant only get and list (no writes), in a Role and RoleBinding of this namespace: a "
-        "ClusterRoleBinding, or a binding elsewhere, reaches other namespaces.",
+        _("app-sa may also {found}: it needs only reads in {namespace}").format(
+            found=", ".join(too_much), namespace=ctx.namespace
+        ),
+        _(
+            "Grant only get and list (no writes), in a Role and RoleBinding of this namespace: a "
+            "ClusterRoleBinding, or a binding elsewhere, reaches other namespaces."
+        ),
     )
     return v.ok(
-        f"{SA} may get/list configmaps and get secret {SECRET} (via {BINDING}); it may not list "
-        "or watch secrets, read another Secret, write, or read other namespaces"
+        _(
+            "{sa} may get/list configmaps and get secret {secret} (via {binding}); it may not "
+            "list or watch secrets, read another Secret, write, or read other namespaces"
+        ).format(sa=SA, secret=SECRET, binding=BINDING)
     )
 
 
@@ -227,12 +270,22 @@ def probes(ctx: Context) -> dict[str, netpol.Endpoint]:
             ns, {"app": WEB}, WEB, web_ports or (netpol.ContainerPort(8080, "http"),)
         ),
         "frontend": netpol.Pod(ns, {"role": FRONTEND}, FRONTEND),
-        "other": netpol.Pod(ns, {"role": "batch"}, "a batch pod"),
-        "far-frontend": netpol.Pod(ELSEWHERE, {"role": FRONTEND}, f"a frontend in {ELSEWHERE}"),
-        "far-pod": netpol.Pod(ELSEWHERE, {"app": "api"}, f"a pod in {ELSEWHERE}"),
+        "other": netpol.Pod(ns, {"role": "batch"}, _("a batch pod")),
+        "far-frontend": netpol.Pod(
+            ELSEWHERE,
+            {"role": FRONTEND},
+            _("a frontend in {namespace}").format(namespace=ELSEWHERE),
+        ),
+        "far-pod": netpol.Pod(
+            ELSEWHERE, {"app": "api"}, _("a pod in {namespace}").format(namespace=ELSEWHERE)
+        ),
         "dns": netpol.Pod("kube-system", {"k8s-app": "kube-dns"}, "kube-dns"),
-        "internet": netpol.External("203.0.113.10", "the internet (203.0.113.10)"),
-        "public-dns": netpol.External("8.8.8.8", "a public DNS server (8.8.8.8)"),
+        "internet": netpol.External(
+            "203.0.113.10", _("the internet ({ip})").format(ip="203.0.113.10")
+        ),
+        "public-dns": netpol.External(
+            "8.8.8.8", _("a public DNS server ({ip})").format(ip="8.8.8.8")
+        ),
     }
 
 
@@ -247,20 +300,34 @@ def default_deny(ctx: Context) -> Verdict:
     rules = [k for k in ("ingress", "egress") if spec.get(k)]
     v.expect(
         selects_all and not rules,
-        f"NetworkPolicy default-deny: expected podSelector {{}} and no rules, found podSelector "
-        f"{selector or '{}'}" + (f" and {' and '.join(rules)} rules" if rules else ""),
-        "An empty podSelector ({}) selects every pod of the namespace; leave out ingress and "
-        "egress rules, so the policy isolates pods without allowing anything.",
+        (
+            _(
+                "NetworkPolicy default-deny: expected podSelector {{}} and no rules, found "
+                "podSelector {selector} and {rules} rules"
+            )
+            if rules
+            else _(
+                "NetworkPolicy default-deny: expected podSelector {{}} and no rules, found "
+                "podSelector {selector}"
+            )
+        ).format(selector=selector or "{}", rules=" and ".join(rules)),
+        _(
+            "An empty podSelector ({{}}) selects every pod of the namespace; leave out ingress "
+            "and egress rules, so the policy isolates pods without allowing anything."
+        ).format(),
     )
     types = netpol.policy_types(policy)
     v.expect(
         netpol.INGRESS in types and netpol.EGRESS in types,
-        f"NetworkPolicy default-deny policyTypes: expected Ingress and Egress, found "
-        f"{', '.join(types)}",
-        "List both Ingress and Egress in policyTypes: without Egress, pods may still connect "
-        "anywhere (a policy with no egress rules defaults to Ingress only).",
+        _(
+            "NetworkPolicy default-deny policyTypes: expected Ingress and Egress, found {found}"
+        ).format(found=", ".join(types)),
+        _(
+            "List both Ingress and Egress in policyTypes: without Egress, pods may still connect "
+            "anywhere (a policy with no egress rules defaults to Ingress only)."
+        ),
     )
-    return v.ok("NetworkPolicy default-deny isolates every pod for Ingress and Egress")
+    return v.ok(_("NetworkPolicy default-deny isolates every pod for Ingress and Egress"))
 
 
 Question = tuple[str, str, int, str]  # (source role, destination role, port, protocol)
@@ -285,10 +352,17 @@ def _wrong(
         answer = decision.ingress_ok if ingress_only else decision.allowed
         if answer != want:
             if ingress_only:
-                shown = f"admitted by {ends[dst]} ({decision.ingress})"
-                wrong.append(f"{ends[src]} → {proto} {port} is {shown}")
+                wrong.append(
+                    _("{src} → {proto} {port} is admitted by {dst} ({why})").format(
+                        src=ends[src], proto=proto, port=port, dst=ends[dst], why=decision.ingress
+                    )
+                )
             else:
-                wrong.append(f"{ends[src]} → {ends[dst]} {proto} {port} is {decision}")
+                wrong.append(
+                    _("{src} → {dst} {proto} {port} is {decision}").format(
+                        src=ends[src], dst=ends[dst], proto=proto, port=port, decision=decision
+                    )
+                )
     return wrong
 
 
@@ -321,15 +395,21 @@ def allow_rules(ctx: Context) -> Verdict:
         wrong = _wrong(policies, ends, allowed, True) + _wrong(
             policies, ends, denied, False, ingress_only=ingress_only
         )
-        v.expect(not wrong, f"{problem}: " + "; ".join(wrong[:1]), hint)
+        v.expect(
+            not wrong,
+            _("{problem}: {found}").format(problem=problem, found="; ".join(wrong[:1])),
+            hint,
+        )
 
     expect(
         [("frontend", "web", 8080, "TCP")],
         [("frontend", "web", 9090, "TCP"), ("frontend", "web", 8080, "UDP")],
-        "frontend should reach demo-web on TCP 8080 and no other port",
-        "Allow both ends: an Ingress rule on app: demo-web from role: frontend pods and an "
-        "Egress rule on role: frontend to app: demo-web, each with ports [{protocol: TCP, "
-        "port: 8080}].",
+        _("frontend should reach demo-web on TCP 8080 and no other port"),
+        _(
+            "Allow both ends: an Ingress rule on app: demo-web from role: frontend pods and an "
+            "Egress rule on role: frontend to app: demo-web, each with ports [{{protocol: TCP, "
+            "port: 8080}}]."
+        ).format(),
         ingress_only=True,
     )
     expect(
@@ -340,10 +420,12 @@ def allow_rules(ctx: Context) -> Verdict:
             ("far-pod", "web", 8080, "TCP"),
             ("internet", "web", 8080, "TCP"),
         ],
-        "only frontend pods of this namespace should reach demo-web",
-        "In the ingress rule's `from`, select role: frontend with a podSelector alone: "
-        "podSelector {} admits every pod of the namespace, and a namespaceSelector admits "
-        "other namespaces.",
+        _("only frontend pods of this namespace should reach demo-web"),
+        _(
+            "In the ingress rule's `from`, select role: frontend with a podSelector alone: "
+            "podSelector {{}} admits every pod of the namespace, and a namespaceSelector admits "
+            "other namespaces."
+        ).format(),
         ingress_only=True,
     )
     expect(
@@ -351,10 +433,13 @@ def allow_rules(ctx: Context) -> Verdict:
         [(src, "internet", 443, "TCP") for src in local]
         + [(src, "public-dns", 53, "UDP") for src in local]
         + [(src, "dns", 80, "TCP") for src in local],
-        "every pod should reach DNS (UDP and TCP 53) in kube-system, and nothing else outside",
-        "Add an Egress policy for every pod (podSelector {}) to pods labelled k8s-app: kube-dns "
-        "in the namespace labelled kubernetes.io/metadata.name: kube-system (one peer with both "
-        "selectors), on UDP 53 and TCP 53: DNS falls back to TCP for large answers.",
+        _("every pod should reach DNS (UDP and TCP 53) in kube-system, and nothing else outside"),
+        _(
+            "Add an Egress policy for every pod (podSelector {{}}) to pods labelled k8s-app: "
+            "kube-dns in the namespace labelled kubernetes.io/metadata.name: kube-system (one "
+            "peer with both selectors), on UDP 53 and TCP 53: DNS falls back to TCP for large "
+            "answers."
+        ).format(),
     )
     expect(
         [],
@@ -365,15 +450,19 @@ def allow_rules(ctx: Context) -> Verdict:
             ("web", "other", 8080, "TCP"),
             ("frontend", "far-pod", 8080, "TCP"),
         ],
-        "nothing else should be allowed",
-        "Keep every allow rule narrow: a pod selector, a port, and the direction it needs; an "
-        "empty rule ({}) allows all.",
+        _("nothing else should be allowed"),
+        _(
+            "Keep every allow rule narrow: a pod selector, a port, and the direction it needs; an "
+            "empty rule ({{}}) allows all."
+        ).format(),
     )
     if ctx.substrate == "kind":
         _kind_traffic(ctx, v)
     return v.ok(
-        "frontend → demo-web TCP 8080 only; demo-web closed to everyone else; DNS (UDP and TCP "
-        "53) in kube-system for every pod, nothing else out"
+        _(
+            "frontend → demo-web TCP 8080 only; demo-web closed to everyone else; DNS (UDP and "
+            "TCP 53) in kube-system for every pod, nothing else out"
+        )
     )
 
 
@@ -447,7 +536,7 @@ def _connects(ctx: Context, labels: dict[str, str], ip: str, port: int) -> bool 
         pod = ctx.wait(
             lambda: ctx.get(PODS, name),
             lambda p: probe_outcome(p) is not None,
-            what=f"probe pod {name}",
+            what=_("probe pod {name}").format(name=name),
             interval=1.0,
         )
         return probe_outcome(pod)
@@ -466,12 +555,14 @@ def _kind_traffic(ctx: Context, v: Verdict) -> None:
         ]
 
     # Real pods take a moment to start after an apply: wait, unless one cannot start at all.
-    pods = ctx.wait(running, bool, what=f"a running {WEB} pod", stuck=ctx.stuck_in(WEB))
+    pods = ctx.wait(
+        running, bool, what=_("a running {name} pod").format(name=WEB), stuck=ctx.stuck_in(WEB)
+    )
     if not pods:
         v.expect(
             False,
-            f"no running {WEB} pod to send real traffic to",
-            f"Apply Deployment {WEB} and wait until its pods run.",
+            _("no running {name} pod to send real traffic to").format(name=WEB),
+            _("Apply Deployment {name} and wait until its pods run.").format(name=WEB),
         )
         return
     ip = pods[0]["status"]["podIP"]
@@ -479,15 +570,19 @@ def _kind_traffic(ctx: Context, v: Verdict) -> None:
     from_other = _connects(ctx, {"role": "batch"}, ip, 8080)
     v.expect(
         from_frontend is not False and from_other is not True,
-        f"real traffic to {WEB} {ip}:8080: from a frontend pod "
-        f"{_said(from_frontend)}, from another pod {_said(from_other)}",
-        "The cluster's network plugin enforces what your policies say: `kubectl describe "
-        f"networkpolicy -n {ctx.namespace}` and compare with the rules above.",
+        _(
+            "real traffic to {name} {ip}:8080: from a frontend pod {frontend}, from another pod "
+            "{other}"
+        ).format(name=WEB, ip=ip, frontend=_said(from_frontend), other=_said(from_other)),
+        _(
+            "The cluster's network plugin enforces what your policies say: `kubectl describe "
+            "networkpolicy -n {namespace}` and compare with the rules above."
+        ).format(namespace=ctx.namespace),
     )
 
 
 def _said(outcome: bool | None) -> str:
-    return {True: "connected", False: "was refused", None: "could not run"}[outcome]
+    return {True: _("connected"), False: _("was refused"), None: _("could not run")}[outcome]
 
 
 # --- limits, quota, pod-security: server-side dry runs ---------------------------------------
@@ -546,21 +641,23 @@ def limits(ctx: Context) -> Verdict:
     """A pod without resources comes back from a dry run with requests and limits filled in."""
     v = Verdict()
     created, refusal = _try(ctx, dry_run_pod("kubelab-no-resources", [_container()]))
-    names = ", ".join(lr["metadata"]["name"] for lr in ctx.list(LIMITRANGES)) or "none"
+    names = ", ".join(lr["metadata"]["name"] for lr in ctx.list(LIMITRANGES)) or _("none")
     if created is None:
         if "must specify" in refusal or "no request is specified" in refusal:
-            hint = (
+            hint = _(
                 "A pod that sets no resources is refused by a ResourceQuota on requests, or by a "
                 "LimitRange ratio, unless a LimitRange fills them in: give a `type: Container` "
                 "item defaultRequest and default for cpu and memory."
             )
         else:
-            hint = (
+            hint = _(
                 "Read the refusal: a LimitRange's min, max and maxLimitRequestRatio also apply to "
                 "its defaults (a default limit above ratio x default request is refused)."
             )
-        v.expect(False, f"a pod without resources was refused: {refusal}", hint)
-        v.expect(False, "so no requests or limits could be filled in", hint)
+        v.expect(
+            False, _("a pod without resources was refused: {refusal}").format(refusal=refusal), hint
+        )
+        v.expect(False, _("so no requests or limits could be filled in"), hint)
         return v
     got = dig(created, "spec", "containers", default=[{}])[0].get("resources") or {}
     for part, field in (("requests", "defaultRequest"), ("limits", "default")):
@@ -568,14 +665,25 @@ def limits(ctx: Context) -> Verdict:
         missing = [r for r in ("cpu", "memory") if r not in values]
         v.expect(
             not missing,
-            f"a pod without resources came back with {part} {values or 'none'}: expected cpu and "
-            f"memory (LimitRanges: {names})",
-            f"Give a LimitRange a `type: Container` item with `{field}` for cpu and memory.",
+            _(
+                "a pod without resources came back with {part} {values}: expected cpu and "
+                "memory (LimitRanges: {names})"
+            ).format(part=part, values=values or _("none"), names=names),
+            _(
+                "Give a LimitRange a `type: Container` item with `{field}` for cpu and memory."
+            ).format(field=field),
         )
     req, lim = got.get("requests", {}), got.get("limits", {})
     return v.ok(
-        f"a pod without resources gets requests cpu {req.get('cpu')} memory {req.get('memory')}, "
-        f"limits cpu {lim.get('cpu')} memory {lim.get('memory')}"
+        _(
+            "a pod without resources gets requests cpu {req_cpu} memory {req_memory}, "
+            "limits cpu {lim_cpu} memory {lim_memory}"
+        ).format(
+            req_cpu=req.get("cpu"),
+            req_memory=req.get("memory"),
+            lim_cpu=lim.get("cpu"),
+            lim_memory=lim.get("memory"),
+        )
     )
 
 
@@ -654,9 +762,14 @@ def quota(ctx: Context) -> Verdict:
     missing = [k for k in QUOTA_KEYS if k not in hard]
     v.expect(
         bool(found) and not missing,
-        f"ResourceQuota: expected hard limits on {', '.join(QUOTA_KEYS)}; "
-        + (f"missing {', '.join(missing)}" if found else "no ResourceQuota in the namespace"),
-        "Give a ResourceQuota spec.hard entries requests.cpu, requests.memory and pods.",
+        (
+            _("ResourceQuota: expected hard limits on {keys}; missing {missing}")
+            if found
+            else _(
+                "ResourceQuota: expected hard limits on {keys}; no ResourceQuota in the namespace"
+            )
+        ).format(keys=", ".join(QUOTA_KEYS), missing=", ".join(missing)),
+        _("Give a ResourceQuota spec.hard entries requests.cpu, requests.memory and pods."),
     )
     if found and not missing:  # admission enforces a quota only once its usage is computed
 
@@ -665,7 +778,7 @@ def quota(ctx: Context) -> Verdict:
                 set(dig(q, "spec", "hard") or {}) <= set(dig(q, "status", "hard") or {}) for q in qs
             )
 
-        found = ctx.wait(quotas, computed, what="the quota controller to compute usage")
+        found = ctx.wait(quotas, computed, what=_("the quota controller to compute usage"))
     small = {"cpu": {"memory": "16Mi"}, "memory": {"cpu": "10m"}}
     step = {"cpu": Decimal("0.1"), "memory": Decimal(64 * 2**20)}
     for resource in ("cpu", "memory"):
@@ -677,18 +790,30 @@ def quota(ctx: Context) -> Verdict:
         pod = oversized_pod(resource, need, _container_max(ctx, resource), small[resource])
         created, refusal = _try(ctx, pod)
         refused = created is None and "exceeded quota" in refusal and key in refusal
-        shown = f"{need:.1f} CPU" if resource == "cpu" else f"{int(need) // 2**20}Mi memory"
+        shown = (
+            _("{amount} CPU").format(amount=f"{need:.1f}")
+            if resource == "cpu"
+            else _("{amount}Mi memory").format(amount=int(need) // 2**20)
+        )
         v.expect(
             refused,
-            f"a pod requesting {shown} (more than the quota leaves) was "
-            + (f"refused for another reason: {refusal}" if created is None else "admitted"),
-            f"Set {key} in the ResourceQuota's spec.hard: admission then refuses any pod that "
-            "would push the namespace's total requests over it (403 exceeded quota).",
+            (
+                _(
+                    "a pod requesting {shown} (more than the quota leaves) was refused for "
+                    "another reason: {refusal}"
+                )
+                if created is None
+                else _("a pod requesting {shown} (more than the quota leaves) was admitted")
+            ).format(shown=shown, refusal=refusal),
+            _(
+                "Set {key} in the ResourceQuota's spec.hard: admission then refuses any pod that "
+                "would push the namespace's total requests over it (403 exceeded quota)."
+            ).format(key=key),
         )
     return v.ok(
-        "ResourceQuota caps "
-        + ", ".join(f"{k} {shown_hard.get(k)}" for k in QUOTA_KEYS)
-        + "; oversized pods are refused"
+        _("ResourceQuota caps {caps}; oversized pods are refused").format(
+            caps=", ".join(f"{k} {shown_hard.get(k)}" for k in QUOTA_KEYS)
+        )
     )
 
 
@@ -714,29 +839,46 @@ def pod_security(ctx: Context) -> Verdict:
     # pods too: only a refusal at the restricted level is the learner's.
     v.expect(
         admitted is None and 'PodSecurity "restricted' in refusal and compliant is not None,
-        "a privileged pod was "
-        + (f"refused, but not by Pod Security: {refusal}" if admitted is None else "admitted")
+        (
+            _("a privileged pod was refused, but not by Pod Security: {refusal}").format(
+                refusal=refusal
+            )
+            if admitted is None
+            else _("a privileged pod was admitted")
+        )
         if compliant is not None
-        else f"a pod that meets every Pod Security level was refused too: {why_compliant}",
-        f"Label the namespace: `kubectl label namespace {ctx.namespace} "
-        "pod-security.kubernetes.io/enforce=restricted`; Pod Security admission then refuses "
-        "pods that break the level.",
+        else _("a pod that meets every Pod Security level was refused too: {refusal}").format(
+            refusal=why_compliant
+        ),
+        _(
+            "Label the namespace: `kubectl label namespace {namespace} "
+            "pod-security.kubernetes.io/enforce=restricted`; Pod Security admission then refuses "
+            "pods that break the level."
+        ).format(namespace=ctx.namespace),
     )
     baseline = dry_run_pod("kubelab-baseline", [_container("app", small)], restricted=False)
     admitted_b, refusal_b = _try(ctx, baseline)
     is_restricted = admitted_b is None and 'PodSecurity "restricted' in refusal_b
     v.expect(
         is_restricted,
-        "a pod with no securityContext (fine for baseline, not for restricted) was "
-        + (f"refused: {refusal_b}" if admitted_b is None else "admitted"),
-        "The level must be restricted (not baseline or privileged): set the label "
-        "pod-security.kubernetes.io/enforce=restricted (add --overwrite to change it).",
+        _(
+            "a pod with no securityContext (fine for baseline, not for restricted) was refused: "
+            "{refusal}"
+        ).format(refusal=refusal_b)
+        if admitted_b is None
+        else _(
+            "a pod with no securityContext (fine for baseline, not for restricted) was admitted"
+        ),
+        _(
+            "The level must be restricted (not baseline or privileged): set the label "
+            "pod-security.kubernetes.io/enforce=restricted (add --overwrite to change it)."
+        ),
     )
     failing = []
     for name in (WEB, FRONTEND):
         template = _template(ctx, name)
         if template is None:
-            failing.append(f"Deployment {name} not found")
+            failing.append(_("Deployment {name} not found").format(name=name))
             continue
         pod = {
             "apiVersion": "v1",
@@ -749,19 +891,25 @@ def pod_security(ctx: Context) -> Verdict:
         }
         created, why = _try(ctx, pod)
         if created is None:
-            failing.append(f"{name}'s pods would be refused: {why}")
+            failing.append(_("{name}'s pods would be refused: {why}").format(name=name, why=why))
     v.expect(
         is_restricted and not failing,
-        "workloads: " + "; ".join(failing)
+        _("workloads: {failing}").format(failing="; ".join(failing))
         if failing
-        else "workloads: cannot tell whether they pass restricted until the namespace enforces it",
-        "Restricted needs, in every pod: securityContext.runAsNonRoot: true and seccompProfile "
-        "type RuntimeDefault; in every container: allowPrivilegeEscalation: false and "
-        "capabilities drop [ALL].",
+        else _(
+            "workloads: cannot tell whether they pass restricted until the namespace enforces it"
+        ),
+        _(
+            "Restricted needs, in every pod: securityContext.runAsNonRoot: true and "
+            "seccompProfile type RuntimeDefault; in every container: allowPrivilegeEscalation: "
+            "false and capabilities drop [ALL]."
+        ),
     )
     return v.ok(
-        "Pod Security restricted is enforced: privileged and baseline-only pods are refused, "
-        f"{WEB} and {FRONTEND} comply"
+        _(
+            "Pod Security restricted is enforced: privileged and baseline-only pods are refused, "
+            "{web} and {frontend} comply"
+        ).format(web=WEB, frontend=FRONTEND)
     )
 
 
@@ -859,7 +1007,7 @@ def _settled_try(ctx: Context, image: str, *, settle: bool) -> tuple[bool, str]:
             lambda: _try_deployment(ctx, image),
             lambda found: not found[0],
             timeout=SETTLE_SECONDS,
-            what="a new admission policy to take effect",
+            what=_("a new admission policy to take effect"),
             raise_on_timeout=False,
         )
     return admitted, refusal
@@ -877,48 +1025,68 @@ def image_policy(ctx: Context) -> Verdict:
         # Every one of them gets the same: not graded (one requirement, met by everyone).
         v.expect(True, "", "")
         return v.ok(
-            "a workshop or confined namespace: admission policies are cluster-wide, so the "
-            "instructor's; practise this task on your own cluster (not graded here)"
+            _(
+                "a workshop or confined namespace: admission policies are cluster-wide, so the "
+                "instructor's; practise this task on your own cluster (not graded here)"
+            )
         )
-    hint_bind = (
+    hint_bind = _(
         "Write a ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1) matching apps "
         "deployments on CREATE and UPDATE, with a CEL validation over "
         "object.spec.template.spec.containers, and a ValidatingAdmissionPolicyBinding with "
         "validationActions [Deny] whose namespaceSelector selects this namespace; check with "
-        f"`kubectl create deployment x --image=nginx:latest -n {ctx.namespace} --dry-run=server` "
+        "`kubectl create deployment x --image=nginx:latest -n {namespace} --dry-run=server` "
         "(a new policy takes a few seconds to take effect)."
-    )
+    ).format(namespace=ctx.namespace)
     settle = _learners_bindings(ctx)
     for image, what in (
-        ("registry.example/kubelab/shop:latest", "the tag latest"),
-        ("registry.example/kubelab/shop", "no tag"),
+        ("registry.example/kubelab/shop:latest", _("the tag latest")),
+        ("registry.example/kubelab/shop", _("no tag")),
     ):
         admitted, refusal = _settled_try(ctx, image, settle=settle)
         settle = False  # wait once at most: the policy is loaded by now, or not refusing
         v.expect(
             not admitted and _by_policy(refusal),
-            f"a Deployment of {image} ({what}) was "
-            + ("admitted" if admitted else f"refused, but not by an admission policy: {refusal}")
-            + "; expected a ValidatingAdmissionPolicy to deny it",
+            (
+                _(
+                    "a Deployment of {image} ({what}) was admitted; expected a "
+                    "ValidatingAdmissionPolicy to deny it"
+                )
+                if admitted
+                else _(
+                    "a Deployment of {image} ({what}) was refused, but not by an admission "
+                    "policy: {refusal}; expected a ValidatingAdmissionPolicy to deny it"
+                )
+            ).format(image=image, what=what, refusal=refusal),
             hint_bind
             if admitted
-            else "The refusal must come from your ValidatingAdmissionPolicy, not something else.",
+            else _(
+                "The refusal must come from your ValidatingAdmissionPolicy, not something else."
+            ),
         )
     refused_any = v.met > 0
     pinned = "registry.example/kubelab/shop:1.4.2"
     admitted, refusal = _try_deployment(ctx, pinned)
     v.expect(
         admitted and refused_any,
-        f"a Deployment of {pinned} (a pinned tag) was refused: {refusal}"
+        _("a Deployment of {image} (a pinned tag) was refused: {refusal}").format(
+            image=pinned, refusal=refusal
+        )
         if not admitted
-        else "no admission policy refused an unpinned image, so admitting a pinned one proves "
-        "nothing yet",
-        "The policy must admit images with a tag other than latest (or a @sha256: digest): "
-        "refusing everything is not a policy about images."
+        else _(
+            "no admission policy refused an unpinned image, so admitting a pinned one proves "
+            "nothing yet"
+        ),
+        _(
+            "The policy must admit images with a tag other than latest (or a @sha256: digest): "
+            "refusing everything is not a policy about images."
+        )
         if not admitted
         else hint_bind,
     )
     return v.ok(
-        "a ValidatingAdmissionPolicy denies Deployments whose images are :latest or untagged, "
-        "and admits pinned ones"
+        _(
+            "a ValidatingAdmissionPolicy denies Deployments whose images are :latest or "
+            "untagged, and admits pinned ones"
+        )
     )

@@ -17,6 +17,7 @@ from kubelab import slo
 from kubelab.api import CONFIGMAPS, DEPLOYMENTS, HPAS, PRIORITYCLASSES, Json
 from kubelab.grading import Checks, Context, Verdict
 from kubelab.grading.quantity import parse
+from kubelab.i18n import _
 from kubelab.objects import dig
 
 checks = Checks("07-slo-capacity")
@@ -73,14 +74,16 @@ def _plan(ctx: Context) -> Json:
     return ctx.need(
         CONFIGMAPS,
         PLAN,
-        hint=f"Apply your capacity plan (ConfigMap {PLAN}, in the lab's starter/) with "
-        f"`kubectl apply -k <folder> -n {ctx.namespace}`.",
+        hint=_(
+            "Apply your capacity plan (ConfigMap {plan}, in the lab's starter/) with "
+            "`kubectl apply -k <folder> -n {namespace}`."
+        ).format(plan=PLAN, namespace=ctx.namespace),
     )
 
 
 def _shown(plan: Json, key: str) -> str:
     raw = (plan.get("data") or {}).get(key)
-    return "nothing" if raw is None else repr(raw)
+    return _("nothing") if raw is None else repr(raw)
 
 
 def _expect_number(v: Verdict, plan: Json, key: str, hint: str) -> bool:
@@ -88,9 +91,11 @@ def _expect_number(v: Verdict, plan: Json, key: str, hint: str) -> bool:
     found = plan_value(plan, key)
     return v.expect(
         found is not None and slo.close(found, want),
-        f"ConfigMap {PLAN} {key}: found {_shown(plan, key)}, which is not the right number"
+        _("ConfigMap {plan} {key}: found {found}, which is not the right number").format(
+            plan=PLAN, key=key, found=_shown(plan, key)
+        )
         if found is not None or key in (plan.get("data") or {})
-        else f"ConfigMap {PLAN} has no {key}",
+        else _("ConfigMap {plan} has no {key}").format(plan=PLAN, key=key),
         hint,
     )
 
@@ -104,20 +109,27 @@ def error_budget(ctx: Context) -> Verdict:
         v,
         plan,
         "error-budget-minutes",
-        "The budget is the share the SLO allows to fail, (1 - SLO), times the window: "
-        "turn 30 days into minutes first.",
+        _(
+            "The budget is the share the SLO allows to fail, (1 - SLO), times the window: "
+            "turn 30 days into minutes first."
+        ),
     )
     _expect_number(
         v,
         plan,
         "error-budget-requests",
-        "A request-based SLO counts requests, not minutes: (1 - SLO) times every request in "
-        "the window (requests a day times days).",
+        _(
+            "A request-based SLO counts requests, not minutes: (1 - SLO) times every request in "
+            "the window (requests a day times days)."
+        ),
     )
     want = expected_plan()
     return v.ok(
-        f"error budget: {want['error-budget-minutes']:g} minutes, "
-        f"{want['error-budget-requests']:,.0f} failed requests in {WINDOW_DAYS} days"
+        _("error budget: {minutes} minutes, {requests} failed requests in {days} days").format(
+            minutes=f"{want['error-budget-minutes']:g}",
+            requests=f"{want['error-budget-requests']:,.0f}",
+            days=WINDOW_DAYS,
+        )
     )
 
 
@@ -130,20 +142,25 @@ def burn_rate(ctx: Context) -> Verdict:
         v,
         plan,
         "burn-rate",
-        "The burn rate is the observed error ratio divided by the allowed one (1 - SLO); "
-        "write ratios as fractions (1.44% is 0.0144).",
+        _(
+            "The burn rate is the observed error ratio divided by the allowed one (1 - SLO); "
+            "write ratios as fractions (1.44% is 0.0144)."
+        ),
     )
     _expect_number(
         v,
         plan,
         "hours-to-exhaustion",
-        "At burn rate 1 the budget lasts the whole window; at burn rate N it lasts the window "
-        "divided by N. Answer in hours.",
+        _(
+            "At burn rate 1 the budget lasts the whole window; at burn rate N it lasts the "
+            "window divided by N. Answer in hours."
+        ),
     )
     want = expected_plan()
     return v.ok(
-        f"burn rate {want['burn-rate']:g}: a full budget lasts "
-        f"{want['hours-to-exhaustion']:g} hours"
+        _("burn rate {rate}: a full budget lasts {hours} hours").format(
+            rate=f"{want['burn-rate']:g}", hours=f"{want['hours-to-exhaustion']:g}"
+        )
     )
 
 
@@ -156,33 +173,46 @@ def capacity(ctx: Context) -> Verdict:
         v,
         plan,
         "cpu-request",
-        f"Request what one pod uses (its P95) at the load it is sized for, {POD_RPS} rps: "
-        "the scheduler reserves that much, and the HPA measures utilisation against it.",
+        _(
+            "Request what one pod uses (its P95) at the load it is sized for, {rps} rps: "
+            "the scheduler reserves that much, and the HPA measures utilisation against it."
+        ).format(rps=POD_RPS),
     )
     _expect_number(
         v,
         plan,
         "target-utilization",
-        f"Keep target-utilization at {TARGET}: the plan sizes pods to run at {TARGET}% so each "
-        "has headroom for a burst while the HPA reacts.",
+        _(
+            "Keep target-utilization at {target}: the plan sizes pods to run at {target}% so "
+            "each has headroom for a burst while the HPA reacts."
+        ).format(target=TARGET),
     )
     _expect_number(
         v,
         plan,
         "min-replicas",
-        "Divide the P95 load by what one pod serves at the target utilisation (its sized load "
-        "times the target), and round up: a fraction of a pod is a whole pod.",
+        _(
+            "Divide the P95 load by what one pod serves at the target utilisation (its sized "
+            "load times the target), and round up: a fraction of a pod is a whole pod."
+        ),
     )
     _expect_number(
         v,
         plan,
         "max-replicas",
-        "Do the same for the burst load (the P95 load times the burst factor), rounding up.",
+        _("Do the same for the burst load (the P95 load times the burst factor), rounding up."),
     )
     want = expected_plan()
     return v.ok(
-        f"capacity plan: {POD_CPU} per pod at {TARGET}%, {want['min-replicas']:g} pods for "
-        f"{P95_RPS} rps, {want['max-replicas']:g} for bursts"
+        _(
+            "capacity plan: {cpu} per pod at {target}%, {low} pods for {rps} rps, {high} for bursts"
+        ).format(
+            cpu=POD_CPU,
+            target=TARGET,
+            low=f"{want['min-replicas']:g}",
+            rps=P95_RPS,
+            high=f"{want['max-replicas']:g}",
+        )
     )
 
 
@@ -201,8 +231,8 @@ def _stale_pods(
         current = ctx.get(DEPLOYMENTS, NAME) or dep
         pods = ctx.pods_of(current)
         if not pods:
-            return [f"Deployment {NAME} has no pods"]
-        return [f"pod {p['metadata']['name']}" for p in pods if not matches(p)]
+            return [_("Deployment {name} has no pods").format(name=NAME)]
+        return [_("pod {name}").format(name=p["metadata"]["name"]) for p in pods if not matches(p)]
 
     return stale
 
@@ -226,38 +256,62 @@ def requests(ctx: Context) -> Verdict:
     found = _cpu_request(dig(dep, "spec", "template", "spec", default={}) or {})
     right = v.expect(
         planned is not None and found is not None and slo.close(found, planned),
-        f"Deployment {NAME} container {CONTAINER} requests.cpu: expected the plan's "
-        f"cpu-request {_shown(plan, 'cpu-request')}, found {res.get('cpu') or 'none'}",
-        f"Set resources.requests.cpu to the cpu-request of ConfigMap {PLAN}: the request is the "
-        "capacity the plan counted on, and what the HPA's utilisation is measured against.",
+        _(
+            "Deployment {name} container {container} requests.cpu: expected the plan's "
+            "cpu-request {planned}, found {found}"
+        ).format(
+            name=NAME,
+            container=CONTAINER,
+            planned=_shown(plan, "cpu-request"),
+            found=res.get("cpu") or _("none"),
+        ),
+        _(
+            "Set resources.requests.cpu to the cpu-request of ConfigMap {plan}: the request is "
+            "the capacity the plan counted on, and what the HPA's utilisation is measured against."
+        ).format(plan=PLAN),
     )
     memory = parse(res.get("memory", ""))
     v.expect(
         memory is not None and memory > 0,
-        f"Deployment {NAME} container {CONTAINER} requests.memory: expected a request, found "
-        f"{res.get('memory') or 'none'}",
-        "Request memory too (e.g. 128Mi): without a request the scheduler counts the pod as "
-        "needing none, and it is among the first evicted when the node runs short.",
+        _(
+            "Deployment {name} container {container} requests.memory: expected a request, "
+            "found {found}"
+        ).format(name=NAME, container=CONTAINER, found=res.get("memory") or _("none")),
+        _(
+            "Request memory too (e.g. 128Mi): without a request the scheduler counts the pod as "
+            "needing none, and it is among the first evicted when the node runs short."
+        ),
     )
     left = _stale_pods(
         ctx, dep, lambda p: _cpu_request(p.get("spec") or {}) == found and found is not None
     )
     stale = (
         ctx.wait(
-            left, lambda s: not s, what=f"pods of {NAME} to roll out", stuck=ctx.stuck_in(NAME)
+            left,
+            lambda s: not s,
+            what=_("pods of {name} to roll out").format(name=NAME),
+            stuck=ctx.stuck_in(NAME),
         )
         if right
         else []
     )
     v.expect(
         right and not stale,
-        f"pods of {NAME} without the {res.get('cpu')} CPU request: {', '.join(stale[:3])}"
+        _("pods of {name} without the {cpu} CPU request: {pods}").format(
+            name=NAME, cpu=res.get("cpu"), pods=", ".join(stale[:3])
+        )
         if stale
-        else "pods are compared once the Deployment requests the plan's CPU",
-        f"Apply the change and wait for `kubectl rollout status deployment/{NAME} -n "
-        f"{ctx.namespace}`.",
+        else _("pods are compared once the Deployment requests the plan's CPU"),
+        _(
+            "Apply the change and wait for `kubectl rollout status deployment/{name} -n "
+            "{namespace}`."
+        ).format(name=NAME, namespace=ctx.namespace),
     )
-    return v.ok(f"Deployment {NAME}: every pod requests {res.get('cpu')} CPU, {res.get('memory')}")
+    return v.ok(
+        _("Deployment {name}: every pod requests {cpu} CPU, {memory}").format(
+            name=NAME, cpu=res.get("cpu"), memory=res.get("memory")
+        )
+    )
 
 
 def _cpu_target(hpa: Json) -> int | None:
@@ -281,35 +335,58 @@ def autoscaling(ctx: Context) -> Verdict:
         ref.get("kind") == "Deployment"
         and ref.get("name") == NAME
         and str(ref.get("apiVersion", "")).startswith("apps/"),
-        f"HPA {NAME} spec.scaleTargetRef: expected apps/v1 Deployment {NAME}, found "
-        f"{ref.get('apiVersion')} {ref.get('kind')} {ref.get('name')}",
-        f"Point scaleTargetRef at apiVersion apps/v1, kind Deployment, name {NAME}.",
+        _(
+            "HPA {name} spec.scaleTargetRef: expected apps/v1 Deployment {name}, found "
+            "{api_version} {kind} {target}"
+        ).format(
+            name=NAME,
+            api_version=ref.get("apiVersion"),
+            kind=ref.get("kind"),
+            target=ref.get("name"),
+        ),
+        _("Point scaleTargetRef at apiVersion apps/v1, kind Deployment, name {name}.").format(
+            name=NAME
+        ),
     )
     for field, key, why in (
-        ("minReplicas", "min-replicas", "with fewer pods, a normal (P95) peak"),
-        ("maxReplicas", "max-replicas", "with fewer pods, a burst"),
+        ("minReplicas", "min-replicas", _("with fewer pods, a normal (P95) peak")),
+        ("maxReplicas", "max-replicas", _("with fewer pods, a burst")),
     ):
         found = dig(hpa, "spec", field, default=1 if field == "minReplicas" else None)
         planned = plan_value(plan, key)
         v.expect(
             planned is not None and found == planned,
-            f"HPA {NAME} spec.{field}: expected the plan's {key} {_shown(plan, key)}, "
-            f"found {found}",
-            f"Set spec.{field} to {key} from ConfigMap {PLAN}: {why} runs them past the "
-            "utilisation the plan allowed; more pods cost money the plan did not ask for.",
+            _("HPA {name} spec.{field}: expected the plan's {key} {planned}, found {found}").format(
+                name=NAME, field=field, key=key, planned=_shown(plan, key), found=found
+            ),
+            _(
+                "Set spec.{field} to {key} from ConfigMap {plan}: {why} runs them past the "
+                "utilisation the plan allowed; more pods cost money the plan did not ask for."
+            ).format(field=field, key=key, plan=PLAN, why=why),
         )
     target = _cpu_target(hpa)
     planned_target = plan_value(plan, "target-utilization")
     v.expect(
         target is not None and planned_target is not None and target == planned_target,
-        f"HPA {NAME} CPU target: expected averageUtilization of the plan's target-utilization "
-        f"{_shown(plan, 'target-utilization')}, found "
-        f"{f'{target}%' if target is not None else 'no CPU utilisation target'}",
-        "Scale on a Resource metric cpu with a Utilization target equal to the plan's: a higher "
-        "target eats the burst headroom, a lower one pays for idle pods.",
+        _(
+            "HPA {name} CPU target: expected averageUtilization of the plan's "
+            "target-utilization {planned}, found {found}"
+        ).format(
+            name=NAME,
+            planned=_shown(plan, "target-utilization"),
+            found=f"{target}%" if target is not None else _("no CPU utilisation target"),
+        ),
+        _(
+            "Scale on a Resource metric cpu with a Utilization target equal to the plan's: a "
+            "higher target eats the burst headroom, a lower one pays for idle pods."
+        ),
     )
     low, high = dig(hpa, "spec", "minReplicas"), dig(hpa, "spec", "maxReplicas")
-    return v.ok(f"HPA {NAME}: {low}-{high} replicas at {target}% CPU, as planned")
+    return v.ok(
+        _("HPA {name}: {low}-{high} replicas at {target}% CPU, as planned").format(
+            name=NAME, low=low, high=high, target=target
+        )
+    )
 
 
 @checks.check("priority", docs=DOCS_PRIORITY)
@@ -321,20 +398,32 @@ def priority(ctx: Context) -> Verdict:
     pc = ctx.get(PRIORITYCLASSES, str(name)) if name else None
     v.expect(
         pc is not None,
-        f"Deployment {NAME} spec.template.spec.priorityClassName: expected an existing "
-        f"PriorityClass, found {repr(name) + ' (no such class)' if name else 'none'}",
-        "Name a PriorityClass in the pod template; `kubectl get priorityclasses` lists them "
-        "(they are cluster-wide: the lab installed two).",
+        _(
+            "Deployment {name} spec.template.spec.priorityClassName: expected an existing "
+            "PriorityClass, found {found}"
+        ).format(
+            name=NAME,
+            found=_("{name} (no such class)").format(name=repr(name)) if name else _("none"),
+        ),
+        _(
+            "Name a PriorityClass in the pod template; `kubectl get priorityclasses` lists them "
+            "(they are cluster-wide: the lab installed two)."
+        ),
     )
     value = dig(pc, "value") if pc else None
     v.expect(
         isinstance(value, int) and value >= MIN_PRIORITY and not str(name).startswith("system-"),
-        f"PriorityClass {name}: expected a value of at least {MIN_PRIORITY} and not a system "
-        f"class, found {value}"
+        _(
+            "PriorityClass {name}: expected a value of at least {minimum} and not a system "
+            "class, found {value}"
+        ).format(name=name, minimum=MIN_PRIORITY, value=value)
         if pc
-        else "priority: with no PriorityClass the pods run at the default, 0",
-        "Pick the class meant for services with an SLO: under pressure the scheduler preempts "
-        "lower-priority pods to place these. system-* classes are for cluster components.",
+        else _("priority: with no PriorityClass the pods run at the default, 0"),
+        _(
+            "Pick the class meant for services with an SLO: under pressure the scheduler "
+            "preempts lower-priority pods to place these. system-* classes are for cluster "
+            "components."
+        ),
     )
 
     def at_priority(pod: Json) -> bool:
@@ -343,17 +432,28 @@ def priority(ctx: Context) -> Verdict:
     left = _stale_pods(ctx, dep, at_priority)
     stale = (
         ctx.wait(
-            left, lambda s: not s, what=f"pods of {NAME} to roll out", stuck=ctx.stuck_in(NAME)
+            left,
+            lambda s: not s,
+            what=_("pods of {name} to roll out").format(name=NAME),
+            stuck=ctx.stuck_in(NAME),
         )
         if pc
         else []
     )
     v.expect(
         pc is not None and not stale,
-        f"pods of {NAME} not at priority {value}: {', '.join(stale[:3])}"
+        _("pods of {name} not at priority {value}: {pods}").format(
+            name=NAME, value=value, pods=", ".join(stale[:3])
+        )
         if stale
-        else "pods are compared once the Deployment names an existing PriorityClass",
-        f"Apply the change and wait for `kubectl rollout status deployment/{NAME} -n "
-        f"{ctx.namespace}`: priority is set when a pod is created.",
+        else _("pods are compared once the Deployment names an existing PriorityClass"),
+        _(
+            "Apply the change and wait for `kubectl rollout status deployment/{name} -n "
+            "{namespace}`: priority is set when a pod is created."
+        ).format(name=NAME, namespace=ctx.namespace),
     )
-    return v.ok(f"pods of {NAME} run at PriorityClass {name} ({value})")
+    return v.ok(
+        _("pods of {name} run at PriorityClass {cls} ({value})").format(
+            name=NAME, cls=name, value=value
+        )
+    )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from kubelab.api import DEPLOYMENTS, HPAS, PDBS, PODS, STATEFULSETS, Json
 from kubelab.grading import Checks, Context, Missing, Verdict
 from kubelab.grading.quantity import parse
+from kubelab.i18n import _
 from kubelab.objects import dig, image_tag, prestop_delay, selector_query
 
 checks = Checks("08-production-readiness")
@@ -52,9 +53,13 @@ def _workloads(ctx: Context) -> list[tuple[str, Json]]:
     found += [(f"StatefulSet {s['metadata']['name']}", s) for s in ctx.list(STATEFULSETS)]
     if not found:
         raise Missing(
-            f"no Deployment or StatefulSet in namespace {ctx.namespace}",
-            f"`kubelab reset 08-production-readiness` seeds the shop again, then apply your "
-            f"fixed folder with `kubectl apply -k <folder> -n {ctx.namespace}`.",
+            _("no Deployment or StatefulSet in namespace {namespace}").format(
+                namespace=ctx.namespace
+            ),
+            _(
+                "`kubelab reset 08-production-readiness` seeds the shop again, then apply your "
+                "fixed folder with `kubectl apply -k <folder> -n {namespace}`."
+            ).format(namespace=ctx.namespace),
         )
     return found
 
@@ -69,7 +74,10 @@ def _each_container(ctx: Context) -> Iterator[tuple[str, Json, Json]]:
     for where, obj in _workloads(ctx):
         spec = dig(obj, "spec", "template", "spec", default={}) or {}
         for c in _containers(spec):
-            yield f"{where} container {c.get('name', '?')}", c, spec
+            shown = _("{workload} container {container}").format(
+                workload=where, container=c.get("name", "?")
+            )
+            yield shown, c, spec
 
 
 def _need(ctx: Context, res_kind: str, name: str) -> Json:
@@ -77,8 +85,10 @@ def _need(ctx: Context, res_kind: str, name: str) -> Json:
     return ctx.need(
         res,
         name,
-        hint=f"`kubelab reset 08-production-readiness` seeds {res_kind} {name} again; keep it "
-        "and fix it rather than deleting it.",
+        hint=_(
+            "`kubelab reset 08-production-readiness` seeds {kind} {name} again; keep it "
+            "and fix it rather than deleting it."
+        ).format(kind=res_kind, name=name),
     )
 
 
@@ -87,8 +97,10 @@ def _web_container(dep: Json) -> Json:
         if c.get("name") == WEB_CONTAINER:
             return dict(c)
     raise Missing(
-        f"Deployment {WEB} has no container named {WEB_CONTAINER}",
-        f"Keep the application container's name, `{WEB_CONTAINER}`.",
+        _("Deployment {name} has no container named {container}").format(
+            name=WEB, container=WEB_CONTAINER
+        ),
+        _("Keep the application container's name, `{container}`.").format(container=WEB_CONTAINER),
     )
 
 
@@ -110,8 +122,12 @@ def _stale(
         template = dig(obj, "spec", "template", default={}) or {}
         pods = _pods(ctx, obj)
         if not pods:
-            return [f"{res_kind} {name} has no pods"]
-        return [f"pod {p['metadata']['name']}" for p in pods if not matches(template, p)]
+            return [_("{kind} {name} has no pods").format(kind=res_kind, name=name)]
+        return [
+            _("pod {name}").format(name=p["metadata"]["name"])
+            for p in pods
+            if not matches(template, p)
+        ]
 
     return probe
 
@@ -127,15 +143,21 @@ def _rolled_out(
 ) -> None:
     """Add the requirement that every pod of the workload carries the fix (once it is right)."""
     stuck = ctx.stuck_in(name) if res_kind == "Deployment" else ctx.stuck_in_set(name)
-    waiting = f"pods of {name} to roll out"
+    waiting = _("pods of {name} to roll out").format(name=name)
     left = ctx.wait(probe, lambda s: not s, what=waiting, stuck=stuck) if ready else []
     v.expect(
         ready and not left,
-        f"pods of {res_kind} {name} without {what}: {', '.join(left[:3])}"
+        _("pods of {kind} {name} without {what}: {pods}").format(
+            kind=res_kind, name=name, what=what, pods=", ".join(left[:3])
+        )
         if left
-        else f"pods are compared once {res_kind} {name} has {what}",
-        f"Apply the change and wait for `kubectl rollout status {res_kind.lower()}/{name} -n "
-        f"{ctx.namespace}`.",
+        else _("pods are compared once {kind} {name} has {what}").format(
+            kind=res_kind, name=name, what=what
+        ),
+        _(
+            "Apply the change and wait for `kubectl rollout status {resource}/{name} -n "
+            "{namespace}`."
+        ).format(resource=res_kind.lower(), name=name, namespace=ctx.namespace),
     )
 
 
@@ -144,7 +166,7 @@ def requests_limits(ctx: Context) -> Verdict:
     """Every container requests CPU and memory, and has limits for both at or above them."""
     v = Verdict()
     no_requests, no_limits = [], []
-    for where, c, _ in _each_container(ctx):
+    for where, c, _spec in _each_container(ctx):
         res = c.get("resources") or {}
         requests, limits = res.get("requests") or {}, res.get("limits") or {}
         if any(parse(requests.get(r, "")) is None for r in ("cpu", "memory")):
@@ -157,21 +179,27 @@ def requests_limits(ctx: Context) -> Verdict:
             no_limits.append(where)
     v.expect(
         not no_requests,
-        f"{', '.join(no_requests)}: expected resources.requests for cpu and memory, found "
-        "none or only one",
-        f"Set resources.requests.cpu and .memory on {no_requests[0] if no_requests else 'it'}: "
-        "without requests the scheduler packs nodes blind, and under node pressure the kubelet "
-        "evicts first the pods using more than they request (then by priority): with no request, "
-        "that is always this one.",
+        _(
+            "{containers}: expected resources.requests for cpu and memory, found none or only one"
+        ).format(containers=", ".join(no_requests)),
+        _(
+            "Set resources.requests.cpu and .memory on {container}: without requests the "
+            "scheduler packs nodes blind, and under node pressure the kubelet evicts first the "
+            "pods using more than they request (then by priority): with no request, that is "
+            "always this one."
+        ).format(container=no_requests[0] if no_requests else _("it")),
     )
     v.expect(
         not no_limits,
-        f"{', '.join(no_limits)}: expected resources.limits for cpu and memory, at or above the "
-        "requests",
-        f"Set resources.limits.cpu and .memory on {no_limits[0] if no_limits else 'it'}: one "
-        "leaking or spinning container must not take the whole node with it.",
+        _(
+            "{containers}: expected resources.limits for cpu and memory, at or above the requests"
+        ).format(containers=", ".join(no_limits)),
+        _(
+            "Set resources.limits.cpu and .memory on {container}: one leaking or spinning "
+            "container must not take the whole node with it."
+        ).format(container=no_limits[0] if no_limits else _("it")),
     )
-    return v.ok("every container requests CPU and memory, within limits")
+    return v.ok(_("every container requests CPU and memory, within limits"))
 
 
 def _endpoint(probe: Json | None) -> object:
@@ -184,12 +212,12 @@ def _endpoint(probe: Json | None) -> object:
 def describe(probe: Json | None) -> str:
     """Return a probe's handler in a few words ("httpGet /livez on http")."""
     if not probe:
-        return "no probe"
+        return _("no probe")
     if "httpGet" in probe:
         get = probe["httpGet"]
-        return f"httpGet {get.get('path', '/')} on {get.get('port')}"
+        return _("httpGet {path} on {port}").format(path=get.get("path", "/"), port=get.get("port"))
     kind = next((k for k in ("tcpSocket", "exec", "grpc") if k in probe), "unknown")
-    return f"{kind} {probe[kind]}" if kind != "unknown" else "a probe with no handler"
+    return f"{kind} {probe[kind]}" if kind != "unknown" else _("a probe with no handler")
 
 
 @checks.check("liveness-probe", docs=DOCS_PROBES)
@@ -198,24 +226,37 @@ def liveness_probe(ctx: Context) -> Verdict:
     v = Verdict()
     c = _web_container(_need(ctx, "Deployment", WEB))
     ready, live = c.get("readinessProbe"), c.get("livenessProbe")
-    where = f"Deployment {WEB} container {WEB_CONTAINER}"
+    where = _("Deployment {name} container {container}").format(name=WEB, container=WEB_CONTAINER)
     v.expect(
         live is not None and live != ready,
-        f"{where} livenessProbe: "
-        + ("missing" if live is None else "a copy of readinessProbe, field for field"),
-        f"Give {where} its own livenessProbe: it answers 'is the process stuck?' and restarts "
-        "the container, readiness answers 'can it serve now?' and only takes it out of the "
-        "Service. A copy restarts pods that are merely busy.",
+        (
+            _("{where} livenessProbe: missing")
+            if live is None
+            else _("{where} livenessProbe: a copy of readinessProbe, field for field")
+        ).format(where=where),
+        _(
+            "Give {where} its own livenessProbe: it answers 'is the process stuck?' and "
+            "restarts the container, readiness answers 'can it serve now?' and only takes it out "
+            "of the Service. A copy restarts pods that are merely busy."
+        ).format(where=where),
     )
     v.expect(
         live is not None and _endpoint(live) != _endpoint(ready),
-        f"{where} livenessProbe asks the same endpoint as readinessProbe: {describe(live)}"
+        _("{where} livenessProbe asks the same endpoint as readinessProbe: {probe}").format(
+            where=where, probe=describe(live)
+        )
         if live
-        else f"{where} has no livenessProbe to compare",
-        "Point liveness at the endpoint that only says the process is alive (demo-web: "
-        "httpGet /livez), and let it give up more slowly than readiness.",
+        else _("{where} has no livenessProbe to compare").format(where=where),
+        _(
+            "Point liveness at the endpoint that only says the process is alive (demo-web: "
+            "httpGet /livez), and let it give up more slowly than readiness."
+        ),
     )
-    return v.ok(f"{where}: liveness {describe(live)}, readiness {describe(ready)}")
+    return v.ok(
+        _("{where}: liveness {live}, readiness {ready}").format(
+            where=where, live=describe(live), ready=describe(ready)
+        )
+    )
 
 
 @checks.check("image-tags", docs=DOCS_IMAGES)
@@ -224,17 +265,20 @@ def image_tags(ctx: Context) -> Verdict:
     v = Verdict()
     floating = [
         f"{where} ({c.get('image', '')})"
-        for where, c, _ in _each_container(ctx)
+        for where, c, _spec in _each_container(ctx)
         if image_tag(str(c.get("image", ""))) == "latest"
     ]
     v.expect(
         not floating,
-        f"{', '.join(floating)}: expected a version tag, found :latest or no tag",
-        f"Pin {floating[0] if floating else 'the image'} to a version (name:1.2.3, or a digest): "
-        "with :latest a restart or a new node silently runs different code, and a rollback has "
-        "nothing to go back to.",
+        _("{containers}: expected a version tag, found :latest or no tag").format(
+            containers=", ".join(floating)
+        ),
+        _(
+            "Pin {image} to a version (name:1.2.3, or a digest): with :latest a restart or a new "
+            "node silently runs different code, and a rollback has nothing to go back to."
+        ).format(image=floating[0] if floating else _("the image")),
     )
-    return v.ok("every image is pinned to a version")
+    return v.ok(_("every image is pinned to a version"))
 
 
 def image_repository(image: str) -> str:
@@ -258,36 +302,53 @@ def non_root(ctx: Context) -> Verdict:
             root.append(where)
         elif repo in IMAGE_USERS and uid != IMAGE_USERS[repo]:
             unsupported.append(
-                f"{where} ({repo}: runAsUser {uid if uid is not None else 'unset'}, its image's "
-                f"user is {IMAGE_USERS[repo]})"
+                _("{where} ({image}: runAsUser {uid}, its image's user is {user})").format(
+                    where=where,
+                    image=repo,
+                    uid=uid if uid is not None else _("unset"),
+                    user=IMAGE_USERS[repo],
+                )
             )
         if sc.get("allowPrivilegeEscalation") is not False:
             escalates.append(where)
     if root:
         v.expect(
             False,
-            f"{', '.join(root)}: expected runAsNonRoot true and a non-zero runAsUser, found root "
-            "allowed",
-            f"Set securityContext.runAsNonRoot: true on {root[0]} (and runAsUser to the image's "
-            "unprivileged user): root in a container is one escape away from root on the node.",
+            _(
+                "{containers}: expected runAsNonRoot true and a non-zero runAsUser, found root "
+                "allowed"
+            ).format(containers=", ".join(root)),
+            _(
+                "Set securityContext.runAsNonRoot: true on {container} (and runAsUser to the "
+                "image's unprivileged user): root in a container is one escape away from root on "
+                "the node."
+            ).format(container=root[0]),
         )
     else:
         v.expect(
             not unsupported,
-            f"{', '.join(unsupported)}: runAsNonRoot, but not as the user the image runs as, "
-            "so the container would not start on a real node",
-            "An image that starts as root needs runAsUser set to the unprivileged user it was "
-            "built for (its Dockerfile's user; for postgres, its postgres user): with no "
-            "runAsUser the kubelet refuses to start a runAsNonRoot container whose image runs "
-            "as root, and under an unknown uid the database cannot initialise.",
+            _(
+                "{containers}: runAsNonRoot, but not as the user the image runs as, so the "
+                "container would not start on a real node"
+            ).format(containers=", ".join(unsupported)),
+            _(
+                "An image that starts as root needs runAsUser set to the unprivileged user it was "
+                "built for (its Dockerfile's user; for postgres, its postgres user): with no "
+                "runAsUser the kubelet refuses to start a runAsNonRoot container whose image runs "
+                "as root, and under an unknown uid the database cannot initialise."
+            ),
         )
     v.expect(
         not escalates,
-        f"{', '.join(escalates)}: expected allowPrivilegeEscalation false, found it unset or true",
-        f"Set allowPrivilegeEscalation: false in the container securityContext of "
-        f"{escalates[0] if escalates else 'it'} (it exists only at container level).",
+        _("{containers}: expected allowPrivilegeEscalation false, found it unset or true").format(
+            containers=", ".join(escalates)
+        ),
+        _(
+            "Set allowPrivilegeEscalation: false in the container securityContext of "
+            "{container} (it exists only at container level)."
+        ).format(container=escalates[0] if escalates else _("it")),
     )
-    return v.ok("every container runs as a non-root user its image supports, without escalation")
+    return v.ok(_("every container runs as a non-root user its image supports, without escalation"))
 
 
 @checks.check("read-only-root", docs=DOCS_READ_ONLY)
@@ -296,14 +357,18 @@ def read_only_root(ctx: Context) -> Verdict:
     v = Verdict()
     dep = _need(ctx, "Deployment", WEB)
     found = dig(_web_container(dep), "securityContext", "readOnlyRootFilesystem")
-    where = f"Deployment {WEB} container {WEB_CONTAINER}"
+    where = _("Deployment {name} container {container}").format(name=WEB, container=WEB_CONTAINER)
     v.expect(
         found is True,
-        f"{where} securityContext.readOnlyRootFilesystem: expected true, found "
-        f"{'unset' if found is None else str(found).lower()}",
-        f"Set securityContext.readOnlyRootFilesystem: true on {where}: nothing that gets into "
-        "the container can then change its binaries or drop files into it. demo-web writes no "
-        "file; an app that needs scratch space gets an emptyDir mounted where it writes (/tmp).",
+        _("{where} securityContext.readOnlyRootFilesystem: expected true, found {found}").format(
+            where=where, found=_("unset") if found is None else str(found).lower()
+        ),
+        _(
+            "Set securityContext.readOnlyRootFilesystem: true on {where}: nothing that gets into "
+            "the container can then change its binaries or drop files into it. demo-web writes "
+            "no file; an app that needs scratch space gets an emptyDir mounted where it writes "
+            "(/tmp)."
+        ).format(where=where),
     )
 
     def read_only(template: Json, pod: Json) -> bool:
@@ -316,8 +381,8 @@ def read_only_root(ctx: Context) -> Verdict:
         return flags(pod.get("spec") or {}) == flags(template.get("spec") or {})
 
     probe = _stale(ctx, "Deployment", WEB, read_only)
-    _rolled_out(ctx, v, "Deployment", WEB, found is True, probe, "a read-only root filesystem")
-    return v.ok(f"{where}: read-only root filesystem on every pod")
+    _rolled_out(ctx, v, "Deployment", WEB, found is True, probe, _("a read-only root filesystem"))
+    return v.ok(_("{where}: read-only root filesystem on every pod").format(where=where))
 
 
 @checks.check("pdb", docs=DOCS_PDB)
@@ -338,16 +403,20 @@ def pdb(ctx: Context) -> Verdict:
         return {p["metadata"]["name"] for p in live if not dig(p, "metadata", "deletionTimestamp")}
 
     budgets = [b for b in ctx.list(PDBS) if theirs and picks(b) == theirs]
-    names = ", ".join(b["metadata"]["name"] for b in ctx.list(PDBS)) or "none"
+    names = ", ".join(b["metadata"]["name"] for b in ctx.list(PDBS)) or _("none")
     v.expect(
         bool(budgets),
-        f"PodDisruptionBudget over Deployment {WEB}'s {len(theirs)} pods: found none "
-        f"(budgets in the namespace: {names})",
-        f"Add a PodDisruptionBudget whose selector matches {WEB}'s pod labels (app: {WEB}), "
-        "with maxUnavailable: 1: a node drain then evicts one pod at a time instead of all.",
+        _(
+            "PodDisruptionBudget over Deployment {name}'s {count} pods: found none "
+            "(budgets in the namespace: {names})"
+        ).format(name=WEB, count=len(theirs), names=names),
+        _(
+            "Add a PodDisruptionBudget whose selector matches {name}'s pod labels (app: {name}), "
+            "with maxUnavailable: 1: a node drain then evicts one pod at a time instead of all."
+        ).format(name=WEB),
     )
     if not budgets:
-        v.expect(False, "no budget, so no disruption is guarded", "See the hint above.")
+        v.expect(False, _("no budget, so no disruption is guarded"), _("See the hint above."))
         return v.ok("")
     name = budgets[0]["metadata"]["name"]
 
@@ -358,19 +427,31 @@ def pdb(ctx: Context) -> Verdict:
             and st.get("expectedPods") == len(theirs)
         )
 
-    budget = ctx.wait(lambda: ctx.get(PDBS, name), settled, what=f"PDB {name} to count pods")
+    budget = ctx.wait(
+        lambda: ctx.get(PDBS, name), settled, what=_("PDB {name} to count pods").format(name=name)
+    )
     st = (budget or {}).get("status") or {}
     allowed = st.get("disruptionsAllowed", 0)
     v.expect(
         allowed >= 1,
-        f"PodDisruptionBudget {name} status.disruptionsAllowed: expected at least 1, found "
-        f"{allowed} ({st.get('currentHealthy', 0)} healthy, {st.get('desiredHealthy', 0)} "
-        "required)",
-        f"A budget that allows no eviction blocks every drain: use maxUnavailable: 1 on {name}, "
-        "or keep minAvailable below the replicas.",
+        _(
+            "PodDisruptionBudget {name} status.disruptionsAllowed: expected at least 1, found "
+            "{allowed} ({healthy} healthy, {required} required)"
+        ).format(
+            name=name,
+            allowed=allowed,
+            healthy=st.get("currentHealthy", 0),
+            required=st.get("desiredHealthy", 0),
+        ),
+        _(
+            "A budget that allows no eviction blocks every drain: use maxUnavailable: 1 on "
+            "{name}, or keep minAvailable below the replicas."
+        ).format(name=name),
     )
     return v.ok(
-        f"PodDisruptionBudget {name} over {len(theirs)} pods, {allowed} eviction(s) allowed"
+        _("PodDisruptionBudget {name} over {count} pods, {allowed} eviction(s) allowed").format(
+            name=name, count=len(theirs), allowed=allowed
+        )
     )
 
 
@@ -380,23 +461,33 @@ def prestop(ctx: Context) -> Verdict:
     v = Verdict()
     dep = _need(ctx, "Deployment", WEB)
     hook = dig(_web_container(dep), "lifecycle", "preStop")
-    where = f"Deployment {WEB} container {WEB_CONTAINER}"
+    where = _("Deployment {name} container {container}").format(name=WEB, container=WEB_CONTAINER)
     v.expect(
         hook is not None,
-        f"{where} lifecycle.preStop: expected a hook (e.g. sleep 5), found none",
-        f"Add lifecycle.preStop to {where} with a short sleep (the `sleep` action: the image "
-        "has no shell), so the endpoints drop the pod before it gets SIGTERM.",
+        _("{where} lifecycle.preStop: expected a hook (e.g. sleep 5), found none").format(
+            where=where
+        ),
+        _(
+            "Add lifecycle.preStop to {where} with a short sleep (the `sleep` action: the image "
+            "has no shell), so the endpoints drop the pod before it gets SIGTERM."
+        ).format(where=where),
     )
     grace = dig(dep, "spec", "template", "spec", "terminationGracePeriodSeconds", default=30)
     delay = prestop_delay(hook)  # the sleep action or an exec sleep, as every lab reads it
     v.expect(
         hook is not None and grace > (delay or 0),
-        f"Deployment {WEB} terminationGracePeriodSeconds {grace} must be longer than the "
-        f"preStop pause ({delay if delay is not None else 'unknown'} s)"
+        _(
+            "Deployment {name} terminationGracePeriodSeconds {grace} must be longer than the "
+            "preStop pause ({delay} s)"
+        ).format(name=WEB, grace=grace, delay=delay if delay is not None else _("unknown"))
         if hook
-        else f"Deployment {WEB} terminationGracePeriodSeconds: nothing to compare without a hook",
-        "The grace period counts from the start of preStop: make it longer than the pause plus "
-        "the time the app needs to finish its requests.",
+        else _(
+            "Deployment {name} terminationGracePeriodSeconds: nothing to compare without a hook"
+        ).format(name=WEB),
+        _(
+            "The grace period counts from the start of preStop: make it longer than the pause "
+            "plus the time the app needs to finish its requests."
+        ),
     )
 
     def has_hook(template: Json, pod: Json) -> bool:
@@ -406,8 +497,12 @@ def prestop(ctx: Context) -> Verdict:
         return hooks(pod.get("spec") or {}) == hooks(template.get("spec") or {})
 
     probe = _stale(ctx, "Deployment", WEB, has_hook)
-    _rolled_out(ctx, v, "Deployment", WEB, hook is not None, probe, "the preStop hook")
-    return v.ok(f"{where}: preStop pause {delay if delay is not None else '?'} s, grace {grace} s")
+    _rolled_out(ctx, v, "Deployment", WEB, hook is not None, probe, _("the preStop hook"))
+    return v.ok(
+        _("{where}: preStop pause {delay} s, grace {grace} s").format(
+            where=where, delay=delay if delay is not None else "?", grace=grace
+        )
+    )
 
 
 @checks.check("backup-policy", docs=DOCS_BACKUP)
@@ -419,10 +514,14 @@ def backup_policy(ctx: Context) -> Verdict:
     value = annotations.get(BACKUP_ANNOTATION)
     v.expect(
         bool(value),
-        f"StatefulSet {DB} pod template: expected annotation {BACKUP_ANNOTATION}, found none",
-        f"Annotate {DB}'s pod template (spec.template.metadata.annotations) with "
-        f"{BACKUP_ANNOTATION}: the volumes to back up, comma-separated. Upgrading a database "
-        "with no backup leaves no way back.",
+        _("StatefulSet {name} pod template: expected annotation {annotation}, found none").format(
+            name=DB, annotation=BACKUP_ANNOTATION
+        ),
+        _(
+            "Annotate {name}'s pod template (spec.template.metadata.annotations) with "
+            "{annotation}: the volumes to back up, comma-separated. Upgrading a database "
+            "with no backup leaves no way back."
+        ).format(name=DB, annotation=BACKUP_ANNOTATION),
     )
     claims = {
         str(dig(t, "metadata", "name"))
@@ -431,9 +530,17 @@ def backup_policy(ctx: Context) -> Verdict:
     named = {n.strip() for n in str(value or "").split(",") if n.strip()}
     v.expect(
         bool(value) and claims <= named and named <= claims,
-        f"StatefulSet {DB} {BACKUP_ANNOTATION}: expected the claim templates "
-        f"{', '.join(sorted(claims)) or 'none'}, found {value!r}",
-        f"Name exactly the volumes that hold data: {DB}'s volumeClaimTemplates.",
+        _(
+            "StatefulSet {name} {annotation}: expected the claim templates {claims}, found {found}"
+        ).format(
+            name=DB,
+            annotation=BACKUP_ANNOTATION,
+            claims=", ".join(sorted(claims)) or _("none"),
+            found=repr(value),
+        ),
+        _("Name exactly the volumes that hold data: {name}'s volumeClaimTemplates.").format(
+            name=DB
+        ),
     )
 
     def annotated(template: Json, pod: Json) -> bool:
@@ -441,8 +548,12 @@ def backup_policy(ctx: Context) -> Verdict:
         return bool(theirs == dig(template, "metadata", "annotations", BACKUP_ANNOTATION))
 
     probe = _stale(ctx, "StatefulSet", DB, annotated)
-    _rolled_out(ctx, v, "StatefulSet", DB, bool(value), probe, "the backup annotation")
-    return v.ok(f"StatefulSet {DB}: {BACKUP_ANNOTATION}={value} on every pod")
+    _rolled_out(ctx, v, "StatefulSet", DB, bool(value), probe, _("the backup annotation"))
+    return v.ok(
+        _("StatefulSet {name}: {annotation}={value} on every pod").format(
+            name=DB, annotation=BACKUP_ANNOTATION, value=value
+        )
+    )
 
 
 @checks.check("replicas", docs=DOCS_REPLICAS)
@@ -463,10 +574,18 @@ def replicas(ctx: Context) -> Verdict:
     )
     enough = v.expect(
         want >= MIN_REPLICAS and (hpa_min == 0 or hpa_min >= MIN_REPLICAS),
-        f"Deployment {WEB} spec.replicas: expected at least {MIN_REPLICAS}, found {want}"
-        + (f" (an HPA keeps at least {hpa_min})" if hpa_min else ""),
-        f"Run {WEB} with spec.replicas 3 (and an HPA's minReplicas, if any, at least "
-        f"{MIN_REPLICAS}): one replica means every crash, node drain and rollout is an outage.",
+        (
+            _(
+                "Deployment {name} spec.replicas: expected at least {minimum}, found {want} "
+                "(an HPA keeps at least {hpa_min})"
+            )
+            if hpa_min
+            else _("Deployment {name} spec.replicas: expected at least {minimum}, found {want}")
+        ).format(name=WEB, minimum=MIN_REPLICAS, want=want, hpa_min=hpa_min),
+        _(
+            "Run {name} with spec.replicas 3 (and an HPA's minReplicas, if any, at least "
+            "{minimum}): one replica means every crash, node drain and rollout is an outage."
+        ).format(name=WEB, minimum=MIN_REPLICAS),
     )
 
     def available(obj: Json) -> bool:
@@ -476,15 +595,20 @@ def replicas(ctx: Context) -> Verdict:
         dep = ctx.wait(
             lambda: _need(ctx, "Deployment", WEB),
             available,
-            what=f"{WEB} pods",
+            what=_("{name} pods").format(name=WEB),
             stuck=ctx.stuck_in(WEB),
         )
     up = int(dig(dep, "status", "availableReplicas", default=0) or 0)
     v.expect(
         enough and up >= max(want, MIN_REPLICAS),
-        f"Deployment {WEB} status.availableReplicas: expected {max(want, MIN_REPLICAS)}, "
-        f"found {up}",
-        f"`kubectl rollout status deployment/{WEB} -n {ctx.namespace}`; `kubectl describe` a "
-        "pod that is not Ready to see why.",
+        _("Deployment {name} status.availableReplicas: expected {want}, found {up}").format(
+            name=WEB, want=max(want, MIN_REPLICAS), up=up
+        ),
+        _(
+            "`kubectl rollout status deployment/{name} -n {namespace}`; `kubectl describe` a "
+            "pod that is not Ready to see why."
+        ).format(name=WEB, namespace=ctx.namespace),
     )
-    return v.ok(f"Deployment {WEB}: {up} of {want} replicas available")
+    return v.ok(
+        _("Deployment {name}: {up} of {want} replicas available").format(name=WEB, up=up, want=want)
+    )

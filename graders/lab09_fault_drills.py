@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from kubelab.api import DEPLOYMENTS, ENDPOINTSLICES, PODS, Json
 from kubelab.grading import Checks, Context, Missing, Verdict
+from kubelab.i18n import _
 from kubelab.objects import dig, selector_query
 
 checks = Checks("09-fault-drills")
@@ -39,8 +40,10 @@ def _deployment(ctx: Context, name: str) -> Json:
     return ctx.need(
         DEPLOYMENTS,
         name,
-        hint=f"`kubelab reset 09-fault-drills` seeds Deployment {name} again; fix it rather "
-        "than deleting it: the users still need it.",
+        hint=_(
+            "`kubelab reset 09-fault-drills` seeds Deployment {name} again; fix it rather "
+            "than deleting it: the users still need it."
+        ).format(name=name),
     )
 
 
@@ -48,8 +51,8 @@ def _container(dep: Json) -> Json:
     containers = dig(dep, "spec", "template", "spec", "containers", default=[]) or []
     if not containers:
         raise Missing(
-            f"Deployment {dep['metadata']['name']} has no container",
-            "`kubelab reset 09-fault-drills` seeds it again.",
+            _("Deployment {name} has no container").format(name=dep["metadata"]["name"]),
+            _("`kubelab reset 09-fault-drills` seeds it again."),
         )
     return dict(containers[0])
 
@@ -78,12 +81,15 @@ def _waiting(pods: list[Json]) -> str:
         ]
         state = None
         if not dig(pod, "spec", "nodeName"):
-            state = "Pending (not scheduled)"
+            state = _("Pending (not scheduled)")
         elif dig(pod, "status", "phase") == "Running" and not _ready(pod) and not waiting:
-            state = "Running but not Ready"  # a waiting container already says why it is not
+            state = _("Running but not Ready")  # a waiting container already says why it is not
         for reason in [*waiting, *([state] if state else [])]:
             reasons[reason] = reasons.get(reason, 0) + 1
-    return ", ".join(f"{r} on {n} pod(s)" for r, n in sorted(reasons.items())) or "nothing"
+    return ", ".join(
+        _("{reason} on {count} pod(s)").format(reason=r, count=n)
+        for r, n in sorted(reasons.items())
+    ) or _("nothing")
 
 
 def _available(ctx: Context, name: str, fixed: bool) -> tuple[Json, list[Json]]:
@@ -111,7 +117,10 @@ def _available(ctx: Context, name: str, fixed: bool) -> tuple[Json, list[Json]]:
 
     if fixed:
         return ctx.wait(
-            probe, done, what=f"Deployment {name} to roll out", stuck=ctx.stuck_in(name)
+            probe,
+            done,
+            what=_("Deployment {name} to roll out").format(name=name),
+            stuck=ctx.stuck_in(name),
         )
     return probe()
 
@@ -122,8 +131,16 @@ def _expect_available(v: Verdict, name: str, seen: tuple[Json, list[Json]], hint
     ready = sum(1 for p in pods if _ready(p))
     v.expect(
         bool(want) and ready == want == len(pods),
-        f"Deployment {name}: expected {want or 'at least 1'} Ready pod(s), found {ready} of "
-        f"{len(pods)} (waiting: {_waiting(pods)})",
+        _(
+            "Deployment {name}: expected {want} Ready pod(s), found {ready} of {count} "
+            "(waiting: {waiting})"
+        ).format(
+            name=name,
+            want=want or _("at least 1"),
+            ready=ready,
+            count=len(pods),
+            waiting=_waiting(pods),
+        ),
         hint,
     )
 
@@ -136,16 +153,25 @@ def image_pull(ctx: Context) -> Verdict:
     image = str(_container(_deployment(ctx, name)).get("image", ""))
     fixed = v.expect(
         image in PUBLISHED,
-        f"Deployment {name} image: expected a published tag ({', '.join(PUBLISHED)}), found "
-        f"{image!r}",
-        f"`kubectl describe pod -l app={name}` shows the kubelet's pull error: the tag does not "
-        "exist in the registry. Set a tag that does (`kubectl set image` or the manifest).",
+        _("Deployment {name} image: expected a published tag ({published}), found {image}").format(
+            name=name, published=", ".join(PUBLISHED), image=repr(image)
+        ),
+        _(
+            "`kubectl describe pod -l app={name}` shows the kubelet's pull error: the tag does "
+            "not exist in the registry. Set a tag that does (`kubectl set image` or the "
+            "manifest)."
+        ).format(name=name),
     )
     seen = _available(ctx, name, fixed)
     _expect_available(
-        v, name, seen, "Wait for the rollout (`kubectl rollout status deploy/shop-web`)."
+        v,
+        name,
+        seen,
+        _("Wait for the rollout (`kubectl rollout status deploy/{name}`).").format(name=name),
     )
-    return v.ok(f"Deployment {name} runs {image}, every replica available")
+    return v.ok(
+        _("Deployment {name} runs {image}, every replica available").format(name=name, image=image)
+    )
 
 
 def _bad_setting(container: Json) -> str | None:
@@ -174,25 +200,35 @@ def crash_loop(ctx: Context) -> Verdict:
     bad = _bad_setting(_container(_deployment(ctx, name)))
     fixed = v.expect(
         bad is None,
-        f"Deployment {name}: the container exits at start (exit code 2) because {bad} is not valid",
-        f"`kubectl logs deploy/{name} --previous` shows what the last container said as it "
-        "exited; fix that setting in the Deployment.",
+        _(
+            "Deployment {name}: the container exits at start (exit code 2) because {bad} is not "
+            "valid"
+        ).format(name=name, bad=bad),
+        _(
+            "`kubectl logs deploy/{name} --previous` shows what the last container said as it "
+            "exited; fix that setting in the Deployment."
+        ).format(name=name),
     )
     seen = _available(ctx, name, fixed)
     if fixed:
         _expect_available(
-            v, name, seen, f"Wait for the rollout (`kubectl rollout status deploy/{name}`)."
+            v,
+            name,
+            seen,
+            _("Wait for the rollout (`kubectl rollout status deploy/{name}`).").format(name=name),
         )
     else:
         # A real kubelet may report a container Ready for a moment between two crashes: with
         # the setting still there, no replica counts as available, whatever a snapshot shows.
         v.expect(
             False,
-            f"Deployment {name}: no replica stays available while {bad} is set (waiting: "
-            f"{_waiting(seen[1])})",
-            "Fix that setting; the replicas then start and stay Ready.",
+            _(
+                "Deployment {name}: no replica stays available while {bad} is set (waiting: "
+                "{waiting})"
+            ).format(name=name, bad=bad, waiting=_waiting(seen[1])),
+            _("Fix that setting; the replicas then start and stay Ready."),
         )
-    return v.ok(f"Deployment {name} starts, every replica available")
+    return v.ok(_("Deployment {name} starts, every replica available").format(name=name))
 
 
 def _probe_target(container: Json) -> tuple[str, str] | None:
@@ -236,30 +272,52 @@ def readiness(ctx: Context) -> Verdict:
     port = _app_port(container)
     has_probe = v.expect(
         target is not None,
-        f"Deployment {name} has no readiness probe (httpGet) any more",
-        "Without one, pods get traffic before they can serve it: keep the probe, and point it "
-        "where the app answers.",
+        _("Deployment {name} has no readiness probe (httpGet) any more").format(name=name),
+        _(
+            "Without one, pods get traffic before they can serve it: keep the probe, and point "
+            "it where the app answers."
+        ),
     )
     right = has_probe and v.expect(
         target is not None and target[0] == port and target[1] in HEALTH_PATHS,
-        f"Deployment {name} readiness probe: expected port {port} path "
-        f"{' or '.join(HEALTH_PATHS)}, found port {target[0] if target else '-'} path "
-        f"{(target[1] if target else '') or '-'}",
-        f"`kubectl describe pod -l app={name}` shows why the probe fails (404, connection "
-        "refused); demo-web answers readiness on /healthz at its PORT (8080 by default).",
+        _(
+            "Deployment {name} readiness probe: expected port {port} path {paths}, found port "
+            "{found_port} path {found_path}"
+        ).format(
+            name=name,
+            port=port,
+            paths=_(" or ").join(HEALTH_PATHS),
+            found_port=target[0] if target else "-",
+            found_path=(target[1] if target else "") or "-",
+        ),
+        _(
+            "`kubectl describe pod -l app={name}` shows why the probe fails (404, connection "
+            "refused); demo-web answers readiness on /healthz at its PORT (8080 by default)."
+        ).format(name=name),
     )
     seen = _available(ctx, name, right)
     _expect_available(
-        v, name, seen, f"Wait for the rollout (`kubectl rollout status deploy/{name}`)."
+        v,
+        name,
+        seen,
+        _("Wait for the rollout (`kubectl rollout status deploy/{name}`).").format(name=name),
     )
     endpoints = _ready_endpoints(ctx, name) if right else 0
     v.expect(
         endpoints >= 1,
-        f"Service {name}: expected ready endpoints, found {endpoints}",
-        f"`kubectl get endpointslices -l kubernetes.io/service-name={name}` lists who gets "
-        "traffic: only Ready pods do. Keep the Service and fix the pods' readiness.",
+        _("Service {name}: expected ready endpoints, found {endpoints}").format(
+            name=name, endpoints=endpoints
+        ),
+        _(
+            "`kubectl get endpointslices -l kubernetes.io/service-name={name}` lists who gets "
+            "traffic: only Ready pods do. Keep the Service and fix the pods' readiness."
+        ).format(name=name),
     )
-    return v.ok(f"Deployment {name} Ready behind Service {name} ({endpoints} endpoints)")
+    return v.ok(
+        _("Deployment {name} Ready behind Service {name} ({endpoints} endpoints)").format(
+            name=name, endpoints=endpoints
+        )
+    )
 
 
 @checks.check("node-not-ready", docs=DOCS_NODES)
@@ -274,19 +332,28 @@ def node_not_ready(ctx: Context) -> Verdict:
     pinned = DRILL_LABEL in selector or DRILL_LABEL in affinity or by_name
     free = v.expect(
         not pinned,
-        f"Deployment {name} is pinned to the drill node ({DRILL_LABEL}), which is NotReady",
-        f"`kubectl get pods -l app={name}` shows them Pending; `kubectl describe pod` says no "
-        "node fits, and `kubectl get nodes` shows the node they must run on is NotReady. Let "
-        "them run on any healthy node (remove the pin and the toleration that goes with it).",
+        _("Deployment {name} is pinned to the drill node ({label}), which is NotReady").format(
+            name=name, label=DRILL_LABEL
+        ),
+        _(
+            "`kubectl get pods -l app={name}` shows them Pending; `kubectl describe pod` says no "
+            "node fits, and `kubectl get nodes` shows the node they must run on is NotReady. Let "
+            "them run on any healthy node (remove the pin and the toleration that goes with it)."
+        ).format(name=name),
     )
     seen = _available(ctx, name, free)
     _expect_available(
-        v, name, seen, f"Wait for the rollout (`kubectl rollout status deploy/{name}`)."
+        v,
+        name,
+        seen,
+        _("Wait for the rollout (`kubectl rollout status deploy/{name}`).").format(name=name),
     )
     on_drill = [p["metadata"]["name"] for p in seen[1] if dig(p, "spec", "nodeName") == DRILL_NODE]
     v.expect(
         not on_drill,
-        f"pods on the NotReady node {DRILL_NODE}: {', '.join(on_drill)}",
-        "They can never run there; once the Deployment no longer pins them they are replaced.",
+        _("pods on the NotReady node {node}: {pods}").format(
+            node=DRILL_NODE, pods=", ".join(on_drill)
+        ),
+        _("They can never run there; once the Deployment no longer pins them they are replaced."),
     )
-    return v.ok(f"Deployment {name} runs every replica on healthy nodes")
+    return v.ok(_("Deployment {name} runs every replica on healthy nodes").format(name=name))
