@@ -310,3 +310,23 @@ def test_the_checklist_names_every_task() -> None:
     shop = (STARTER / "shop.yaml").read_text()
     assert "TODO(" not in shop  # the review finds the faults; nothing points at them
     assert yaml.safe_load_all(shop)
+
+
+def test_the_seeded_shop_grades_the_same_in_chinese(
+    attempt: LabAttempt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """zh-CN: the same verdicts and points, every message and hint in Chinese (CJK text in each),
+    the object names kept, and the docs link on a zh-cn page where kubernetes.io has one."""
+    _settle(attempt)
+    english = attempt.grade(timeout=10)
+    monkeypatch.setenv("KUBELAB_LANG", "zh-CN")
+    chinese = attempt.grade(timeout=10)
+    assert [(c.id, c.passed, c.points) for c in chinese.checks] == [
+        (c.id, c.passed, c.points) for c in english.checks
+    ]
+    for en, zh in zip(english.checks, chinese.checks, strict=True):
+        assert zh.message != en.message and zh.hint, zh.id
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in zh.message + zh.hint), (zh.id, zh.message)
+        named = next(word for word in NAMED[zh.id].split() if word.startswith("shop-"))
+        assert named in zh.message, (zh.id, zh.message)  # object names are not translated
+    assert any("https://kubernetes.io/zh-cn/docs/" in (c.hint or "") for c in chinese.checks)
