@@ -138,13 +138,13 @@ def _notebook_05_route() -> dict[str, Any]:
 def test_notebook_05_route_splits_90_10_and_the_header_outranks_the_split() -> None:
     routes = [_notebook_05_route()]
     services = {"storefront-stable": [8080], "storefront-next": [8080]}
-    split = gr.route_split(routes, gr.Request("/shop/cart"), services)
+    split = gr.route_split(routes, gr.Request("/api/catalog/cart"), services)
     assert split == {"storefront-stable:8080": 0.9, "storefront-next:8080": 0.1}
-    preview = gr.Request("/shop/cart", {"x-preview": "next"})
+    preview = gr.Request("/api/catalog/cart", {"x-preview": "next"})
     assert gr.route_split(routes, preview, services) == {"storefront-next:8080": 1.0}
-    other = gr.Request("/shop/cart", {"x-preview": "stable"})
+    other = gr.Request("/api/catalog/cart", {"x-preview": "stable"})
     assert gr.route_split(routes, other, services) == split
-    assert gr.route_split(routes, gr.Request("/shopping"), services) == {}
+    assert gr.route_split(routes, gr.Request("/api/catalogue"), services) == {}
 
 
 def test_notebook_05_https_listener_with_a_tls_secret_is_stored_and_the_route_attaches(
