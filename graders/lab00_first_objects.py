@@ -24,6 +24,7 @@ from kubelab.api import (
 )
 from kubelab.grading import Checks, Context, Missing, Verdict
 from kubelab.grading.stuck import Stuck, why_stuck
+from kubelab.i18n import _
 from kubelab.objects import dig, owned_by, ready_endpoints
 
 checks = Checks("00-first-objects")
@@ -74,11 +75,15 @@ def _container(pod: Json) -> Json:
     for c in containers:
         if c.get("name") == CONTAINER:
             return dict(c)
-    names = ", ".join(c.get("name", "?") for c in containers) or "none"
+    names = ", ".join(c.get("name", "?") for c in containers) or _("none")
     raise Missing(
-        f"Pod {POD} has no container named {CONTAINER} (containers: {names})",
-        f"Name the container `{CONTAINER}`; a Pod's containers cannot be renamed in place: "
-        f"`kubectl delete pod {POD}`, then apply again.",
+        _("Pod {pod} has no container named {container} (containers: {names})").format(
+            pod=POD, container=CONTAINER, names=names
+        ),
+        _(
+            "Name the container `{container}`; a Pod's containers cannot be renamed in place: "
+            "`kubectl delete pod {pod}`, then apply again."
+        ).format(container=CONTAINER, pod=POD),
     )
 
 
@@ -96,31 +101,46 @@ def pod(ctx: Context) -> Verdict:
     wanted = ", ".join(f"{k}: {val}" for k, val in POD_LABELS.items())
     v.expect(
         all(labels.get(k) == val for k, val in POD_LABELS.items()),
-        f"Pod {POD} labels: expected {wanted}, found "
-        + (", ".join(f"{k}: {val}" for k, val in sorted(labels.items())) or "none"),
-        "Add the labels under metadata.labels; labels can change on a live pod "
-        f"(`kubectl label pod {POD} ...`) or by applying again.",
+        _("Pod {pod} labels: expected {wanted}, found {found}").format(
+            pod=POD,
+            wanted=wanted,
+            found=", ".join(f"{k}: {val}" for k, val in sorted(labels.items())) or _("none"),
+        ),
+        _(
+            "Add the labels under metadata.labels; labels can change on a live pod "
+            "(`kubectl label pod {pod} ...`) or by applying again."
+        ).format(pod=POD),
     )
     ports = [p.get("containerPort") for p in _container(found).get("ports") or []]
     v.expect(
         8080 in ports,
-        f"container {CONTAINER} ports: expected containerPort 8080, found {ports or 'none'}",
-        "Declare containerPort 8080 (the app listens there). A Pod's containers cannot change "
-        f"in place: `kubectl delete pod {POD}`, then apply again.",
+        _("container {container} ports: expected containerPort 8080, found {ports}").format(
+            container=CONTAINER, ports=ports or _("none")
+        ),
+        _(
+            "Declare containerPort 8080 (the app listens there). A Pod's containers cannot change "
+            "in place: `kubectl delete pod {pod}`, then apply again."
+        ).format(pod=POD),
     )
     found = ctx.wait(
         lambda: ctx.get(PODS, POD) or found,
         _ready,
-        what=f"Pod {POD} to be Running and Ready",
+        what=_("Pod {pod} to be Running and Ready").format(pod=POD),
         stuck=lambda: why_stuck(ctx.get(PODS, POD) or found),
     )
     v.expect(
         _ready(found),
-        f"Pod {POD}: expected Running and Ready, found phase {dig(found, 'status', 'phase')}",
-        f"`kubectl describe pod {POD} -n {ctx.namespace}` shows what it waits for "
-        "(its Events are at the bottom).",
+        _("Pod {pod}: expected Running and Ready, found phase {phase}").format(
+            pod=POD, phase=dig(found, "status", "phase")
+        ),
+        _(
+            "`kubectl describe pod {pod} -n {namespace}` shows what it waits for "
+            "(its Events are at the bottom)."
+        ).format(pod=POD, namespace=ctx.namespace),
     )
-    return v.ok(f"Pod {POD}: {wanted}, port 8080, Running and Ready")
+    return v.ok(
+        _("Pod {pod}: {labels}, port 8080, Running and Ready").format(pod=POD, labels=wanted)
+    )
 
 
 @checks.check("selector", docs=DOCS_LABELS)
@@ -139,15 +159,23 @@ def selector(ctx: Context) -> Verdict:
     agent_labels = dig(agent or {}, "spec", "template", "metadata", "labels", default=None)
     also_agent = agent is not None and _matches(chosen, agent_labels)
     exact = picked == [POD] and not also_agent
-    shown = ", ".join(f"{k}={val}" for k, val in sorted(chosen.items())) or "none"
+    shown = ", ".join(f"{k}={val}" for k, val in sorted(chosen.items())) or _("none")
+    picks = ", ".join(picked) or _("no pod")
     v.expect(
         exact,
-        f"Service {SERVICE} selector {shown} picks "
-        + (", ".join(picked) or "no pod")
-        + (f" and every pod of DaemonSet {DAEMONSET}" if also_agent else "")
-        + f"; expected Pod {POD} alone",
-        "A Service sends traffic to every Ready pod whose labels include all of its selector's: "
-        f"compare `kubectl get pods --show-labels -n {ctx.namespace}` with spec.selector.",
+        (
+            _(
+                "Service {service} selector {selector} picks {pods} and every pod of DaemonSet "
+                "{daemonset}; expected Pod {pod} alone"
+            )
+            if also_agent
+            else _("Service {service} selector {selector} picks {pods}; expected Pod {pod} alone")
+        ).format(service=SERVICE, selector=shown, pods=picks, daemonset=DAEMONSET, pod=POD),
+        _(
+            "A Service sends traffic to every Ready pod whose labels include all of its "
+            "selector's: compare `kubectl get pods --show-labels -n {namespace}` with "
+            "spec.selector."
+        ).format(namespace=ctx.namespace),
     )
 
     def slices() -> list[Json]:
@@ -158,30 +186,41 @@ def selector(ctx: Context) -> Verdict:
         found = ctx.wait(
             slices,
             lambda s: ready_endpoints(s) == {POD},
-            what=f"EndpointSlices of Service {SERVICE}",
+            what=_("EndpointSlices of Service {service}").format(service=SERVICE),
         )
     ready = sorted(ready_endpoints(found))
     v.expect(
         ready == [POD],
-        f"EndpointSlices of Service {SERVICE}: expected one ready endpoint, {POD}, found "
-        + (", ".join(ready) or "none"),
-        f"`kubectl get endpointslices -l kubernetes.io/service-name={SERVICE} -n "
-        f"{ctx.namespace}`: a pod is listed when the selector picks it, ready when it is Ready.",
+        _(
+            "EndpointSlices of Service {service}: expected one ready endpoint, {pod}, found {found}"
+        ).format(service=SERVICE, pod=POD, found=", ".join(ready) or _("none")),
+        _(
+            "`kubectl get endpointslices -l kubernetes.io/service-name={service} -n "
+            "{namespace}`: a pod is listed when the selector picks it, ready when it is Ready."
+        ).format(service=SERVICE, namespace=ctx.namespace),
     )
-    return v.ok(f"Service {SERVICE}: selector {shown} picks {POD} alone, 1 ready endpoint")
+    return v.ok(
+        _("Service {service}: selector {selector} picks {pod} alone, 1 ready endpoint").format(
+            service=SERVICE, selector=shown, pod=POD
+        )
+    )
 
 
 def _has_key(ctx: Context, res_kind: str, name: str, key: str) -> tuple[bool, str]:
     obj = ctx.get(CONFIGMAPS if res_kind == "ConfigMap" else SECRETS, name)
     if obj is None:
-        return False, f"{res_kind} {name} not found in namespace {ctx.namespace}"
+        return False, _("{kind} {name} not found in namespace {namespace}").format(
+            kind=res_kind, name=name, namespace=ctx.namespace
+        )
     keys = set(obj.get("data") or {}) | set(obj.get("stringData") or {})
     if res_kind == "ConfigMap":
         keys |= set(obj.get("binaryData") or {})
     if key not in keys:
         return (
             False,
-            f"{res_kind} {name} has no key {key} (keys: {', '.join(sorted(keys)) or 'none'})",
+            _("{kind} {name} has no key {key} (keys: {keys})").format(
+                kind=res_kind, name=name, key=key, keys=", ".join(sorted(keys)) or _("none")
+            ),
         )
     return True, ""
 
@@ -220,29 +259,45 @@ def config(ctx: Context) -> Verdict:
     env_ok = _env_from_configmap(c)
     v.expect(
         env_ok and has_cm,
-        f"container {CONTAINER}: expected env {CONFIG_KEY} from ConfigMap {CONFIGMAP}, "
-        + (why_cm if env_ok else "found no such reference in its env or envFrom"),
-        f"Give ConfigMap {CONFIGMAP} a key {CONFIG_KEY} and refer to it with env.valueFrom."
-        "configMapKeyRef (or envFrom.configMapRef). Env is fixed when a container starts: "
-        f"`kubectl delete pod {POD}` and apply again.",
+        _("container {container}: expected env {key} from ConfigMap {configmap}, {why}").format(
+            container=CONTAINER,
+            key=CONFIG_KEY,
+            configmap=CONFIGMAP,
+            why=why_cm if env_ok else _("found no such reference in its env or envFrom"),
+        ),
+        _(
+            "Give ConfigMap {configmap} a key {key} and refer to it with env.valueFrom."
+            "configMapKeyRef (or envFrom.configMapRef). Env is fixed when a container starts: "
+            "`kubectl delete pod {pod}` and apply again."
+        ).format(configmap=CONFIGMAP, key=CONFIG_KEY, pod=POD),
     )
     has_secret, why_secret = _has_key(ctx, "Secret", SECRET, SECRET_KEY)
     mounted = _secret_mount(found, c)
     v.expect(
         mounted == MOUNT and has_secret,
-        f"container {CONTAINER}: expected Secret {SECRET} mounted at {MOUNT}, "
-        + (
-            why_secret
-            if mounted == MOUNT
-            else f"found it mounted at {mounted}"
-            if mounted
-            else "found no volume of that Secret mounted"
+        _("container {container}: expected Secret {secret} mounted at {path}, {why}").format(
+            container=CONTAINER,
+            secret=SECRET,
+            path=MOUNT,
+            why=(
+                why_secret
+                if mounted == MOUNT
+                else _("found it mounted at {path}").format(path=mounted)
+                if mounted
+                else _("found no volume of that Secret mounted")
+            ),
         ),
-        f"Add a volume with secret.secretName {SECRET} under spec.volumes and a volumeMount at "
-        f"{MOUNT} in the container; Secret {SECRET} needs a key {SECRET_KEY} "
-        f"(`kubectl create secret generic {SECRET} --from-literal={SECRET_KEY}=...`).",
+        _(
+            "Add a volume with secret.secretName {secret} under spec.volumes and a volumeMount at "
+            "{path} in the container; Secret {secret} needs a key {key} "
+            "(`kubectl create secret generic {secret} --from-literal={key}=...`)."
+        ).format(secret=SECRET, path=MOUNT, key=SECRET_KEY),
     )
-    return v.ok(f"Pod {POD}: {CONFIG_KEY} from ConfigMap {CONFIGMAP}, Secret {SECRET} at {MOUNT}")
+    return v.ok(
+        _("Pod {pod}: {key} from ConfigMap {configmap}, Secret {secret} at {path}").format(
+            pod=POD, key=CONFIG_KEY, configmap=CONFIGMAP, secret=SECRET, path=MOUNT
+        )
+    )
 
 
 @checks.check("namespace", docs=DOCS_DOWNWARD)
@@ -254,23 +309,31 @@ def namespace(ctx: Context) -> Verdict:
     entry = env.get("POD_NAMESPACE")
     field = dig(entry or {}, "valueFrom", "fieldRef", "fieldPath")
     observed = (
-        "no POD_NAMESPACE"
+        _("no POD_NAMESPACE")
         if entry is None
-        else f"fieldRef {field}"
+        else _("fieldRef {field}").format(field=field)
         if field
-        else f"the fixed value {entry.get('value')!r}"
+        else _("the fixed value {value}").format(value=repr(entry.get("value")))
         if "value" in entry
-        else "another source"
+        else _("another source")
     )
     v.expect(
         field == "metadata.namespace",
-        f"container {CONTAINER} env POD_NAMESPACE: expected fieldRef metadata.namespace, "
-        f"found {observed}",
-        "Let the pod learn where it runs with env.valueFrom.fieldRef.fieldPath: "
-        "metadata.namespace, so the same manifest works in any namespace. Env is fixed at "
-        f"start: `kubectl delete pod {POD}` and apply again.",
+        _(
+            "container {container} env POD_NAMESPACE: expected fieldRef metadata.namespace, "
+            "found {found}"
+        ).format(container=CONTAINER, found=observed),
+        _(
+            "Let the pod learn where it runs with env.valueFrom.fieldRef.fieldPath: "
+            "metadata.namespace, so the same manifest works in any namespace. Env is fixed at "
+            "start: `kubectl delete pod {pod}` and apply again."
+        ).format(pod=POD),
     )
-    return v.ok(f"Pod {POD} in namespace {ctx.namespace} reads it from the downward API")
+    return v.ok(
+        _("Pod {pod} in namespace {namespace} reads it from the downward API").format(
+            pod=POD, namespace=ctx.namespace
+        )
+    )
 
 
 def _condition(job: Json, kind: str) -> bool:
@@ -298,11 +361,21 @@ def job(ctx: Context) -> Verdict:
     right = completions == COMPLETIONS and backoff is not None and backoff <= BACKOFF
     v.expect(
         right,
-        f"Job {JOB}: expected completions {COMPLETIONS} and backoffLimit at most {BACKOFF}, "
-        f"found completions {completions} and backoffLimit {backoff}",
-        f"Set spec.completions to {COMPLETIONS} and spec.backoffLimit to {BACKOFF} or less (the "
-        "default, 6, retries a broken job for minutes). A Job's pod template cannot change: "
-        f"`kubectl delete job {JOB}` and apply again.",
+        _(
+            "Job {job}: expected completions {completions} and backoffLimit at most {backoff}, "
+            "found completions {found_completions} and backoffLimit {found_backoff}"
+        ).format(
+            job=JOB,
+            completions=COMPLETIONS,
+            backoff=BACKOFF,
+            found_completions=completions,
+            found_backoff=backoff,
+        ),
+        _(
+            "Set spec.completions to {completions} and spec.backoffLimit to {backoff} or less (the "
+            "default, 6, retries a broken job for minutes). A Job's pod template cannot change: "
+            "`kubectl delete job {job}` and apply again."
+        ).format(completions=COMPLETIONS, backoff=BACKOFF, job=JOB),
     )
 
     def stuck() -> Stuck | None:
@@ -312,20 +385,34 @@ def job(ctx: Context) -> Verdict:
         found = ctx.wait(
             lambda: ctx.get(JOBS, JOB) or found,
             lambda j: _condition(j, "Complete") or _condition(j, "Failed"),
-            what=f"Job {JOB} to complete",
+            what=_("Job {job} to complete").format(job=JOB),
             stuck=stuck,
         )
     succeeded = dig(found, "status", "succeeded", default=0) or 0
     failed = dig(found, "status", "failed", default=0) or 0
     v.expect(
         _condition(found, "Complete") and succeeded >= COMPLETIONS,
-        f"Job {JOB} status: expected Complete with {COMPLETIONS} succeeded pods, found "
-        f"{succeeded} succeeded, {failed} failed"
-        + (", condition Failed" if _condition(found, "Failed") else ""),
-        f"`kubectl describe job {JOB} -n {ctx.namespace}` and `kubectl logs job/{JOB} -n "
-        f"{ctx.namespace}` show how its pods ended.",
+        (
+            _(
+                "Job {job} status: expected Complete with {completions} succeeded pods, found "
+                "{succeeded} succeeded, {failed} failed, condition Failed"
+            )
+            if _condition(found, "Failed")
+            else _(
+                "Job {job} status: expected Complete with {completions} succeeded pods, found "
+                "{succeeded} succeeded, {failed} failed"
+            )
+        ).format(job=JOB, completions=COMPLETIONS, succeeded=succeeded, failed=failed),
+        _(
+            "`kubectl describe job {job} -n {namespace}` and `kubectl logs job/{job} -n "
+            "{namespace}` show how its pods ended."
+        ).format(job=JOB, namespace=ctx.namespace),
     )
-    return v.ok(f"Job {JOB}: Complete, {succeeded}/{COMPLETIONS} succeeded, backoffLimit {backoff}")
+    return v.ok(
+        _(
+            "Job {job}: Complete, {succeeded}/{completions} succeeded, backoffLimit {backoff}"
+        ).format(job=JOB, succeeded=succeeded, completions=COMPLETIONS, backoff=backoff)
+    )
 
 
 def _normal(field: str) -> str:
@@ -341,18 +428,30 @@ def cronjob(ctx: Context) -> Verdict:
     fields = tuple(_normal(f) for f in schedule.split())
     v.expect(
         fields == SCHEDULE,
-        f"CronJob {CRONJOB} schedule: expected every day at 02:30, found {schedule!r}",
-        "A schedule has five fields: minute, hour, day of month, month, day of week; `*` means "
-        "any.",
+        _("CronJob {cronjob} schedule: expected every day at 02:30, found {schedule}").format(
+            cronjob=CRONJOB, schedule=repr(schedule)
+        ),
+        _(
+            "A schedule has five fields: minute, hour, day of month, month, day of week; `*` means "
+            "any."
+        ),
     )
     policy = dig(found, "spec", "concurrencyPolicy", default="Allow")
     v.expect(
         policy == "Forbid",
-        f"CronJob {CRONJOB} concurrencyPolicy: expected Forbid, found {policy}",
-        "Set spec.concurrencyPolicy so that a run still going when the next is due makes the "
-        "next one skip, not start a second report.",
+        _("CronJob {cronjob} concurrencyPolicy: expected Forbid, found {policy}").format(
+            cronjob=CRONJOB, policy=policy
+        ),
+        _(
+            "Set spec.concurrencyPolicy so that a run still going when the next is due makes the "
+            "next one skip, not start a second report."
+        ),
     )
-    return v.ok(f"CronJob {CRONJOB}: {schedule!r}, concurrencyPolicy Forbid")
+    return v.ok(
+        _("CronJob {cronjob}: {schedule}, concurrencyPolicy Forbid").format(
+            cronjob=CRONJOB, schedule=repr(schedule)
+        )
+    )
 
 
 def _tolerated(taint: Json, tolerations: list[Json]) -> bool:
@@ -418,22 +517,50 @@ def daemonset(ctx: Context) -> Verdict:
     left_out = [n for n in nodes if n in by_name and not _eligible(by_name[n], template)]
     current, on = state()
     if not left_out:  # only a template that fits every node is worth waiting for
-        current, on = ctx.wait(state, settled, what=f"DaemonSet {DAEMONSET}'s pods", stuck=stuck)
+        current, on = ctx.wait(
+            state,
+            settled,
+            what=_("DaemonSet {daemonset}'s pods").format(daemonset=DAEMONSET),
+            stuck=stuck,
+        )
     desired = dig(current, "status", "desiredNumberScheduled", default=0)
     v.expect(
         not left_out and desired >= len(nodes),
-        f"DaemonSet {DAEMONSET}: expected to be scheduled on all {len(nodes)} nodes "
-        f"({', '.join(nodes)}), it wants {desired}"
-        + (f"; its pod template keeps it off {', '.join(left_out)}" if left_out else ""),
-        "A node agent belongs on every node: drop the nodeSelector (or affinity) that narrows "
-        "it; `kubectl get nodes --show-labels` shows the labels a selector would need.",
+        (
+            _(
+                "DaemonSet {daemonset}: expected to be scheduled on all {count} nodes "
+                "({nodes}), it wants {desired}; its pod template keeps it off {left_out}"
+            )
+            if left_out
+            else _(
+                "DaemonSet {daemonset}: expected to be scheduled on all {count} nodes "
+                "({nodes}), it wants {desired}"
+            )
+        ).format(
+            daemonset=DAEMONSET,
+            count=len(nodes),
+            nodes=", ".join(nodes),
+            desired=desired,
+            left_out=", ".join(left_out),
+        ),
+        _(
+            "A node agent belongs on every node: drop the nodeSelector (or affinity) that narrows "
+            "it; `kubectl get nodes --show-labels` shows the labels a selector would need."
+        ),
     )
     missing = [n for n in nodes if not on.get(n)]
     v.expect(
         not missing,
-        f"DaemonSet {DAEMONSET}: expected a Ready pod on each of {', '.join(nodes)}, none on "
-        + ", ".join(missing),
-        f"`kubectl get pods -o wide -n {ctx.namespace}` shows which node each pod is on; "
-        f"`kubectl describe daemonset {DAEMONSET}` shows why one is missing.",
+        _(
+            "DaemonSet {daemonset}: expected a Ready pod on each of {nodes}, none on {missing}"
+        ).format(daemonset=DAEMONSET, nodes=", ".join(nodes), missing=", ".join(missing)),
+        _(
+            "`kubectl get pods -o wide -n {namespace}` shows which node each pod is on; "
+            "`kubectl describe daemonset {daemonset}` shows why one is missing."
+        ).format(namespace=ctx.namespace, daemonset=DAEMONSET),
     )
-    return v.ok(f"DaemonSet {DAEMONSET}: a Ready pod on each of {len(nodes)} nodes")
+    return v.ok(
+        _("DaemonSet {daemonset}: a Ready pod on each of {count} nodes").format(
+            daemonset=DAEMONSET, count=len(nodes)
+        )
+    )

@@ -23,6 +23,7 @@ from typing import Any
 from kubelab import controller_harness, paths, workspace
 from kubelab.api import CONFIGMAPS, CRDS, ApiError, Json, Resource
 from kubelab.grading import Checks, Context, Missing, Verdict
+from kubelab.i18n import _
 
 checks = Checks("01-control-loop")
 
@@ -58,8 +59,10 @@ def controller_file() -> Path:
         if path.is_file():
             return path
         raise Missing(
-            f"{ENV} names {path}, which does not exist",
-            f"Point {ENV} at your controller.py (the lab notebook sets it for you), or unset it.",
+            _("{env} names {path}, which does not exist").format(env=ENV, path=path),
+            _(
+                "Point {env} at your controller.py (the lab notebook sets it for you), or unset it."
+            ).format(env=ENV),
         )
     local = Path.cwd() / "starter" / "controller.py"
     home = workspace.around(Path.cwd())
@@ -69,8 +72,12 @@ def controller_file() -> Path:
         if path.is_file():
             return path.resolve()
     raise Missing(
-        f"no controller.py found: looked for ./starter/controller.py and {lab_copy}",
-        f"Write your controller in starter/controller.py of the lab, or set {ENV} to its path.",
+        _("no controller.py found: looked for ./starter/controller.py and {path}").format(
+            path=lab_copy
+        ),
+        _(
+            "Write your controller in starter/controller.py of the lab, or set {env} to its path."
+        ).format(env=ENV),
     )
 
 
@@ -93,18 +100,22 @@ def _hint(outcome: controller_harness.Outcome, file: Path, ctx: Context, name: s
     """Return the next step for a reconcile call that failed."""
     run = _command(file, ctx, name)
     if outcome.stage == "timeout":
-        return (
+        return _(
             "reconcile must make one pass and return: no `while True`, no waiting for an event. "
             "A controller is level-triggered: it is called again whenever something changes, "
-            f"and each call reads the state afresh. Time it with {run}."
-        )
+            "and each call reads the state afresh. Time it with {command}."
+        ).format(command=run)
     if outcome.stage == "import":
-        return f"Fix {file.name} so that Python can import it; {run} shows the whole traceback."
+        return _(
+            "Fix {file} so that Python can import it; {command} shows the whole traceback."
+        ).format(file=file.name, command=run)
     if outcome.stage == "reconcile" and outcome.error.startswith("NotImplementedError"):
-        return f"Write reconcile in {file.name}: fill in the gaps marked TODO."
+        return _("Write reconcile in {file}: fill in the gaps marked TODO.").format(file=file.name)
     if outcome.stage == "reconcile":
-        return f"Fix the error in reconcile; {run} shows the whole traceback."
-    return "Check that the cluster answers (`kubelab cluster status`) and grade again."
+        return _("Fix the error in reconcile; {command} shows the whole traceback.").format(
+            command=run
+        )
+    return _("Check that the cluster answers (`kubelab cluster status`) and grade again.")
 
 
 # --- desired vs observed ------------------------------------------------------------------------
@@ -143,16 +154,26 @@ def differences(parent: Json, configmaps: list[Json]) -> list[str]:
     if missing:
         unlabelled = [n for n in missing if n in by_name]
         problems.append(
-            f"missing {', '.join(missing)}"
-            + (f" ({', '.join(unlabelled)} without the label {LABEL}={name})" if unlabelled else "")
+            (
+                _("missing {names} ({unlabelled} without the label {label}={name})")
+                if unlabelled
+                else _("missing {names}")
+            ).format(
+                names=", ".join(missing),
+                unlabelled=", ".join(unlabelled),
+                label=LABEL,
+                name=name,
+            )
         )
     extra = sorted(labelled - set(wanted))
     if extra:
-        problems.append(f"extra {', '.join(extra)}")
+        problems.append(_("extra {names}").format(names=", ".join(extra)))
     for n in wanted:
         if n in labelled and (by_name[n].get("data") or {}) != data:
             problems.append(
-                f"{n} holds {_short(by_name[n].get('data') or {})}, expected {_short(data)}"
+                _("{name} holds {data}, expected {wanted}").format(
+                    name=n, data=_short(by_name[n].get("data") or {}), wanted=_short(data)
+                )
             )
     return problems
 
@@ -167,7 +188,9 @@ def _observed(ctx: Context, name: str) -> tuple[Json, list[str]]:
 
 def _declared(parent: Json) -> str:
     replicas, data = _spec(parent)
-    return f"ConfigMapSet {parent['metadata']['name']} (replicas {replicas}, data {_short(data)})"
+    return _("ConfigMapSet {name} (replicas {replicas}, data {data})").format(
+        name=parent["metadata"]["name"], replicas=replicas, data=_short(data)
+    )
 
 
 # --- checks -------------------------------------------------------------------------------------
@@ -184,10 +207,10 @@ def _crd_served(ctx: Context) -> tuple[bool, str]:
         try:
             ctx.list(CONFIGMAPSETS)
         except ApiError:
-            return False, "the configmapsets API does not answer"
-        return True, "served"
+            return False, _("the configmapsets API does not answer")
+        return True, _("served")
     if crd is None:
-        return False, "not installed"
+        return False, _("not installed")
     conditions = (crd.get("status") or {}).get("conditions") or []
     established = any(
         c.get("type") == "Established" and c.get("status") == "True" for c in conditions
@@ -195,8 +218,10 @@ def _crd_served(ctx: Context) -> tuple[bool, str]:
     versions = (crd.get("spec") or {}).get("versions") or []
     v1 = any(v.get("name") == "v1" and v.get("served") for v in versions)
     if established and v1:
-        return True, "served"
-    return False, f"Established {established}, version v1 served {v1}"
+        return True, _("served")
+    return False, _("Established {established}, version v1 served {v1}").format(
+        established=established, v1=v1
+    )
 
 
 @checks.check("custom-resource", docs=DOCS_CRD)
@@ -206,32 +231,48 @@ def custom_resource(ctx: Context) -> Verdict:
     served, seen = _crd_served(ctx)
     v.expect(
         served,
-        f"CustomResourceDefinition {CRD}: expected Established with version v1 served, "
-        f"found {seen}",
-        "Run `kubelab reset 01-control-loop` (or `grader.setup()` in the lab notebook): it "
-        "installs the lab's CRD from labs/01-control-loop/cluster-setup/.",
+        _(
+            "CustomResourceDefinition {crd}: expected Established with version v1 served, "
+            "found {found}"
+        ).format(crd=CRD, found=seen),
+        _(
+            "Run `kubelab reset 01-control-loop` (or `grader.setup()` in the lab notebook): it "
+            "installs the lab's CRD from labs/01-control-loop/cluster-setup/."
+        ),
     )
     if not served:
         return v
     parent = ctx.need(
         CONFIGMAPSETS,
         PARENT,
-        hint=f"Apply starter/configmapset.yaml: `kubelab apply starter/configmapset.yaml --lab 01`"
-        f" (or `kubectl apply -f starter/configmapset.yaml -n {ctx.namespace}`).",
+        hint=_(
+            "Apply starter/configmapset.yaml: `kubelab apply starter/configmapset.yaml --lab 01`"
+            " (or `kubectl apply -f starter/configmapset.yaml -n {namespace}`)."
+        ).format(namespace=ctx.namespace),
     )
     replicas, data = _spec(parent)
     v.expect(
         replicas == REPLICAS,
-        f"ConfigMapSet {PARENT} spec.replicas: expected {REPLICAS}, found {replicas}",
-        f"Set spec.replicas to {REPLICAS} in starter/configmapset.yaml and apply it again.",
+        _("ConfigMapSet {name} spec.replicas: expected {wanted}, found {found}").format(
+            name=PARENT, wanted=REPLICAS, found=replicas
+        ),
+        _("Set spec.replicas to {wanted} in starter/configmapset.yaml and apply it again.").format(
+            wanted=REPLICAS
+        ),
     )
     v.expect(
         data.get("color") == COLOR,
-        f"ConfigMapSet {PARENT} spec.data: expected color: {COLOR}, found {_short(data)}",
-        f"Set spec.data to a map with the key color and the value {COLOR}, and apply it again.",
+        _("ConfigMapSet {name} spec.data: expected color: {color}, found {found}").format(
+            name=PARENT, color=COLOR, found=_short(data)
+        ),
+        _(
+            "Set spec.data to a map with the key color and the value {color}, and apply it again."
+        ).format(color=COLOR),
     )
     return v.ok(
-        f"{CRD} served; ConfigMapSet {PARENT} declares {REPLICAS} children holding color: {COLOR}"
+        _(
+            "{crd} served; ConfigMapSet {name} declares {replicas} children holding color: {color}"
+        ).format(crd=CRD, name=PARENT, replicas=REPLICAS, color=COLOR)
     )
 
 
@@ -239,7 +280,7 @@ def custom_resource(ctx: Context) -> Verdict:
 def reconcile(ctx: Context) -> Verdict:
     """After one call of the learner's reconcile, the children and status match demo's spec."""
     v = Verdict()
-    ctx.need(CONFIGMAPSETS, PARENT, hint="Apply starter/configmapset.yaml first (task 1).")
+    ctx.need(CONFIGMAPSETS, PARENT, hint=_("Apply starter/configmapset.yaml first (task 1)."))
     file = controller_file()
     outcome = _call(ctx, file, PARENT)
     if not v.expect(outcome.ok, outcome.describe(), _hint(outcome, file, ctx, PARENT)):
@@ -247,23 +288,39 @@ def reconcile(ctx: Context) -> Verdict:
     parent, problems = _observed(ctx, PARENT)
     v.expect(
         not problems,
-        f"after one reconcile of {_declared(parent)}: " + "; ".join(problems),
-        f"Create the missing children {PARENT}-0 ... with the label {LABEL}={PARENT} and the "
-        "parent's spec.data, and delete the ones that are not wanted.",
+        _("after one reconcile of {parent}: {problems}").format(
+            parent=_declared(parent), problems="; ".join(problems)
+        ),
+        _(
+            "Create the missing children {name}-0 ... with the label {label}={name} and the "
+            "parent's spec.data, and delete the ones that are not wanted."
+        ).format(name=PARENT, label=LABEL),
     )
     wanted = _spec(parent)[0]
     status = parent.get("status") or {}
     generation = parent["metadata"].get("generation")
     v.expect(
         status.get("children") == wanted and status.get("observedGeneration") == generation,
-        f"ConfigMapSet {PARENT} status: expected children {wanted} and observedGeneration "
-        f"{generation}, found children {status.get('children')} and observedGeneration "
-        f"{status.get('observedGeneration')}",
-        "Write status.children and status.observedGeneration (the parent's metadata.generation) "
-        "with custom.patch_namespaced_custom_object_status: status is the observed state, and "
-        "observedGeneration tells readers which spec it answers.",
+        _(
+            "ConfigMapSet {name} status: expected children {wanted} and observedGeneration "
+            "{generation}, found children {children} and observedGeneration "
+            "{observed}"
+        ).format(
+            name=PARENT,
+            wanted=wanted,
+            generation=generation,
+            children=status.get("children"),
+            observed=status.get("observedGeneration"),
+        ),
+        _(
+            "Write status.children and status.observedGeneration (the parent's "
+            "metadata.generation) with custom.patch_namespaced_custom_object_status: status is "
+            "the observed state, and observedGeneration tells readers which spec it answers."
+        ),
     )
-    return v.ok(f"one reconcile made {_declared(parent)} true, status written")
+    return v.ok(
+        _("one reconcile made {parent} true, status written").format(parent=_declared(parent))
+    )
 
 
 def _patch_spec(ctx: Context, spec: Json) -> None:
@@ -296,19 +353,21 @@ def self_healing(ctx: Context) -> Verdict:
     that are still there (your controller should already have).
     """
     v = Verdict()
-    parent = ctx.need(CONFIGMAPSETS, PARENT, hint="Apply starter/configmapset.yaml first (task 1).")
+    parent = ctx.need(
+        CONFIGMAPSETS, PARENT, hint=_("Apply starter/configmapset.yaml first (task 1).")
+    )
     file = controller_file()
     original: Json = dict(parent.get("spec") or {})
     before = {cm["metadata"]["name"] for cm in _children(ctx, PARENT)}
-    _, data = _spec(parent)
+    _replicas, data = _spec(parent)
     steps: list[tuple[str, Callable[[], None]]] = [
-        ("scaled up to 5", lambda: _patch_spec(ctx, {**original, "replicas": 5})),
+        (_("scaled up to 5"), lambda: _patch_spec(ctx, {**original, "replicas": 5})),
         (
-            f"after {PARENT}-1 was deleted and {PARENT}-3's data changed",
+            _("after {name}-1 was deleted and {name}-3's data changed").format(name=PARENT),
             lambda: _disrupt(ctx, f"{PARENT}-1", f"{PARENT}-3"),
         ),
         (
-            "scaled down to 2 with a new data key",
+            _("scaled down to 2 with a new data key"),
             lambda: _patch_spec(ctx, {"replicas": 2, "data": {**data, "size": "small"}}),
         ),
     ]
@@ -317,24 +376,32 @@ def self_healing(ctx: Context) -> Verdict:
         for what, act in steps:
             if failure is not None:
                 hint = _hint(failure, file, ctx, PARENT)
-                v.expect(False, f"{what}: not tried", hint)
+                v.expect(False, _("{step}: not tried").format(step=what), hint)
                 continue
             act()
             outcome = _call(ctx, file, PARENT)
             if not outcome.ok:
                 failure = outcome
-                v.expect(False, f"{what}: {outcome.describe()}", _hint(outcome, file, ctx, PARENT))
+                v.expect(
+                    False,
+                    _("{step}: {error}").format(step=what, error=outcome.describe()),
+                    _hint(outcome, file, ctx, PARENT),
+                )
                 continue
             now, problems = _observed(ctx, PARENT)
             v.expect(
                 not problems,
-                f"{what}, one reconcile left {_declared(now)} with " + "; ".join(problems),
-                "Compare every time: create the children that are missing, replace the data of "
-                "children that differ from spec.data, delete the ones beyond spec.replicas.",
+                _("{step}, one reconcile left {parent} with {problems}").format(
+                    step=what, parent=_declared(now), problems="; ".join(problems)
+                ),
+                _(
+                    "Compare every time: create the children that are missing, replace the data "
+                    "of children that differ from spec.data, delete the ones beyond spec.replicas."
+                ),
             )
     finally:
         _restore(ctx, file, original, before, call=failure is None or failure.stage != "timeout")
-    return v.ok("reconcile converged after scale up, a deleted and a drifted child, scale down")
+    return v.ok(_("reconcile converged after scale up, a deleted and a drifted child, scale down"))
 
 
 def _restore(ctx: Context, file: Path, original: Json, before: set[str], *, call: bool) -> None:
@@ -400,23 +467,31 @@ def owner_references(ctx: Context) -> Verdict:
             return v
         children = _children(ctx, PROBE)
         owned = [cm for cm in children if _controller_ref(cm, uid)]
-        names = ", ".join(cm["metadata"]["name"] for cm in children) or "none"
+        names = ", ".join(cm["metadata"]["name"] for cm in children) or _("none")
         refs_ok = v.expect(
             bool(children) and len(owned) == len(children),
-            f"children of ConfigMapSet {PROBE} ({names}): {len(owned)} of {len(children)} carry "
-            f"a controller ownerReference to it (apiVersion kubelab.dev/v1, kind ConfigMapSet, "
-            f"uid {uid})",
-            "Give every child metadata.ownerReferences with the parent's apiVersion, kind, name "
-            "and uid, and controller: true.",
+            _(
+                "children of ConfigMapSet {name} ({children}): {owned} of {count} carry "
+                "a controller ownerReference to it (apiVersion kubelab.dev/v1, kind ConfigMapSet, "
+                "uid {uid})"
+            ).format(name=PROBE, children=names, owned=len(owned), count=len(children), uid=uid),
+            _(
+                "Give every child metadata.ownerReferences with the parent's apiVersion, kind, "
+                "name and uid, and controller: true."
+            ),
         )
         blocking = [cm for cm in owned if _blocks_owner_deletion(cm, uid)]
         v.expect(
             refs_ok and len(blocking) == len(children),
-            f"children of ConfigMapSet {PROBE} ({names}): {len(blocking)} of {len(children)} "
-            "set blockOwnerDeletion: true in their ownerReference to it",
-            "Set blockOwnerDeletion (block_owner_deletion in the Python client) to true in the "
-            "ownerReference: a foreground deletion of the parent then waits until its children "
-            "are gone, so no reader sees the parent deleted while its children live on.",
+            _(
+                "children of ConfigMapSet {name} ({children}): {blocking} of {count} "
+                "set blockOwnerDeletion: true in their ownerReference to it"
+            ).format(name=PROBE, children=names, blocking=len(blocking), count=len(children)),
+            _(
+                "Set blockOwnerDeletion (block_owner_deletion in the Python client) to true in the "
+                "ownerReference: a foreground deletion of the parent then waits until its children "
+                "are gone, so no reader sees the parent deleted while its children live on."
+            ),
         )
         ctx.api.delete(CONFIGMAPSETS, PROBE, ctx.namespace)
         left = _children(ctx, PROBE)
@@ -424,20 +499,25 @@ def owner_references(ctx: Context) -> Verdict:
             left = ctx.wait(
                 lambda: _children(ctx, PROBE),
                 lambda found: not found,
-                what=f"the garbage collector to delete the children of {PROBE}",
+                what=_("the garbage collector to delete the children of {name}").format(name=PROBE),
             )
         v.expect(
             not left,
-            f"ConfigMapSet {PROBE} was deleted but its children "
-            f"{', '.join(cm['metadata']['name'] for cm in left)} remain",
-            "Children without an ownerReference to their parent outlive it: the garbage "
-            "collector deletes only objects whose owners are gone.",
+            _("ConfigMapSet {name} was deleted but its children {children} remain").format(
+                name=PROBE, children=", ".join(cm["metadata"]["name"] for cm in left)
+            ),
+            _(
+                "Children without an ownerReference to their parent outlive it: the garbage "
+                "collector deletes only objects whose owners are gone."
+            ),
         )
     finally:
         _remove_probe(ctx)
     return v.ok(
-        f"children of {PROBE} carried controller ownerReferences that block owner deletion "
-        "and were collected"
+        _(
+            "children of {name} carried controller ownerReferences that block owner deletion "
+            "and were collected"
+        ).format(name=PROBE)
     )
 
 
@@ -445,33 +525,47 @@ def owner_references(ctx: Context) -> Verdict:
 def idempotent(ctx: Context) -> Verdict:
     """A second reconcile with nothing to do makes no writes (every non-read request counts)."""
     v = Verdict()
-    ctx.need(CONFIGMAPSETS, PARENT, hint="Apply starter/configmapset.yaml first (task 1).")
+    ctx.need(CONFIGMAPSETS, PARENT, hint=_("Apply starter/configmapset.yaml first (task 1)."))
     file = controller_file()
     first = _call(ctx, file, PARENT)
     if not v.expect(
-        first.ok, f"first reconcile: {first.describe()}", _hint(first, file, ctx, PARENT)
+        first.ok,
+        _("first reconcile: {error}").format(error=first.describe()),
+        _hint(first, file, ctx, PARENT),
     ):
         return v
     parent, problems = _observed(ctx, PARENT)
     if not v.expect(
         not problems,
-        f"after one reconcile {_declared(parent)} still has " + "; ".join(problems) + ", so a "
-        "second reconcile has work to do",
-        "Make reconcile converge in one call first (tasks reconcile and self-healing).",
+        _(
+            "after one reconcile {parent} still has {problems}, so a "
+            "second reconcile has work to do"
+        ).format(parent=_declared(parent), problems="; ".join(problems)),
+        _("Make reconcile converge in one call first (tasks reconcile and self-healing)."),
     ):
         return v
     second = _call(ctx, file, PARENT)
     if not v.expect(
-        second.ok, f"second reconcile: {second.describe()}", _hint(second, file, ctx, PARENT)
+        second.ok,
+        _("second reconcile: {error}").format(error=second.describe()),
+        _hint(second, file, ctx, PARENT),
     ):
         return v
     shown = ", ".join(f"{m} {p}" for m, p in second.writes[:3])
-    more = f" and {len(second.writes) - 3} more" if len(second.writes) > 3 else ""
     v.expect(
         not second.writes,
-        f"a second reconcile with nothing to do made {len(second.writes)} write(s): {shown}{more}",
-        "Compare before you write: skip a child whose data already matches, and patch status "
-        "only when children or observedGeneration changed. Needless writes wake every watcher "
-        "and can make controllers fight.",
+        (
+            _(
+                "a second reconcile with nothing to do made {count} write(s): {writes} "
+                "and {more} more"
+            )
+            if len(second.writes) > 3
+            else _("a second reconcile with nothing to do made {count} write(s): {writes}")
+        ).format(count=len(second.writes), writes=shown, more=len(second.writes) - 3),
+        _(
+            "Compare before you write: skip a child whose data already matches, and patch status "
+            "only when children or observedGeneration changed. Needless writes wake every watcher "
+            "and can make controllers fight."
+        ),
     )
-    return v.ok("a second reconcile with nothing to do made no writes")
+    return v.ok(_("a second reconcile with nothing to do made no writes"))

@@ -12,6 +12,7 @@ from typing import Any
 from kubelab.api import DEPLOYMENTS, ENDPOINTSLICES, PODS, REPLICASETS, SERVICES, Json
 from kubelab.grading import Checks, Context, Missing, Verdict
 from kubelab.grading.quantity import parse
+from kubelab.i18n import _
 from kubelab.objects import (
     REVISION_ANNOTATION,
     dig,
@@ -50,10 +51,14 @@ def _container(dep: Json) -> Json:
     for c in containers:
         if c.get("name") == CONTAINER:
             return dict(c)
-    names = ", ".join(c.get("name", "?") for c in containers) or "none"
+    names = ", ".join(c.get("name", "?") for c in containers) or _("none")
     raise Missing(
-        f"Deployment {NAME} has no container named {CONTAINER} (containers: {names})",
-        f"Name the application container `{CONTAINER}` in spec.template.spec.containers.",
+        _("Deployment {name} has no container named {container} (containers: {names})").format(
+            name=NAME, container=CONTAINER, names=names
+        ),
+        _("Name the application container `{container}` in spec.template.spec.containers.").format(
+            container=CONTAINER
+        ),
     )
 
 
@@ -96,39 +101,59 @@ def deployment(ctx: Context) -> Verdict:
     app = dig(dep, "spec", "template", "metadata", "labels", "app")
     v.expect(
         replicas == REPLICAS and app == NAME,
-        f"Deployment {NAME}: expected {REPLICAS} replicas of pods labelled app: {NAME}, found "
-        f"{replicas} of pods labelled app: {app}",
-        f"Set spec.replicas to {REPLICAS} (one pod can fail while two still serve) and label the "
-        f"pod template with app: {NAME}.",
+        _(
+            "Deployment {name}: expected {wanted} replicas of pods labelled app: {name}, found "
+            "{replicas} of pods labelled app: {app}"
+        ).format(name=NAME, wanted=REPLICAS, replicas=replicas, app=app),
+        _(
+            "Set spec.replicas to {wanted} (one pod can fail while two still serve) and label the "
+            "pod template with app: {name}."
+        ).format(wanted=REPLICAS, name=NAME),
     )
     strategy = dig(dep, "spec", "strategy", default={})
     rolling = strategy.get("rollingUpdate") or {}
     surge, unavailable = rolling.get("maxSurge"), rolling.get("maxUnavailable")
     v.expect(
         strategy.get("type") == "RollingUpdate" and surge == 1 and unavailable == 1,
-        f"spec.strategy: expected RollingUpdate with maxSurge 1 and maxUnavailable 1, found "
-        f"{strategy.get('type')} with maxSurge {surge} and maxUnavailable {unavailable}",
-        "Set spec.strategy.rollingUpdate.maxSurge and maxUnavailable to 1 (whole numbers): "
-        "the defaults are 25%, which round differently for 3 replicas.",
+        _(
+            "spec.strategy: expected RollingUpdate with maxSurge 1 and maxUnavailable 1, found "
+            "{type} with maxSurge {surge} and maxUnavailable {unavailable}"
+        ).format(type=strategy.get("type"), surge=surge, unavailable=unavailable),
+        _(
+            "Set spec.strategy.rollingUpdate.maxSurge and maxUnavailable to 1 (whole numbers): "
+            "the defaults are 25%, which round differently for 3 replicas."
+        ),
     )
     if replicas == REPLICAS:  # only a right spec is worth waiting for
         dep = ctx.wait(
             lambda: _deployment(ctx),
             _rolled_out,
-            what=f"Deployment {NAME} to converge",
+            what=_("Deployment {name} to converge").format(name=NAME),
             stuck=ctx.stuck_in(NAME),
         )
     st = dep.get("status", {})
     want = dig(dep, "spec", "replicas", default=1)
     v.expect(
         want == REPLICAS and _rolled_out(dep),
-        f"Deployment {NAME} status: {st.get('updatedReplicas', 0)}/{want} updated, "
-        f"{st.get('availableReplicas', 0)}/{want} available, {st.get('replicas', 0)} in total",
-        f"Watch `kubectl rollout status deployment/{NAME} -n {ctx.namespace}`; "
-        "`kubectl describe` a pod that is not Ready to see why.",
+        _(
+            "Deployment {name} status: {updated}/{want} updated, "
+            "{available}/{want} available, {total} in total"
+        ).format(
+            name=NAME,
+            updated=st.get("updatedReplicas", 0),
+            want=want,
+            available=st.get("availableReplicas", 0),
+            total=st.get("replicas", 0),
+        ),
+        _(
+            "Watch `kubectl rollout status deployment/{name} -n {namespace}`; "
+            "`kubectl describe` a pod that is not Ready to see why."
+        ).format(name=NAME, namespace=ctx.namespace),
     )
     return v.ok(
-        f"Deployment {NAME}: {want}/{want} replicas updated and available, rolling update 1/1"
+        _(
+            "Deployment {name}: {want}/{want} replicas updated and available, rolling update 1/1"
+        ).format(name=NAME, want=want)
     )
 
 
@@ -140,8 +165,10 @@ def resources(ctx: Context) -> Verdict:
     ports = [p.get("containerPort") for p in c.get("ports") or []]
     v.expect(
         8080 in ports,
-        f"container {CONTAINER} ports: expected containerPort 8080, found {ports or 'none'}",
-        "Declare containerPort 8080 on the container: the app listens there.",
+        _("container {container} ports: expected containerPort 8080, found {ports}").format(
+            container=CONTAINER, ports=ports or _("none")
+        ),
+        _("Declare containerPort 8080 on the container: the app listens there."),
     )
     res = c.get("resources") or {}
     requests, limits = res.get("requests") or {}, res.get("limits") or {}
@@ -150,21 +177,36 @@ def resources(ctx: Context) -> Verdict:
         ordered = req is not None and lim is not None and (parse(req) or 0) <= (parse(lim) or 0)
         v.expect(
             ordered,
-            f"container {CONTAINER} {r}: expected a request at or below a limit, found request "
-            f"{req or 'none'} and limit {lim or 'none'}",
-            f"Set resources.requests.{r} and resources.limits.{r} (request <= limit): requests let "
-            "the scheduler place the pod, limits cap what it may use.",
+            _(
+                "container {container} {resource}: expected a request at or below a limit, found "
+                "request {request} and limit {limit}"
+            ).format(
+                container=CONTAINER,
+                resource=r,
+                request=req or _("none"),
+                limit=lim or _("none"),
+            ),
+            _(
+                "Set resources.requests.{resource} and resources.limits.{resource} (request <= "
+                "limit): requests let the scheduler place the pod, limits cap what it may use."
+            ).format(resource=r),
         )
     summary = ", ".join(
         f"{r} {requests.get(r)}→{limits.get(r)}" for r in ("cpu", "memory") if r in requests
     )
-    return v.ok(f"container {CONTAINER}: port 8080, requests→limits {summary}")
+    return v.ok(
+        _("container {container}: port 8080, requests→limits {summary}").format(
+            container=CONTAINER, summary=summary
+        )
+    )
 
 
 def _what(probe: Json | None) -> str:
     if not probe:
-        return "no probe"
-    return "a " + next((k for k in ("exec", "tcpSocket", "grpc") if k in probe), "probe") + " probe"
+        return _("no probe")
+    return _("a {kind} probe").format(
+        kind=next((k for k in ("exec", "tcpSocket", "grpc") if k in probe), "probe")
+    )
 
 
 def _http_get(probe: Json | None, container: Json) -> tuple[Any, Any]:
@@ -182,36 +224,52 @@ def probes(ctx: Context) -> Verdict:
     l_path, l_port = _http_get(live, c)
     v.expect(
         (r_path, r_port) == ("/healthz", 8080),
-        "readinessProbe: expected httpGet /healthz on 8080, found "
-        + (f"httpGet {r_path} on {r_port}" if ready and ready.get("httpGet") else _what(ready)),
-        "Add a readinessProbe with httpGet path /healthz, port 8080: until it passes, the pod "
-        "gets no traffic from the Service.",
+        _("readinessProbe: expected httpGet /healthz on 8080, found {found}").format(
+            found=_("httpGet {path} on {port}").format(path=r_path, port=r_port)
+            if ready and ready.get("httpGet")
+            else _what(ready)
+        ),
+        _(
+            "Add a readinessProbe with httpGet path /healthz, port 8080: until it passes, the pod "
+            "gets no traffic from the Service."
+        ),
     )
     v.expect(
         (l_path, l_port) == ("/livez", 8080),
-        "livenessProbe: expected httpGet /livez on 8080, found "
-        + (f"httpGet {l_path} on {l_port}" if live and live.get("httpGet") else _what(live)),
-        "Add a livenessProbe with httpGet path /livez, port 8080: when it fails the kubelet "
-        "restarts the container.",
+        _("livenessProbe: expected httpGet /livez on 8080, found {found}").format(
+            found=_("httpGet {path} on {port}").format(path=l_path, port=l_port)
+            if live and live.get("httpGet")
+            else _what(live)
+        ),
+        _(
+            "Add a livenessProbe with httpGet path /livez, port 8080: when it fails the kubelet "
+            "restarts the container."
+        ),
     )
     r_delay = (ready or {}).get("initialDelaySeconds", 0)
     l_delay = (live or {}).get("initialDelaySeconds", 0)
     v.expect(
         live is not None and ready is not None and l_delay >= r_delay,
-        f"livenessProbe.initialDelaySeconds ({l_delay}) is below "
-        f"readinessProbe.initialDelaySeconds ({r_delay})"
+        _(
+            "livenessProbe.initialDelaySeconds ({liveness}) is below "
+            "readinessProbe.initialDelaySeconds ({readiness})"
+        ).format(liveness=l_delay, readiness=r_delay)
         if live and ready
-        else "initialDelaySeconds: cannot compare without both probes",
-        "Give liveness at least the readiness delay, so a slow start is not killed.",
+        else _("initialDelaySeconds: cannot compare without both probes"),
+        _("Give liveness at least the readiness delay, so a slow start is not killed."),
     )
     v.expect(
         live is not None and ready is not None and live != ready,
-        "livenessProbe is a copy of readinessProbe" if live else "livenessProbe is missing",
-        "Liveness answers 'is the process stuck?' (/livez), readiness 'can it serve now?' "
-        "(/healthz): a copy restarts pods that are merely busy or waiting on a dependency.",
+        _("livenessProbe is a copy of readinessProbe") if live else _("livenessProbe is missing"),
+        _(
+            "Liveness answers 'is the process stuck?' (/livez), readiness 'can it serve now?' "
+            "(/healthz): a copy restarts pods that are merely busy or waiting on a dependency."
+        ),
     )
     return v.ok(
-        f"readiness /healthz:8080 (delay {r_delay}s), liveness /livez:8080 (delay {l_delay}s)"
+        _(
+            "readiness /healthz:8080 (delay {readiness}s), liveness /livez:8080 (delay {liveness}s)"
+        ).format(readiness=r_delay, liveness=l_delay)
     )
 
 
@@ -226,20 +284,27 @@ def security(ctx: Context) -> Verdict:
     non_root = c_sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
     v.expect(
         non_root is True,
-        f"runAsNonRoot: expected true (pod or container securityContext), found "
-        f"{'unset' if non_root is None else non_root}",
-        "Set securityContext.runAsNonRoot: true; the kubelet then refuses to start a container "
-        "whose image would run as root.",
+        _("runAsNonRoot: expected true (pod or container securityContext), found {found}").format(
+            found=_("unset") if non_root is None else non_root
+        ),
+        _(
+            "Set securityContext.runAsNonRoot: true; the kubelet then refuses to start a container "
+            "whose image would run as root."
+        ),
     )
     escalation = c_sc.get("allowPrivilegeEscalation")
     v.expect(
         escalation is False,
-        f"container {CONTAINER} securityContext.allowPrivilegeEscalation: expected false, "
-        f"found {'unset' if escalation is None else escalation}",
-        "Set allowPrivilegeEscalation: false in the container's securityContext "
-        "(it exists only at container level).",
+        _(
+            "container {container} securityContext.allowPrivilegeEscalation: expected false, "
+            "found {found}"
+        ).format(container=CONTAINER, found=_("unset") if escalation is None else escalation),
+        _(
+            "Set allowPrivilegeEscalation: false in the container's securityContext "
+            "(it exists only at container level)."
+        ),
     )
-    return v.ok("runs as non-root, no privilege escalation")
+    return v.ok(_("runs as non-root, no privilege escalation"))
 
 
 @checks.check("service", docs=DOCS_SERVICE)
@@ -260,21 +325,26 @@ def service(ctx: Context) -> Verdict:
         and port_number(p.get("targetPort"), [container]) == 8080
         and p.get("name") == "http"
     ]
+    unnamed = _("(unnamed)")
     seen = ", ".join(
-        f"{p.get('name') or '(unnamed)'}:{p.get('port')}→{p.get('targetPort')}" for p in ports
+        f"{p.get('name') or unnamed}:{p.get('port')}→{p.get('targetPort')}" for p in ports
     )
     v.expect(
         bool(good),
-        f"Service {NAME} ports: expected http:80→8080, found {seen or 'none'}",
-        "Give the Service a port 80 named http whose targetPort is the container's 8080.",
+        _("Service {name} ports: expected http:80→8080, found {found}").format(
+            name=NAME, found=seen or _("none")
+        ),
+        _("Give the Service a port 80 named http whose targetPort is the container's 8080."),
     )
     selector = dig(svc, "spec", "selector", default={}) or {}
     selects_all = False
     if dep is None:
         v.expect(
             False,
-            f"Deployment {NAME} not found, so the Service's selector cannot be compared",
-            f"Create Deployment {NAME} first (task deployment).",
+            _("Deployment {name} not found, so the Service's selector cannot be compared").format(
+                name=NAME
+            ),
+            _("Create Deployment {name} first (task deployment).").format(name=NAME),
         )
     else:
         theirs = {p["metadata"]["name"] for p in _pods(ctx, dep, _replicasets(ctx, dep))}
@@ -282,9 +352,20 @@ def service(ctx: Context) -> Verdict:
         picked = {p["metadata"]["name"] for p in ctx.list(PODS, labels=query)} if query else set()
         selects_all = v.expect(
             bool(selector) and picked == theirs,
-            f"Service {NAME} selector {selector or '{}'} picks {len(picked)} pods, "
-            f"{len(picked & theirs)} of the Deployment's {len(theirs)}",
-            "Make spec.selector match the pod template's labels (app: demo-web), no more, no less.",
+            _(
+                "Service {name} selector {selector} picks {picked} pods, "
+                "{common} of the Deployment's {theirs}"
+            ).format(
+                name=NAME,
+                selector=selector or "{}",
+                picked=len(picked),
+                common=len(picked & theirs),
+                theirs=len(theirs),
+            ),
+            _(
+                "Make spec.selector match the pod template's labels (app: demo-web), no more, "
+                "no less."
+            ),
         )
 
     def slices() -> list[Json]:
@@ -295,16 +376,24 @@ def service(ctx: Context) -> Verdict:
         found = ctx.wait(
             slices,
             lambda s: len(ready_endpoints(s)) == REPLICAS,
-            what=f"EndpointSlices of Service {NAME}",
+            what=_("EndpointSlices of Service {service}").format(service=NAME),
         )
     ready = len(ready_endpoints(found))
     v.expect(
         ready == REPLICAS,
-        f"EndpointSlices of Service {NAME}: expected {REPLICAS} ready endpoints, found {ready}",
-        f"`kubectl get endpointslices -l kubernetes.io/service-name={NAME} -n {ctx.namespace}`:"
-        " endpoints appear when the selector matches Ready pods.",
+        _(
+            "EndpointSlices of Service {name}: expected {wanted} ready endpoints, found {ready}"
+        ).format(name=NAME, wanted=REPLICAS, ready=ready),
+        _(
+            "`kubectl get endpointslices -l kubernetes.io/service-name={name} -n {namespace}`:"
+            " endpoints appear when the selector matches Ready pods."
+        ).format(name=NAME, namespace=ctx.namespace),
     )
-    return v.ok(f"Service {NAME}: http 80→8080, {REPLICAS} ready endpoints")
+    return v.ok(
+        _("Service {name}: http 80→8080, {wanted} ready endpoints").format(
+            name=NAME, wanted=REPLICAS
+        )
+    )
 
 
 def _web_image(obj: Json) -> str:
@@ -335,26 +424,32 @@ def rolling_update(ctx: Context) -> Verdict:
             dig(d, "status", "observedGeneration", default=0)
             >= dig(d, "metadata", "generation", default=0)
         ),
-        what=f"the controller to see Deployment {NAME}'s change",
+        what=_("the controller to see Deployment {name}'s change").format(name=NAME),
     )
     revision = _revision(dep)
     image = _web_image(dep)
     older = {image_tag(_web_image(rs)) for rs in _replicasets(ctx, dep) if _revision(rs) < revision}
     older.discard(image_tag(image))
-    new_tag = (
-        f"Roll out a new image tag (e.g. with `kubectl set image deployment/{NAME} "
-        f"{CONTAINER}=<image>:<new tag> -n {ctx.namespace}`), then watch `kubectl rollout "
+    new_tag = _(
+        "Roll out a new image tag (e.g. with `kubectl set image deployment/{name} "
+        "{container}=<image>:<new tag> -n {namespace}`), then watch `kubectl rollout "
         "status`; keep spec.revisionHistoryLimit above 0 so the earlier ReplicaSet remains."
-    )
+    ).format(name=NAME, container=CONTAINER, namespace=ctx.namespace)
     if revision < 2:
         v.expect(
-            False, f"Deployment {NAME} revision: expected 2 or later, found {revision}", new_tag
+            False,
+            _("Deployment {name} revision: expected 2 or later, found {revision}").format(
+                name=NAME, revision=revision
+            ),
+            new_tag,
         )
         return v
     if not v.expect(
         bool(older),
-        f"image tag: the current tag {image_tag(image)!r} is the same as every earlier revision's "
-        "(or no earlier ReplicaSet is kept)",
+        _(
+            "image tag: the current tag {tag} is the same as every earlier revision's "
+            "(or no earlier ReplicaSet is kept)"
+        ).format(tag=repr(image_tag(image))),
         new_tag,
     ):
         return v
@@ -367,19 +462,29 @@ def rolling_update(ctx: Context) -> Verdict:
     left = ctx.wait(
         stale_pods,
         lambda s: not s,
-        what=f"pods of Deployment {NAME} to update",
+        what=_("pods of Deployment {name} to update").format(name=NAME),
         stuck=ctx.stuck_in(NAME),
     )
     v.expect(
         not left,
-        f"{len(left)} pod(s) still run an old image, e.g. {left[0]['metadata']['name']}"
+        _("{count} pod(s) still run an old image, e.g. {pod}").format(
+            count=len(left), pod=left[0]["metadata"]["name"]
+        )
         if left
         else "",
-        f"Wait for `kubectl rollout status deployment/{NAME} -n {ctx.namespace}` to finish.",
+        _("Wait for `kubectl rollout status deployment/{name} -n {namespace}` to finish.").format(
+            name=NAME, namespace=ctx.namespace
+        ),
     )
     return v.ok(
-        f"Deployment {NAME} at revision {revision}, every pod on tag {image_tag(image)!r} "
-        f"(earlier: {', '.join(sorted(older))})"
+        _(
+            "Deployment {name} at revision {revision}, every pod on tag {tag} (earlier: {earlier})"
+        ).format(
+            name=NAME,
+            revision=revision,
+            tag=repr(image_tag(image)),
+            earlier=", ".join(sorted(older)),
+        )
     )
 
 
@@ -402,9 +507,11 @@ def dev_overlay(ctx: Context) -> Verdict:
     dep = ctx.need(
         DEPLOYMENTS,
         DEV,
-        hint="Apply the dev overlay beside prod (`kubelab apply starter/overlays/dev --lab 02`), "
-        "once its objects have names of their own (TODO(dev-overlay)): as handed out it "
-        f"replaces prod's {NAME}.",
+        hint=_(
+            "Apply the dev overlay beside prod (`kubelab apply starter/overlays/dev --lab 02`), "
+            "once its objects have names of their own (TODO(dev-overlay)): as handed out it "
+            "replaces prod's {name}."
+        ).format(name=NAME),
     )
     replicas = dig(dep, "spec", "replicas")
     env = dig(dep, "spec", "template", "metadata", "labels", "env")
@@ -412,16 +519,24 @@ def dev_overlay(ctx: Context) -> Verdict:
         dep = ctx.wait(
             lambda: ctx.get(DEPLOYMENTS, DEV) or dep,
             _rolled_out,
-            what=f"Deployment {DEV} to converge",
+            what=_("Deployment {name} to converge").format(name=DEV),
             stuck=ctx.stuck_in(DEV),
         )
     v.expect(
         replicas == 1 and env == "dev" and _rolled_out(dep),
-        f"Deployment {DEV}: expected 1 replica of pods labelled env: dev, available; found "
-        f"{replicas} of pods labelled env: {env}, "
-        f"{dig(dep, 'status', 'availableReplicas', default=0)} available",
-        "The dev overlay sets one replica and the label env: dev on the pods; apply it and "
-        f"watch `kubectl rollout status deployment/{DEV} -n {ctx.namespace}`.",
+        _(
+            "Deployment {name}: expected 1 replica of pods labelled env: dev, available; found "
+            "{replicas} of pods labelled env: {env}, {available} available"
+        ).format(
+            name=DEV,
+            replicas=replicas,
+            env=env,
+            available=dig(dep, "status", "availableReplicas", default=0),
+        ),
+        _(
+            "The dev overlay sets one replica and the label env: dev on the pods; apply it and "
+            "watch `kubectl rollout status deployment/{name} -n {namespace}`."
+        ).format(name=DEV, namespace=ctx.namespace),
     )
     dev_pods = _pods(ctx, dep, _replicasets(ctx, dep))
     prod = ctx.get(DEPLOYMENTS, NAME)
@@ -429,30 +544,48 @@ def dev_overlay(ctx: Context) -> Verdict:
     svc, prod_svc = ctx.get(SERVICES, DEV), ctx.get(SERVICES, NAME)
     problems = []
     if svc is None:
-        problems.append(f"no Service {DEV}")
+        problems.append(_("no Service {name}").format(name=DEV))
     else:
         selector = dig(svc, "spec", "selector")
         mine = set(_picks(selector, dev_pods))
         theirs = _picks(selector, prod_pods)
         if not dev_pods or mine != {p["metadata"]["name"] for p in dev_pods}:
-            problems.append(f"Service {DEV} selector {selector or '{}'} misses {DEV}'s pods")
+            problems.append(
+                _("Service {name} selector {selector} misses {name}'s pods").format(
+                    name=DEV, selector=selector or "{}"
+                )
+            )
         if theirs:
-            problems.append(f"Service {DEV} also picks prod's pods {', '.join(theirs[:3])}")
+            problems.append(
+                _("Service {name} also picks prod's pods {pods}").format(
+                    name=DEV, pods=", ".join(theirs[:3])
+                )
+            )
     for what, selector in (
         (f"Service {NAME}", dig(prod_svc, "spec", "selector")),
         (f"Deployment {NAME}", dig(prod, "spec", "selector", "matchLabels")),
     ):
         picked = _picks(selector, dev_pods)
         if picked:
-            problems.append(f"prod's {what} selector {selector} picks dev's {', '.join(picked)}")
+            problems.append(
+                _("prod's {object} selector {selector} picks dev's {pods}").format(
+                    object=what, selector=selector, pods=", ".join(picked)
+                )
+            )
     v.expect(
         not problems,
-        f"dev beside prod in {ctx.namespace}: " + "; ".join(problems),
-        "Give dev's pods an app label of their own, in the selectors too (Kustomize `labels` "
-        "with includeSelectors), and dev's objects names of their own (nameSuffix): two "
-        "environments in one namespace must not share a selector.",
+        _("dev beside prod in {namespace}: {problems}").format(
+            namespace=ctx.namespace, problems="; ".join(problems)
+        ),
+        _(
+            "Give dev's pods an app label of their own, in the selectors too (Kustomize `labels` "
+            "with includeSelectors), and dev's objects names of their own (nameSuffix): two "
+            "environments in one namespace must not share a selector."
+        ),
     )
     return v.ok(
-        f"dev beside prod: Deployment {DEV} (1 replica, env: dev) and Service {DEV} select only "
-        f"dev's pods, prod's {NAME} only its own"
+        _(
+            "dev beside prod: Deployment {dev} (1 replica, env: dev) and Service {dev} select only "
+            "dev's pods, prod's {name} only its own"
+        ).format(dev=DEV, name=NAME)
     )

@@ -21,6 +21,7 @@ from kubelab import load
 from kubelab.api import DEPLOYMENTS, HPAS, PDBS, PODS, REPLICASETS, ApiError, Json
 from kubelab.cluster.kind_pins import PAUSE_VERSION
 from kubelab.grading import Checks, Context, Missing, Verdict
+from kubelab.i18n import _
 from kubelab.objects import dig, prestop_delay, selector_query
 
 checks = Checks("03-hpa-pdb")
@@ -107,38 +108,65 @@ def hpa(ctx: Context) -> Verdict:
     ref = dig(h, "spec", "scaleTargetRef", default={}) or {}
     v.expect(
         _targets_deployment(h),
-        f"HPA {NAME} spec.scaleTargetRef: expected apps/v1 Deployment {NAME}, found "
-        f"{ref.get('apiVersion')} {ref.get('kind')} {ref.get('name')}",
-        f"Point scaleTargetRef at apiVersion apps/v1, kind Deployment, name {NAME}.",
+        _(
+            "HPA {name} spec.scaleTargetRef: expected apps/v1 Deployment {name}, found "
+            "{api_version} {kind} {target}"
+        ).format(
+            name=NAME,
+            api_version=ref.get("apiVersion"),
+            kind=ref.get("kind"),
+            target=ref.get("name"),
+        ),
+        _("Point scaleTargetRef at apiVersion apps/v1, kind Deployment, name {name}.").format(
+            name=NAME
+        ),
     )
     low, high = dig(h, "spec", "minReplicas", default=1), dig(h, "spec", "maxReplicas")
     v.expect(
         (low, high) == (MIN_REPLICAS, MAX_REPLICAS),
-        f"HPA {NAME} replicas: expected minReplicas {MIN_REPLICAS} and maxReplicas "
-        f"{MAX_REPLICAS}, found {low} and {high}",
-        f"Keep at least {MIN_REPLICAS} replicas (the PDB needs spares to allow a drain) and cap "
-        f"the cost at {MAX_REPLICAS}.",
+        _(
+            "HPA {name} replicas: expected minReplicas {min} and maxReplicas "
+            "{max}, found {low} and {high}"
+        ).format(name=NAME, min=MIN_REPLICAS, max=MAX_REPLICAS, low=low, high=high),
+        _(
+            "Keep at least {min} replicas (the PDB needs spares to allow a drain) and cap "
+            "the cost at {max}."
+        ).format(min=MIN_REPLICAS, max=MAX_REPLICAS),
     )
     target = cpu_target(h)
     v.expect(
         target == TARGET,
-        f"HPA {NAME} metrics: expected a Resource metric cpu with Utilization target "
-        f"{TARGET}%, found {f'{target}%' if target is not None else 'no CPU utilisation target'}",
-        f"Add spec.metrics: type Resource, resource.name cpu, target type Utilization, "
-        f"averageUtilization {TARGET} (a percentage of the pods' CPU request).",
+        _(
+            "HPA {name} metrics: expected a Resource metric cpu with Utilization target "
+            "{target}%, found {found}"
+        ).format(
+            name=NAME,
+            target=TARGET,
+            found=f"{target}%" if target is not None else _("no CPU utilisation target"),
+        ),
+        _(
+            "Add spec.metrics: type Resource, resource.name cpu, target type Utilization, "
+            "averageUtilization {target} (a percentage of the pods' CPU request)."
+        ).format(target=TARGET),
     )
     dep = ctx.get(DEPLOYMENTS, NAME)
     missing = _without_cpu_request(dep) if dep else []
     v.expect(
         dep is not None and not missing,
-        f"Deployment {NAME} not found"
+        _("Deployment {name} not found").format(name=NAME)
         if dep is None
-        else f"Deployment {NAME}: container(s) {', '.join(missing)} request no CPU",
-        "Give every container resources.requests.cpu: utilisation is usage divided by the "
-        "request, so without one the HPA cannot compute it.",
+        else _("Deployment {name}: container(s) {containers} request no CPU").format(
+            name=NAME, containers=", ".join(missing)
+        ),
+        _(
+            "Give every container resources.requests.cpu: utilisation is usage divided by the "
+            "request, so without one the HPA cannot compute it."
+        ),
     )
     return v.ok(
-        f"HPA {NAME}: Deployment {NAME}, {MIN_REPLICAS}-{MAX_REPLICAS} replicas at {TARGET}% CPU"
+        _("HPA {name}: Deployment {name}, {min}-{max} replicas at {target}% CPU").format(
+            name=NAME, min=MIN_REPLICAS, max=MAX_REPLICAS, target=TARGET
+        )
     )
 
 
@@ -264,8 +292,10 @@ def _settled(ctx: Context) -> BudgetView:
     return ctx.converge(
         lambda: _view(ctx),
         lambda seen: seen.settled,
-        what=f"the pods of Deployment {NAME} to be Ready (at least its HPA's minReplicas) and "
-        f"PDB {PDB_NAME} to count them",
+        what=_(
+            "the pods of Deployment {name} to be Ready (at least its HPA's minReplicas) and "
+            "PDB {pdb} to count them"
+        ).format(name=NAME, pdb=PDB_NAME),
         stuck=ctx.stuck_in(NAME),
     )
 
@@ -273,7 +303,7 @@ def _settled(ctx: Context) -> BudgetView:
 def _budget(pdb: Json) -> str:
     spec = pdb.get("spec") or {}
     parts = [f"{k} {spec[k]!r}" for k in ("minAvailable", "maxUnavailable") if k in spec]
-    return ", ".join(parts) or "no minAvailable or maxUnavailable"
+    return ", ".join(parts) or _("no minAvailable or maxUnavailable")
 
 
 @checks.check("pdb", docs=DOCS_PDB)
@@ -294,36 +324,59 @@ def pdb(ctx: Context) -> Verdict:
     floor, spare = spec.get("minAvailable"), spec.get("maxUnavailable")
     v.expect(
         (floor == FLOOR and spare is None) or (spare == 1 and floor is None),
-        f"PDB {PDB_NAME}: expected minAvailable {FLOOR} (or maxUnavailable 1), found "
-        f"{_budget(budget)}",
-        f"Set spec.minAvailable: {FLOOR} as a whole number: at least {FLOOR} pods keep serving "
-        "while nodes are drained (a percentage rounds with the replica count).",
+        _("PDB {pdb}: expected minAvailable {floor} (or maxUnavailable 1), found {found}").format(
+            pdb=PDB_NAME, floor=FLOOR, found=_budget(budget)
+        ),
+        _(
+            "Set spec.minAvailable: {floor} as a whole number: at least {floor} pods keep serving "
+            "while nodes are drained (a percentage rounds with the replica count)."
+        ).format(floor=FLOOR),
     )
     selects = v.expect(
         bool(theirs) and picked == theirs,
-        f"PDB {PDB_NAME} selector {spec.get('selector') or '{}'} picks {len(picked)} pods, "
-        f"{len(picked & theirs)} of Deployment {NAME}'s {len(theirs)}",
-        f"Make spec.selector match the pod template's labels (app: {NAME}), no more, no less.",
+        _(
+            "PDB {pdb} selector {selector} picks {picked} pods, "
+            "{common} of Deployment {name}'s {theirs}"
+        ).format(
+            pdb=PDB_NAME,
+            selector=spec.get("selector") or "{}",
+            picked=len(picked),
+            common=len(picked & theirs),
+            name=NAME,
+            theirs=len(theirs),
+        ),
+        _(
+            "Make spec.selector match the pod template's labels (app: {name}), no more, no less."
+        ).format(name=NAME),
     )
     replicas = dig(dep, "spec", "replicas", default=1)
     v.expect(
         selects and len(picked) == replicas,
-        f"PDB {PDB_NAME} counts {len(picked)} pods: expected {replicas} (the Deployment's "
-        "replicas)",
-        f"`kubectl describe pdb {PDB_NAME} -n {ctx.namespace}`: the disruption controller "
-        "counts the pods the selector picks.",
+        _("PDB {pdb} counts {picked} pods: expected {replicas} (the Deployment's replicas)").format(
+            pdb=PDB_NAME, picked=len(picked), replicas=replicas
+        ),
+        _(
+            "`kubectl describe pdb {pdb} -n {namespace}`: the disruption controller "
+            "counts the pods the selector picks."
+        ).format(pdb=PDB_NAME, namespace=ctx.namespace),
     )
     healthy, required = len(view.ready), required_healthy(spec, len(picked))
     allowed = max(healthy - required, 0)
     v.expect(
         allowed >= 1,
-        f"PDB {PDB_NAME} allows {allowed} disruption(s): expected at least 1 ({healthy} healthy, "
-        f"{required} required)",
-        "A budget that allows no disruption blocks every drain: keep fewer pods required than "
-        "there are replicas.",
+        _(
+            "PDB {pdb} allows {allowed} disruption(s): expected at least 1 ({healthy} healthy, "
+            "{required} required)"
+        ).format(pdb=PDB_NAME, allowed=allowed, healthy=healthy, required=required),
+        _(
+            "A budget that allows no disruption blocks every drain: keep fewer pods required than "
+            "there are replicas."
+        ),
     )
     return v.ok(
-        f"PDB {PDB_NAME}: {_budget(budget)} over {replicas} pods, {allowed} disruption(s) allowed"
+        _("PDB {pdb}: {budget} over {replicas} pods, {allowed} disruption(s) allowed").format(
+            pdb=PDB_NAME, budget=_budget(budget), replicas=replicas, allowed=allowed
+        )
     )
 
 
@@ -337,15 +390,22 @@ def unhealthy_eviction(ctx: Context) -> Verdict:
     policy = dig(budget, "spec", "unhealthyPodEvictionPolicy")
     v.expect(
         policy == UNHEALTHY_POLICY,
-        f"PDB {PDB_NAME} spec.unhealthyPodEvictionPolicy: expected {UNHEALTHY_POLICY}, found "
-        f"{policy or 'nothing (the default, IfHealthyBudget)'}",
-        "With IfHealthyBudget a pod that is Running but not Ready may be evicted only while the "
-        "budget allows a disruption, so one crash-looping pod can stall a drain; set the policy "
-        "that lets a drain evict pods that are not Ready at any time.",
+        _("PDB {pdb} spec.unhealthyPodEvictionPolicy: expected {wanted}, found {found}").format(
+            pdb=PDB_NAME,
+            wanted=UNHEALTHY_POLICY,
+            found=policy or _("nothing (the default, IfHealthyBudget)"),
+        ),
+        _(
+            "With IfHealthyBudget a pod that is Running but not Ready may be evicted only while "
+            "the budget allows a disruption, so one crash-looping pod can stall a drain; set the "
+            "policy that lets a drain evict pods that are not Ready at any time."
+        ),
     )
     return v.ok(
-        f"PDB {PDB_NAME}: unhealthyPodEvictionPolicy {policy}: pods that are not Ready "
-        "never hold up a drain"
+        _(
+            "PDB {pdb}: unhealthyPodEvictionPolicy {policy}: pods that are not Ready "
+            "never hold up a drain"
+        ).format(pdb=PDB_NAME, policy=policy)
     )
 
 
@@ -432,7 +492,8 @@ def _drill(ctx: Context, budget: Json) -> Drill:
             st = (copy or {}).get("status") or {}
             return st.get("expectedPods") == STAND_INS and st.get("currentHealthy") == STAND_INS
 
-        if not counted(ctx.wait(standing, counted, what=f"{STAND_INS} stand-in pods")):
+        what = _("{count} stand-in pods").format(count=STAND_INS)
+        if not counted(ctx.wait(standing, counted, what=what)):
             return found
         found.ready = True
         # Evicted stand-ins must not come back: their replacements find no node.
@@ -440,7 +501,7 @@ def _drill(ctx: Context, budget: Json) -> Drill:
         ctx.api.patch(REPLICASETS, name, nowhere, ctx.namespace)
         pods = [p["metadata"]["name"] for p in ctx.list(PODS, labels=f"{DRILL_LABEL}={name}")]
         if len(pods) < 2:
-            found.first = f"nothing: only {len(pods)} stand-in pod(s) found"
+            found.first = _("nothing: only {count} stand-in pod(s) found").format(count=len(pods))
             return found
         try:
             ctx.api.evict(pods[0], ctx.namespace)  # a stand-in: the only real eviction
@@ -475,7 +536,7 @@ def eviction(ctx: Context) -> Verdict:
     view = _settled(ctx)  # whether a drain may start depends on Ready pods, counted
     budget = view.budget
     ready = sorted(p["metadata"]["name"] for p in view.pods if _ready(p))
-    answer = "no Ready pod to try"
+    answer = _("no Ready pod to try")
     if ready:
         try:
             ctx.api.evict(ready[0], ctx.namespace, dry_run=True)
@@ -483,37 +544,68 @@ def eviction(ctx: Context) -> Verdict:
         except ApiError as err:
             answer = _answer(err)
     hint = (
-        "More than one PodDisruptionBudget selects these pods: the Eviction API answers 500 "
-        "rather than choose, and `kubectl drain` fails at once (it retries only 429): keep only "
-        f"{PDB_NAME}."
+        _(
+            "More than one PodDisruptionBudget selects these pods: the Eviction API answers 500 "
+            "rather than choose, and `kubectl drain` fails at once (it retries only 429): keep "
+            "only {pdb}."
+        ).format(pdb=PDB_NAME)
         if answer.startswith("500")
-        else f"`kubectl get pdb -n {ctx.namespace}`: a drain can only start when some budget "
-        "over the pods allows a disruption."
+        else _(
+            "`kubectl get pdb -n {namespace}`: a drain can only start when some budget "
+            "over the pods allows a disruption."
+        ).format(namespace=ctx.namespace)
     )
     v.expect(
         answer == "allowed",
-        f"dry-run eviction of a pod of {NAME}: expected the server to allow it (a drain can "
-        f"start), it answered {answer}",
+        _(
+            "dry-run eviction of a pod of {name}: expected the server to allow it (a drain can "
+            "start), it answered {answer}"
+        ).format(name=NAME, answer=answer),
         hint,
     )
     drill = _drill(ctx, budget)
-    rehearsal = f"a drain rehearsed on {STAND_INS} stand-in pods under {PDB_NAME}'s budget"
+    rehearsal = _("a drain rehearsed on {count} stand-in pods under {pdb}'s budget").format(
+        count=STAND_INS, pdb=PDB_NAME
+    )
     v.expect(
         drill.ready and drill.first == "allowed",
-        f"{rehearsal}: expected the server to allow the first eviction (leaving {FLOOR}), it "
-        + (f"answered {drill.first}" if drill.ready else "could not start the stand-ins in time"),
-        f"With {STAND_INS} pods the budget must let one go: require at most {FLOOR} available.",
+        (
+            _(
+                "{rehearsal}: expected the server to allow the first eviction (leaving {floor}), "
+                "it answered {answer}"
+            )
+            if drill.ready
+            else _(
+                "{rehearsal}: expected the server to allow the first eviction (leaving {floor}), "
+                "it could not start the stand-ins in time"
+            )
+        ).format(rehearsal=rehearsal, floor=FLOOR, answer=drill.first),
+        _(
+            "With {count} pods the budget must let one go: require at most {floor} available."
+        ).format(count=STAND_INS, floor=FLOOR),
     )
     v.expect(
         drill.second_status == 429,
-        f"{rehearsal}: expected the server to refuse (429) the eviction that would leave "
-        f"{FLOOR - 1}, it answered {drill.second or 'nothing (not reached)'}",
-        f"Require at least {FLOOR} available pods (minAvailable {FLOOR}), so the eviction that "
-        f"would leave fewer than {FLOOR} is refused until a replacement is Ready.",
+        _(
+            "{rehearsal}: expected the server to refuse (429) the eviction that would leave "
+            "{left}, it answered {answer}"
+        ).format(
+            rehearsal=rehearsal,
+            left=FLOOR - 1,
+            answer=_("allowed")
+            if drill.second == "allowed"
+            else drill.second or _("nothing (not reached)"),
+        ),
+        _(
+            "Require at least {floor} available pods (minAvailable {floor}), so the eviction that "
+            "would leave fewer than {floor} is refused until a replacement is Ready."
+        ).format(floor=FLOOR),
     )
     return v.ok(
-        f"a dry-run eviction of {ready[0] if ready else '?'} is allowed; in a rehearsed drain the "
-        f"server allowed 1 eviction and refused the one that would leave {FLOOR - 1} (429)"
+        _(
+            "a dry-run eviction of {pod} is allowed; in a rehearsed drain the "
+            "server allowed 1 eviction and refused the one that would leave {left} (429)"
+        ).format(pod=ready[0] if ready else "?", left=FLOOR - 1)
     )
 
 
@@ -521,8 +613,10 @@ def _shutdown(pod_spec: Json) -> tuple[Json | None, int]:
     web = next((c for c in pod_spec.get("containers") or [] if c.get("name") == CONTAINER), None)
     if web is None:
         raise Missing(
-            f"Deployment {NAME} has no container named {CONTAINER}",
-            f"Name the application container `{CONTAINER}`.",
+            _("Deployment {name} has no container named {container}").format(
+                name=NAME, container=CONTAINER
+            ),
+            _("Name the application container `{container}`.").format(container=CONTAINER),
         )
     hook = dig(web, "lifecycle", "preStop")
     return hook, int(pod_spec.get("terminationGracePeriodSeconds", 30))
@@ -538,18 +632,27 @@ def graceful_shutdown(ctx: Context) -> Verdict:
     delay = prestop_delay(hook)
     v.expect(
         hook is not None,
-        f"container {CONTAINER} lifecycle.preStop: expected a hook (e.g. sleep 5), found none",
-        "Add lifecycle.preStop with a short sleep (the `sleep` action: the demo-web image has no "
-        "shell), so endpoints drop the pod before it gets SIGTERM.",
+        _(
+            "container {container} lifecycle.preStop: expected a hook (e.g. sleep 5), found none"
+        ).format(container=CONTAINER),
+        _(
+            "Add lifecycle.preStop with a short sleep (the `sleep` action: the demo-web image has "
+            "no shell), so endpoints drop the pod before it gets SIGTERM."
+        ),
     )
     v.expect(
         hook is not None and grace > (delay or 0),
-        f"terminationGracePeriodSeconds {grace} must be longer than the preStop delay "
-        f"({delay if delay is not None else 'unknown'} s)"
+        _(
+            "terminationGracePeriodSeconds {grace} must be longer than the preStop delay "
+            "({delay} s)"
+        ).format(grace=grace, delay=delay if delay is not None else _("unknown"))
         if hook
-        else "terminationGracePeriodSeconds: nothing to compare without a preStop hook",
-        "The grace period counts from the start of preStop: make it longer than the sleep plus "
-        "the time the app needs to finish its requests, or the kubelet kills it mid-drain.",
+        else _("terminationGracePeriodSeconds: nothing to compare without a preStop hook"),
+        _(
+            "The grace period counts from the start of preStop: make it longer than the sleep "
+            "plus the time the app needs to finish its requests, or the kubelet kills it "
+            "mid-drain."
+        ),
     )
 
     def stale() -> list[str]:
@@ -564,22 +667,32 @@ def graceful_shutdown(ctx: Context) -> Verdict:
     # A rollout still under way is not an answer: judge the pods once it is over.
     left = (
         ctx.converge(
-            stale, lambda s: not s, what=f"pods of {NAME} to roll out", stuck=ctx.stuck_in(NAME)
+            stale,
+            lambda s: not s,
+            what=_("pods of {name} to roll out").format(name=NAME),
+            stuck=ctx.stuck_in(NAME),
         )
         if hook
         else []
     )
     v.expect(
         hook is not None and not left,
-        f"{len(left)} pod(s) of {NAME} still run without this hook, e.g. {left[0]}"
+        _("{count} pod(s) of {name} still run without this hook, e.g. {pod}").format(
+            count=len(left), name=NAME, pod=left[0]
+        )
         if left
-        else "no pod can carry a hook the Deployment does not have",
-        f"Apply the change and wait for `kubectl rollout status deployment/{NAME} -n "
-        f"{ctx.namespace}`.",
+        else _("no pod can carry a hook the Deployment does not have"),
+        _(
+            "Apply the change and wait for `kubectl rollout status deployment/{name} -n "
+            "{namespace}`."
+        ).format(name=NAME, namespace=ctx.namespace),
     )
     return v.ok(
-        f"preStop {f'waits {delay} s' if delay is not None else 'is set'}, grace period {grace} s, "
-        "on every pod"
+        (
+            _("preStop waits {delay} s, grace period {grace} s, on every pod")
+            if delay is not None
+            else _("preStop is set, grace period {grace} s, on every pod")
+        ).format(delay=delay, grace=grace)
     )
 
 
@@ -607,17 +720,19 @@ def scales_under_load(ctx: Context) -> Verdict:
     loadable = _targets_deployment(h) and target > 0 and not _without_cpu_request(dep)
     v.expect(
         loadable,
-        f"HPA {NAME} cannot react to CPU load: it needs a CPU utilisation target on Deployment "
-        f"{NAME}, whose containers request CPU",
-        "Finish task hpa first; this check then loads the pods itself.",
+        _(
+            "HPA {name} cannot react to CPU load: it needs a CPU utilisation target on Deployment "
+            "{name}, whose containers request CPU"
+        ).format(name=NAME),
+        _("Finish task hpa first; this check then loads the pods itself."),
     )
     if not loadable:
         return v
     if ctx.substrate == "unknown":
         v.expect(
             False,
-            "cannot tell how to load this cluster (no kube-public/kubelab-cluster ConfigMap)",
-            "Run this check on a course cluster (`kubelab cluster up`).",
+            _("cannot tell how to load this cluster (no kube-public/kubelab-cluster ConfigMap)"),
+            _("Run this check on a course cluster (`kubelab cluster up`)."),
         )
         return v
     pods = ctx.pods_of(dep)
@@ -626,7 +741,9 @@ def scales_under_load(ctx: Context) -> Verdict:
         h2, dep2 = ctx.wait(
             lambda: (ctx.get(HPAS, NAME), ctx.get(DEPLOYMENTS, NAME)),
             _scaled,
-            what=f"HPA {NAME} to scale above {MIN_REPLICAS} under load ({applied.description})",
+            what=_("HPA {name} to scale above {min} under load ({load})").format(
+                name=NAME, min=MIN_REPLICAS, load=applied.description
+            ),
         )
     finally:
         applied.stop()
@@ -634,21 +751,30 @@ def scales_under_load(ctx: Context) -> Verdict:
     util = cpu_utilization(h)
     v.expect(
         util is not None and util > target,
-        f"HPA {NAME} under load: expected CPU utilisation above {target}%, observed "
-        f"{f'{util}%' if util is not None else 'none'}",
-        f"`kubectl describe hpa {NAME} -n {ctx.namespace}`: its conditions say whether it can "
-        "read metrics.",
+        _(
+            "HPA {name} under load: expected CPU utilisation above {target}%, observed {found}"
+        ).format(name=NAME, target=target, found=f"{util}%" if util is not None else _("none")),
+        _(
+            "`kubectl describe hpa {name} -n {namespace}`: its conditions say whether it can "
+            "read metrics."
+        ).format(name=NAME, namespace=ctx.namespace),
     )
     desired = dig(h, "status", "desiredReplicas", default=0)
     replicas = dig(dep, "spec", "replicas", default=0)
     v.expect(
         desired > MIN_REPLICAS and replicas > MIN_REPLICAS,
-        f"under load: expected more than {MIN_REPLICAS} replicas, the HPA wanted {desired} and "
-        f"Deployment {NAME} has {replicas}",
-        f"`kubectl describe hpa {NAME} -n {ctx.namespace}`: look at spec.behavior.scaleUp (a "
-        "Disabled policy never scales up) and at the ScalingLimited condition.",
+        _(
+            "under load: expected more than {min} replicas, the HPA wanted {desired} and "
+            "Deployment {name} has {replicas}"
+        ).format(min=MIN_REPLICAS, desired=desired, name=NAME, replicas=replicas),
+        _(
+            "`kubectl describe hpa {name} -n {namespace}`: look at spec.behavior.scaleUp (a "
+            "Disabled policy never scales up) and at the ScalingLimited condition."
+        ).format(name=NAME, namespace=ctx.namespace),
     )
     return v.ok(
-        f"under load ({applied.description}) the HPA saw {util}% CPU and scaled {NAME} to "
-        f"{replicas} replicas; load removed"
+        _(
+            "under load ({load}) the HPA saw {util}% CPU and scaled {name} to "
+            "{replicas} replicas; load removed"
+        ).format(load=applied.description, util=util, name=NAME, replicas=replicas)
     )

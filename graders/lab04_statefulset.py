@@ -16,6 +16,7 @@ from kubelab.api import ENDPOINTSLICES, PODS, PVCS, SERVICES, STATEFULSETS, Json
 from kubelab.cluster.kind_pins import PAUSE_VERSION
 from kubelab.grading import Checks, Context, Verdict
 from kubelab.grading.quantity import parse
+from kubelab.i18n import _
 from kubelab.objects import dig, image_tag, owned_by, port_number, ready_endpoints
 
 checks = Checks("04-statefulset")
@@ -84,9 +85,13 @@ def headless_service(ctx: Context) -> Verdict:
     cluster_ip = dig(svc, "spec", "clusterIP")
     v.expect(
         cluster_ip == "None",
-        f"Service {NAME} spec.clusterIP: expected None (headless), found {cluster_ip}",
-        "Set spec.clusterIP: None when you create the Service (it cannot change afterwards: "
-        "delete the Service and apply again). DNS then answers with each pod's own address.",
+        _("Service {name} spec.clusterIP: expected None (headless), found {found}").format(
+            name=NAME, found=cluster_ip
+        ),
+        _(
+            "Set spec.clusterIP: None when you create the Service (it cannot change afterwards: "
+            "delete the Service and apply again). DNS then answers with each pod's own address."
+        ),
     )
     sts = ctx.get(STATEFULSETS, NAME)
     containers = _containers(sts) if sts else []
@@ -98,28 +103,35 @@ def headless_service(ctx: Context) -> Verdict:
         and p.get("name") == PORT_NAME
         and port_number(p.get("targetPort", PORT), containers) == PORT
     ]
+    unnamed = _("(unnamed)")
     seen = ", ".join(
-        f"{p.get('name') or '(unnamed)'}:{p.get('port')}→{p.get('targetPort')}" for p in ports
+        f"{p.get('name') or unnamed}:{p.get('port')}→{p.get('targetPort')}" for p in ports
     )
     v.expect(
         bool(good),
-        f"Service {NAME} ports: expected {PORT_NAME}:{PORT}→{PORT}, found {seen or 'none'}",
-        f"Give the Service a port {PORT} named {PORT_NAME}, sent to the container's port {PORT}.",
+        _("Service {name} ports: expected {port_name}:{port}→{port}, found {found}").format(
+            name=NAME, port_name=PORT_NAME, port=PORT, found=seen or _("none")
+        ),
+        _(
+            "Give the Service a port {port} named {port_name}, sent to the container's port {port}."
+        ).format(port=PORT, port_name=PORT_NAME),
     )
     selector = dig(svc, "spec", "selector", default={}) or {}
     selects_all = False
     if sts is None:
         v.expect(
             False,
-            f"StatefulSet {NAME} not found, so the Service's selector cannot be compared",
-            f"Create StatefulSet {NAME} too (task statefulset).",
+            _("StatefulSet {name} not found, so the Service's selector cannot be compared").format(
+                name=NAME
+            ),
+            _("Create StatefulSet {name} too (task statefulset).").format(name=NAME),
         )
     else:
         # Compare with the set's pods once they are all there: ordered creation takes a while.
         sts = ctx.wait(
             lambda: ctx.get(STATEFULSETS, NAME) or sts,
             lambda s: _all_ready(ctx, s),
-            what=f"the pods of StatefulSet {NAME}",
+            what=_("the pods of StatefulSet {name}").format(name=NAME),
             stuck=ctx.stuck_in_set(NAME),
         )
         theirs = set(_pods(ctx, sts))
@@ -127,9 +139,20 @@ def headless_service(ctx: Context) -> Verdict:
         picked = {p["metadata"]["name"] for p in ctx.list(PODS, labels=query)} if query else set()
         selects_all = v.expect(
             bool(selector) and bool(theirs) and picked == theirs,
-            f"Service {NAME} selector {selector or '{}'} picks {len(picked)} pods, "
-            f"{len(picked & theirs)} of the StatefulSet's {len(theirs)}",
-            f"Make spec.selector match the pod template's labels (app: {NAME}), no more, no less.",
+            _(
+                "Service {name} selector {selector} picks {picked} pods, "
+                "{common} of the StatefulSet's {theirs}"
+            ).format(
+                name=NAME,
+                selector=selector or "{}",
+                picked=len(picked),
+                common=len(picked & theirs),
+                theirs=len(theirs),
+            ),
+            _(
+                "Make spec.selector match the pod template's labels (app: {name}), no more, no "
+                "less."
+            ).format(name=NAME),
         )
 
     def slices() -> list[Json]:
@@ -141,19 +164,30 @@ def headless_service(ctx: Context) -> Verdict:
 
     found = slices()
     if selects_all:  # endpoints can only converge when the selector is right
-        found = ctx.wait(slices, listed, what=f"EndpointSlices of Service {NAME}")
+        found = ctx.wait(
+            slices, listed, what=_("EndpointSlices of Service {service}").format(service=NAME)
+        )
     ready = ready_endpoints(found)
     want = set(_pods(ctx, sts)) if sts else set()
     v.expect(
         bool(want) and want <= ready,
-        f"EndpointSlices of Service {NAME}: expected the set's pods "
-        f"{', '.join(sorted(want)) or '(none yet)'} as ready endpoints, found "
-        f"{', '.join(sorted(ready)) or 'none'}",
-        f"`kubectl get endpointslices -l kubernetes.io/service-name={NAME} -n {ctx.namespace}`:"
-        " endpoints appear when the selector matches Ready pods.",
+        _(
+            "EndpointSlices of Service {name}: expected the set's pods "
+            "{pods} as ready endpoints, found {found}"
+        ).format(
+            name=NAME,
+            pods=", ".join(sorted(want)) or _("(none yet)"),
+            found=", ".join(sorted(ready)) or _("none"),
+        ),
+        _(
+            "`kubectl get endpointslices -l kubernetes.io/service-name={name} -n {namespace}`:"
+            " endpoints appear when the selector matches Ready pods."
+        ).format(name=NAME, namespace=ctx.namespace),
     )
     return v.ok(
-        f"headless Service {NAME}: {PORT_NAME} {PORT}, endpoints {', '.join(sorted(ready))}"
+        _("headless Service {name}: {port_name} {port}, endpoints {endpoints}").format(
+            name=NAME, port_name=PORT_NAME, port=PORT, endpoints=", ".join(sorted(ready))
+        )
     )
 
 
@@ -187,23 +221,31 @@ def statefulset(ctx: Context) -> Verdict:
     service_name = dig(sts, "spec", "serviceName") or ""
     v.expect(
         service_name == NAME,
-        f"StatefulSet {NAME} spec.serviceName: expected {NAME}, found {service_name or 'unset'}",
-        f"Set spec.serviceName: {NAME}, the headless Service that gives each pod its DNS name "
-        "(it cannot change later: delete the StatefulSet, its claims stay, and apply again).",
+        _("StatefulSet {name} spec.serviceName: expected {name}, found {found}").format(
+            name=NAME, found=service_name or _("unset")
+        ),
+        _(
+            "Set spec.serviceName: {name}, the headless Service that gives each pod its DNS name "
+            "(it cannot change later: delete the StatefulSet, its claims stay, and apply again)."
+        ).format(name=NAME),
     )
     replicas = dig(sts, "spec", "replicas")
     app = dig(sts, "spec", "template", "metadata", "labels", "app")
     v.expect(
         replicas == REPLICAS and app == NAME,
-        f"StatefulSet {NAME}: expected {REPLICAS} replicas of pods labelled app: {NAME}, found "
-        f"{replicas} of pods labelled app: {app}",
-        f"Set spec.replicas to {REPLICAS} and label the pod template with app: {NAME}.",
+        _(
+            "StatefulSet {name}: expected {wanted} replicas of pods labelled app: {name}, found "
+            "{replicas} of pods labelled app: {app}"
+        ).format(name=NAME, wanted=REPLICAS, replicas=replicas, app=app),
+        _("Set spec.replicas to {wanted} and label the pod template with app: {name}.").format(
+            wanted=REPLICAS, name=NAME
+        ),
     )
     if replicas == REPLICAS:  # only a right spec is worth waiting for
         sts = ctx.wait(
             lambda: _statefulset(ctx),
             lambda s: _converged(ctx, s),
-            what=f"pods {', '.join(PODS_OF_SET)} to be Ready",
+            what=_("pods {pods} to be Ready").format(pods=", ".join(PODS_OF_SET)),
             stuck=ctx.stuck_in_set(NAME),
         )
     pods = _pods(ctx, sts)
@@ -211,14 +253,24 @@ def statefulset(ctx: Context) -> Verdict:
     unready = [n for n in PODS_OF_SET if n in pods and not _ready(pods[n])]
     v.expect(
         replicas == REPLICAS and _converged(ctx, sts),
-        f"StatefulSet {NAME} pods: expected {', '.join(PODS_OF_SET)} Ready; "
-        f"missing: {', '.join(missing) or 'none'}, not Ready: {', '.join(unready) or 'none'}",
-        f"Watch `kubectl get pods -l app={NAME} -n {ctx.namespace} -w`: pods start one at a "
-        "time, in order; `kubectl describe` the first one that is not Ready to see why.",
+        _(
+            "StatefulSet {name} pods: expected {pods} Ready; "
+            "missing: {missing}, not Ready: {unready}"
+        ).format(
+            name=NAME,
+            pods=", ".join(PODS_OF_SET),
+            missing=", ".join(missing) or _("none"),
+            unready=", ".join(unready) or _("none"),
+        ),
+        _(
+            "Watch `kubectl get pods -l app={name} -n {namespace} -w`: pods start one at a "
+            "time, in order; `kubectl describe` the first one that is not Ready to see why."
+        ).format(name=NAME, namespace=ctx.namespace),
     )
     return v.ok(
-        f"StatefulSet {NAME}: {', '.join(PODS_OF_SET)} Ready, named in DNS as "
-        f"<pod>.{NAME}.{ctx.namespace}.svc"
+        _("StatefulSet {name}: {pods} Ready, named in DNS as <pod>.{name}.{namespace}.svc").format(
+            name=NAME, pods=", ".join(PODS_OF_SET), namespace=ctx.namespace
+        )
     )
 
 
@@ -228,12 +280,14 @@ def _claim_problems(pvc: Json) -> list[str]:
     problems = []
     modes = spec.get("accessModes") or []
     if "ReadWriteOnce" not in modes:
-        problems.append(f"access modes {modes or 'none'}")
+        problems.append(_("access modes {modes}").format(modes=modes or _("none")))
     if spec.get("storageClassName") != STORAGE_CLASS:
-        problems.append(f"storageClassName {spec.get('storageClassName') or 'unset'}")
+        problems.append(
+            _("storageClassName {found}").format(found=spec.get("storageClassName") or _("unset"))
+        )
     size = dig(spec, "resources", "requests", "storage")
     if size is None or (parse(size) or 0) < (parse(MIN_STORAGE) or 0):
-        problems.append(f"storage request {size or 'none'}")
+        problems.append(_("storage request {size}").format(size=size or _("none")))
     return problems
 
 
@@ -254,16 +308,29 @@ def storage(ctx: Context) -> Verdict:
     sts = _statefulset(ctx)
     templates = dig(sts, "spec", "volumeClaimTemplates", default=[]) or []
     template = next((t for t in templates if dig(t, "metadata", "name") == CLAIM), None)
-    names = ", ".join(str(dig(t, "metadata", "name")) for t in templates) or "none"
-    wrong = _claim_problems(template) if template else [f"no template named {CLAIM}"]
+    names = ", ".join(str(dig(t, "metadata", "name")) for t in templates) or _("none")
+    wrong = (
+        _claim_problems(template)
+        if template
+        else [_("no template named {claim}").format(claim=CLAIM)]
+    )
     template_ok = v.expect(
         not wrong,
-        f"StatefulSet {NAME} volumeClaimTemplates: expected {CLAIM} with ReadWriteOnce, "
-        f"storageClassName {STORAGE_CLASS} and at least {MIN_STORAGE}; found "
-        + ("; ".join(wrong) if template else f"templates {names}"),
-        f"Give spec.volumeClaimTemplates a claim named {CLAIM}: accessModes [ReadWriteOnce], "
-        f"storageClassName {STORAGE_CLASS}, resources.requests.storage {MIN_STORAGE} or more "
-        "(templates cannot change later: delete the StatefulSet and its claims, then apply).",
+        _(
+            "StatefulSet {name} volumeClaimTemplates: expected {claim} with ReadWriteOnce, "
+            "storageClassName {storage_class} and at least {size}; found {found}"
+        ).format(
+            name=NAME,
+            claim=CLAIM,
+            storage_class=STORAGE_CLASS,
+            size=MIN_STORAGE,
+            found="; ".join(wrong) if template else _("templates {names}").format(names=names),
+        ),
+        _(
+            "Give spec.volumeClaimTemplates a claim named {claim}: accessModes [ReadWriteOnce], "
+            "storageClassName {storage_class}, resources.requests.storage {size} or more "
+            "(templates cannot change later: delete the StatefulSet and its claims, then apply)."
+        ).format(claim=CLAIM, storage_class=STORAGE_CLASS, size=MIN_STORAGE),
     )
     mounts = [
         m.get("mountPath")
@@ -273,9 +340,13 @@ def storage(ctx: Context) -> Verdict:
     ]
     v.expect(
         bool(mounts),
-        f"StatefulSet {NAME}: no container mounts the volume {CLAIM}",
-        f"Mount {CLAIM} in the database container (volumeMounts), or its data never reaches "
-        "the claim.",
+        _("StatefulSet {name}: no container mounts the volume {claim}").format(
+            name=NAME, claim=CLAIM
+        ),
+        _(
+            "Mount {claim} in the database container (volumeMounts), or its data never reaches "
+            "the claim."
+        ).format(claim=CLAIM),
     )
 
     if template_ok and dig(sts, "spec", "replicas") == REPLICAS:
@@ -284,7 +355,7 @@ def storage(ctx: Context) -> Verdict:
             lambda f: (
                 len(f) == REPLICAS and all(dig(p, "status", "phase") == "Bound" for p in f.values())
             ),
-            what=f"claims {', '.join(CLAIMS)} to be Bound",
+            what=_("claims {claims} to be Bound").format(claims=", ".join(CLAIMS)),
         )
     else:
         found = _bound(ctx)
@@ -292,24 +363,34 @@ def storage(ctx: Context) -> Verdict:
     for name in CLAIMS:
         pvc = found.get(name)
         if pvc is None:
-            issues.append(f"{name} missing")
+            issues.append(_("{claim} missing").format(claim=name))
             continue
         phase = dig(pvc, "status", "phase")
         differs = _claim_problems(pvc)
         if phase != "Bound" or differs:
-            issues.append(f"{name} {phase}" + (f" with {', '.join(differs)}" if differs else ""))
+            issues.append(
+                (_("{claim} {phase} with {problems}") if differs else _("{claim} {phase}")).format(
+                    claim=name, phase=phase, problems=", ".join(differs)
+                )
+            )
     v.expect(
         not issues,
-        f"PersistentVolumeClaims: expected {', '.join(CLAIMS)} Bound on {STORAGE_CLASS}; "
-        f"found {'; '.join(issues)}",
-        "Each pod gets its claim from the template when it is first created, and keeps it: "
-        "claims made from an older template stay as they were. Delete those "
-        f"(`kubectl delete statefulset {NAME}` first, then the claims) or "
-        "`kubelab reset 04-statefulset`, and apply again.",
+        _(
+            "PersistentVolumeClaims: expected {claims} Bound on {storage_class}; found {found}"
+        ).format(claims=", ".join(CLAIMS), storage_class=STORAGE_CLASS, found="; ".join(issues)),
+        _(
+            "Each pod gets its claim from the template when it is first created, and keeps it: "
+            "claims made from an older template stay as they were. Delete those "
+            "(`kubectl delete statefulset {name}` first, then the claims) or "
+            "`kubelab reset 04-statefulset`, and apply again."
+        ).format(name=NAME),
     )
     return v.ok(
-        f"claims {', '.join(CLAIMS)} Bound on {STORAGE_CLASS}, mounted at "
-        f"{mounts[0] if mounts else '?'}"
+        _("claims {claims} Bound on {storage_class}, mounted at {path}").format(
+            claims=", ".join(CLAIMS),
+            storage_class=STORAGE_CLASS,
+            path=mounts[0] if mounts else "?",
+        )
     )
 
 
@@ -391,23 +472,23 @@ def _remove_probes(ctx: Context) -> None:
         return pods + claims
 
     # Wait, so that the learner's `kubectl get pvc` right after grading shows only demo-db's.
-    ctx.wait(left, lambda names: not names, what="the stand-in's pods and claims to go")
+    ctx.wait(left, lambda names: not names, what=_("the stand-in's pods and claims to go"))
 
 
 def _fate(claim: Json | None) -> str:
     """Say what a scale-down did to a claim: "kept", or how it is going away."""
     if claim is None:
-        return "deleted"
+        return _("deleted")
     if dig(claim, "metadata", "deletionTimestamp"):
-        return "being deleted"
+        return _("being deleted")
     pods = [
         ref.get("name")
         for ref in dig(claim, "metadata", "ownerReferences", default=[]) or []
         if ref.get("kind") == "Pod"
     ]
     if pods:
-        return f"handed to pod {pods[0]} for deletion (an ownerReference to it)"
-    return "kept"
+        return _("handed to pod {pod} for deletion (an ownerReference to it)").format(pod=pods[0])
+    return "kept"  # compared, never shown
 
 
 def _rehearse_scale_down(ctx: Context, when_scaled: str) -> str:
@@ -422,14 +503,18 @@ def _rehearse_scale_down(ctx: Context, when_scaled: str) -> str:
         return [p for p in pods if p], [c for c in (ctx.get(PVCS, n) for n in claims) if c]
 
     pods, made = ctx.wait(
-        standing, lambda seen: len(seen[0]) == len(seen[1]) == 2, what="2 stand-in pods"
+        standing,
+        lambda seen: len(seen[0]) == len(seen[1]) == 2,
+        what=_("{count} stand-in pods").format(count=2),
     )
     if len(pods) < 2 or len(made) < 2:
-        return f"not finished: the stand-in set made {len(pods)} of 2 pods, {len(made)} claims"
+        return _("not finished: the stand-in set made {pods} of 2 pods, {claims} claims").format(
+            pods=len(pods), claims=len(made)
+        )
     ctx.api.patch(STATEFULSETS, name, {"spec": {"replicas": 1}}, ctx.namespace)
     removed = f"{name}-1"
     if ctx.wait(lambda: ctx.get(PODS, removed), lambda pod: pod is None, what=removed):
-        return f"not finished: pod {removed} was not removed in time"
+        return _("not finished: pod {pod} was not removed in time").format(pod=removed)
     # The controller hands a claim to its pod (ownerReference) before it deletes the pod, so
     # once the pod is gone the claim's fate is settled.
     return _fate(ctx.get(PVCS, claims[1]))
@@ -454,16 +539,22 @@ def retention(ctx: Context) -> Verdict:
         _remove_probes(ctx)
     v.expect(
         fate == "kept",
-        f"StatefulSet {NAME} persistentVolumeClaimRetentionPolicy.whenScaled: expected Retain, "
-        f"found {scaled}; scaled from 2 pods to 1 with that policy, a stand-in set's removed "
-        f"pod's claim was {fate}",
-        "Read how persistentVolumeClaimRetentionPolicy decides the fate of the claims of pods "
-        "a scale-down removes: keep them (and their data) for when the set grows again.",
+        _(
+            "StatefulSet {name} persistentVolumeClaimRetentionPolicy.whenScaled: expected Retain, "
+            "found {scaled}; scaled from 2 pods to 1 with that policy, a stand-in set's removed "
+            "pod's claim was {fate}"
+        ).format(name=NAME, scaled=scaled, fate=fate),
+        _(
+            "Read how persistentVolumeClaimRetentionPolicy decides the fate of the claims of pods "
+            "a scale-down removes: keep them (and their data) for when the set grows again."
+        ),
     )
     deleted = policy.get("whenDeleted", "Retain")
     return v.ok(
-        f"scaled down, a set with demo-db's policy kept the removed pod's claim "
-        f"(whenScaled {scaled}, whenDeleted {deleted})"
+        _(
+            "scaled down, a set with demo-db's policy kept the removed pod's claim "
+            "(whenScaled {scaled}, whenDeleted {deleted})"
+        ).format(scaled=scaled, deleted=deleted)
     )
 
 
@@ -484,17 +575,21 @@ def staged_update(ctx: Context) -> Verdict:
     sts = ctx.wait(
         lambda: _statefulset(ctx),
         _observed,
-        what=f"the StatefulSet controller to see {NAME}'s latest spec",
+        what=_("the StatefulSet controller to see {name}'s latest spec").format(name=NAME),
     )
     strategy = dig(sts, "spec", "updateStrategy", default={}) or {}
     kind = strategy.get("type", "RollingUpdate")
     partition = dig(strategy, "rollingUpdate", "partition", default=0)
     partition_ok = v.expect(
         kind == "RollingUpdate" and partition == PARTITION,
-        f"StatefulSet {NAME} spec.updateStrategy: expected RollingUpdate with partition "
-        f"{PARTITION}, found {kind} with partition {partition}",
-        f"Set spec.updateStrategy.rollingUpdate.partition to {PARTITION}: only pods with an "
-        f"ordinal of {PARTITION} or more take the new revision.",
+        _(
+            "StatefulSet {name} spec.updateStrategy: expected RollingUpdate with partition "
+            "{partition}, found {kind} with partition {found}"
+        ).format(name=NAME, partition=PARTITION, kind=kind, found=partition),
+        _(
+            "Set spec.updateStrategy.rollingUpdate.partition to {partition}: only pods with an "
+            "ordinal of {partition} or more take the new revision."
+        ).format(partition=PARTITION),
     )
     status = sts.get("status") or {}
     current, update = status.get("currentRevision", ""), status.get("updateRevision", "")
@@ -502,15 +597,27 @@ def staged_update(ctx: Context) -> Verdict:
     staged = bool(current and update and current != update)
     new_release = v.expect(
         staged and old_tags is not None and new_tags is not None and old_tags != new_tags,
-        f"StatefulSet {NAME} status: expected an update revision with a new image tag next to "
-        f"the current one; found current {current or 'none'} (tag {old_tags}), update "
-        f"{update or 'none'} (tag {new_tags})"
+        _(
+            "StatefulSet {name} status: expected an update revision with a new image tag next to "
+            "the current one; found current {current} (tag {old_tags}), update "
+            "{update} (tag {new_tags})"
+        ).format(
+            name=NAME,
+            current=current or _("none"),
+            old_tags=old_tags,
+            update=update or _("none"),
+            new_tags=new_tags,
+        )
         if staged
-        else f"StatefulSet {NAME} status: no update is staged (current revision and update "
-        f"revision are both {current or 'unset'})",
-        f"With the partition in place, change the image tag (e.g. `kubectl set image "
-        f"statefulset/{NAME} <container>=<image>:<new tag> -n {ctx.namespace}`). A partition "
-        "of 0 updates every pod, and the update is no longer staged.",
+        else _(
+            "StatefulSet {name} status: no update is staged (current revision and update "
+            "revision are both {current})"
+        ).format(name=NAME, current=current or _("unset")),
+        _(
+            "With the partition in place, change the image tag (e.g. `kubectl set image "
+            "statefulset/{name} <container>=<image>:<new tag> -n {namespace}`). A partition "
+            "of 0 updates every pod, and the update is no longer staged."
+        ).format(name=NAME, namespace=ctx.namespace),
     )
 
     def pods_now() -> tuple[Json, dict[str, Json]]:
@@ -528,7 +635,7 @@ def staged_update(ctx: Context) -> Verdict:
         seen = ctx.wait(
             pods_now,
             canary_updated,
-            what=f"{PODS_OF_SET[-1]} to update",
+            what=_("{pod} to update").format(pod=PODS_OF_SET[-1]),
             stuck=ctx.stuck_in_set(NAME),
         )
     latest, pods = seen
@@ -538,26 +645,47 @@ def staged_update(ctx: Context) -> Verdict:
     canary = PODS_OF_SET[-1]
     v.expect(
         staged and canary_updated(seen),
-        f"pod {canary}: expected the update revision {update}, Ready; found "
-        f"{_revision(pods.get(canary)) or 'no pod'}"
-        + ("" if _ready(pods.get(canary)) else " (not Ready)")
+        (
+            _("pod {pod}: expected the update revision {update}, Ready; found {found}")
+            if _ready(pods.get(canary))
+            else _(
+                "pod {pod}: expected the update revision {update}, Ready; found {found} (not Ready)"
+            )
+        ).format(pod=canary, update=update, found=_revision(pods.get(canary)) or _("no pod"))
         if staged
-        else f"pod {canary}: no staged revision to run",
-        f"`kubectl rollout status statefulset/{NAME} -n {ctx.namespace}` waits until the pods "
-        "above the partition run the new revision.",
+        else _("pod {pod}: no staged revision to run").format(pod=canary),
+        _(
+            "`kubectl rollout status statefulset/{name} -n {namespace}` waits until the pods "
+            "above the partition run the new revision."
+        ).format(name=NAME, namespace=ctx.namespace),
     )
     held = PODS_OF_SET[:PARTITION]
-    moved = [f"{n} on {_revision(pods.get(n)) or 'no pod'}" for n in held]
+    moved = [
+        _("{pod} on {revision}").format(pod=n, revision=_revision(pods.get(n)) or _("no pod"))
+        for n in held
+    ]
     v.expect(
         staged and all(_revision(pods.get(n)) == current for n in held),
-        f"pods {', '.join(held)}: expected the current (old) revision {current}; found "
-        f"{', '.join(moved)}"
+        _("pods {pods}: expected the current (old) revision {current}; found {found}").format(
+            pods=", ".join(held), current=current, found=", ".join(moved)
+        )
         if staged
-        else f"pods {', '.join(held)}: no staged update to hold them back from",
-        f"Pods below the partition keep the old revision; lower the partition only once "
-        f"{canary} has proved the release.",
+        else _("pods {pods}: no staged update to hold them back from").format(pods=", ".join(held)),
+        _(
+            "Pods below the partition keep the old revision; lower the partition only once "
+            "{pod} has proved the release."
+        ).format(pod=canary),
     )
     return v.ok(
-        f"staged update: {canary} on {update} (tag {new_tags}), {', '.join(held)} still on "
-        f"{current} (tag {old_tags})"
+        _(
+            "staged update: {pod} on {update} (tag {new_tags}), {held} still on "
+            "{current} (tag {old_tags})"
+        ).format(
+            pod=canary,
+            update=update,
+            new_tags=new_tags,
+            held=", ".join(held),
+            current=current,
+            old_tags=old_tags,
+        )
     )
