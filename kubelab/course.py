@@ -37,6 +37,9 @@ def configure_nbgrader(c: Any, *, root: Path, labs_dir: Path = paths.LABS_DIR) -
         "__pycache__",
         "feedback",
         "solution",
+        # A lab's translated notebooks (lab.zh-CN.ipynb) are the learner's language edition of
+        # lab.ipynb, not a second notebook of the assignment.
+        "lab.*.ipynb",
     ]
     # A learner's answers are the manifests under starter/: autograde must grade theirs instead of
     # putting the released copies back (nbgrader overwrites files that exist in the source).

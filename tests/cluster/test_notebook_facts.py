@@ -85,13 +85,25 @@ spec:
 def test_a_spread_constraint_puts_5_replicas_on_3_nodes_as_2_2_1(
     kubectl: Kubectl, namespace: str
 ) -> None:
-    nodes = _json(kubectl, "get", "nodes")["items"]
-    assert len(nodes) == 3  # the test cluster's size, which the notebook's prose assumes
     kubectl("-n", namespace, "apply", "-f", "-", stdin=SPREAD)
     kubectl("-n", namespace, "rollout", "status", "deployment/catalog-spread", "--timeout=60s")
     pods = _json(kubectl, "-n", namespace, "get", "pods", "-l", "app=catalog-spread")["items"]
+    # The domains the constraint counts (nodeTaintsPolicy: Honor): nodes without a taint the pods
+    # do not tolerate. Other tests on this cluster may add a node or make one NotReady (tainted).
+    nodes = _json(kubectl, "get", "nodes")["items"]
+    domains = [
+        n["metadata"]["name"]
+        for n in nodes
+        if not any(
+            t.get("effect") in ("NoSchedule", "NoExecute")
+            for t in (n.get("spec") or {}).get("taints") or []
+        )
+    ]
     per_node = Counter(p["spec"]["nodeName"] for p in pods)
-    assert sorted(per_node.values()) == [1, 2, 2], per_node
+    counts = [per_node.get(name, 0) for name in domains]
+    assert sum(counts) == 5 and max(counts) - min(counts) <= 1, (per_node, domains)
+    if len(domains) == 3:  # the test cluster's size, which the notebook's prose assumes
+        assert sorted(counts) == [1, 2, 2], per_node
 
 
 HPA = """

@@ -84,7 +84,7 @@ def test_start_serves_the_workspace_with_the_cluster_up(sim: SimBackend, tmp_pat
         version = until(lambda: _api_version(port), bool, timeout=90, what="JupyterLab /api")
         assert version
         # `start` with no folder opens the workspace `init` made: the learner's files, no answers
-        assert _listing(port, "", tmp_path) == ["labs", "notebooks"]
+        assert _listing(port, "", tmp_path) == ["docs", "labs", "notebooks"]
         assert "solution" not in _listing(port, "labs/02-deployment", tmp_path)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
