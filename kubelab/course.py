@@ -30,6 +30,9 @@ def configure_nbgrader(c: Any, *, root: Path, labs_dir: Path = paths.LABS_DIR) -
     """Apply kubelab's nbgrader settings to the traitlets config `c`."""
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.source_directory = str(labs_dir)
+    # Each lab has one notebook, lab.ipynb (nbgrader's default "*" would make a translated twin,
+    # lab.zh-CN.ipynb, a second notebook of the assignment; `ignore` below keeps it unreleased).
+    c.CourseDirectory.notebook_id = "lab"
     # Never released: reference answers, caches, feedback.
     c.CourseDirectory.ignore = [
         ".ipynb_checkpoints",
