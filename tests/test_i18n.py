@@ -181,6 +181,11 @@ def test_init_lang_zh_cn_is_remembered_and_the_cli_speaks_it(tmp_path: Path) -> 
     assert "已就绪" in made.stdout
     assert json.loads((ws / workspace.SETTINGS).read_text()) == {"lang": "zh-CN"}
     assert workspace.language(ws) == "zh-CN"
+    # Lab 02's notebook is the Chinese one, released as the English is: answers cleared.
+    released = (ws / "labs" / "02-deployment" / "lab.ipynb").read_text()
+    assert "前置知识" in released or "任务" in released
+    assert "BEGIN SOLUTION" not in released and "YOUR ANSWER HERE" in released
+    assert not (ws / "labs" / "02-deployment" / "lab.zh-CN.ipynb").exists()
     listed = _kubelab("labs", cwd=ws / "labs", home=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "Deployment 与 Service" in listed.stdout and "进度保存在" in listed.stdout
