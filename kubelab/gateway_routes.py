@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -451,9 +452,26 @@ def rejection_probability(n: int, p_true: float, p_expected: float, z: float = Z
 Fetch = Callable[[str, Mapping[str, str]], str | None]  # (url, headers) -> version, None on error
 
 
-def sample_versions(fetch: Fetch, url: str, headers: Mapping[str, str], n: int) -> Counter[str]:
-    """Send `n` requests through `fetch` and count the versions that answered ("error" if none)."""
+def sample_versions(
+    fetch: Fetch,
+    url: str,
+    headers: Mapping[str, str],
+    n: int,
+    retries: int = 2,
+    pause: float = 0.2,
+) -> Counter[str]:
+    """Send `n` requests through `fetch` and count the versions that answered ("error" if none).
+
+    A request that gets no answer is sent again up to `retries` times: on a busy machine one
+    connection can time out or be reset while the proxy reloads, and that says nothing about the
+    route. Only a request that fails every time counts as an error."""
     seen: Counter[str] = Counter()
     for _ in range(n):
-        seen[fetch(url, headers) or "error"] += 1
+        got = fetch(url, headers)
+        for _retry in range(retries):
+            if got is not None:
+                break
+            time.sleep(pause)
+            got = fetch(url, headers)
+        seen[got or "error"] += 1
     return seen

@@ -394,9 +394,20 @@ def test_sample_versions_counts_answers_and_errors() -> None:
         seen.append((url, dict(headers)))
         return next(answers)
 
-    counts = gr.sample_versions(fake, "http://gw/api", {"Host": "demo"}, 4)
+    counts = gr.sample_versions(fake, "http://gw/api", {"Host": "demo"}, 4, retries=0)
     assert counts == {"v1": 2, "v2": 1, "error": 1}
     assert seen[0] == ("http://gw/api", {"Host": "demo"})
+
+
+def test_sample_versions_sends_a_failed_request_again_and_counts_only_lasting_failures() -> None:
+    # One timeout among answers is the machine, not the route; three in a row is an error.
+    answers = iter(["v1", None, "v2", None, None, None, "v1"])
+
+    def fake(url: str, headers: Mapping[str, str]) -> str | None:
+        return next(answers)
+
+    counts = gr.sample_versions(fake, "http://gw/api", {}, 4, retries=2, pause=0)
+    assert counts == {"v1": 2, "v2": 1, "error": 1}
 
 
 class _Version(BaseHTTPRequestHandler):

@@ -120,7 +120,7 @@ def test_a_scorecard_reads_in_chinese_and_english(monkeypatch: pytest.MonkeyPatc
     assert "0/2 checks passed · 0/4 points" in english
     monkeypatch.setenv("KUBELAB_LANG", "zh-CN")
     chinese = render.text(_report(), width=120)
-    assert "Deployment 与 Service · 命名空间 lab-02" in chinese
+    assert "Deployment 与 Service · 名字空间 lab-02" in chinese
     assert "通过 0/2 项检查 · 0/4 分" in chinese
     assert "提示：Apply it." in chinese
     assert "1 项未收敛" in chinese
@@ -309,7 +309,7 @@ def test_a_manifest_problem_is_one_line_in_chinese(monkeypatch: pytest.MonkeyPat
     with pytest.raises(KubelabError) as elsewhere:
         apply.check_documents(pinned, "c.yaml", "lab-02")
     assert str(elsewhere.value) == (
-        "c.yaml：ConfigMap c 设置了命名空间 'prod'，但你要应用到 'lab-02'；"
+        "c.yaml：ConfigMap c 设置了名字空间 'prod'，但你要应用到 'lab-02'；"
         "删除 metadata.namespace，让 -n 来决定"
     )
 
