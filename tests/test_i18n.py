@@ -232,7 +232,26 @@ def twin_problems(english: nbformat.NotebookNode, translated: nbformat.NotebookN
             problems.append(f"cell {n}: the code differs from the English")
         elif en.get("metadata", {}).get("nbgrader") != tr.get("metadata", {}).get("nbgrader"):
             problems.append(f"cell {n}: nbgrader metadata differs")
+        elif en.cell_type == "markdown" and _has_prose(en.source) and not CJK.search(tr.source):
+            problems.append(f"cell {n}: the English prose is not translated")
     return problems
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+_CODE = re.compile(r"```.*?```|`[^`]*`|\(https?://[^)]*\)|<[^>]*>", re.S)
+
+
+def _has_prose(markdown: str) -> bool:
+    """Tell whether Markdown holds English prose (three words in a row outside code and links)."""
+    return (
+        re.search(r"[A-Za-z]{2,}[ ,]+[A-Za-z]{2,}[ ,]+[A-Za-z]{2,}", _CODE.sub(" ", markdown))
+        is not None
+    )
+
+
+def fenced_blocks(markdown: str) -> list[str]:
+    """Return the fenced code blocks of a Markdown text, in order."""
+    return re.findall(r"^```[^\n]*\n.*?^```", markdown, re.M | re.S)
 
 
 def _notebook(*cells: tuple[str, str]) -> nbformat.NotebookNode:
@@ -244,9 +263,10 @@ def _notebook(*cells: tuple[str, str]) -> nbformat.NotebookNode:
 
 
 def test_the_twin_check_catches_each_difference() -> None:
-    english = _notebook(("markdown", "# Pods"), ("code", "!kubectl get pods"))
+    english = _notebook(("markdown", "# Pods and their nodes"), ("code", "!kubectl get pods"))
     twin = copy.deepcopy(english)
-    twin.cells[0].source = "# Pod"
+    assert twin_problems(english, twin) == ["cell 0: the English prose is not translated"]
+    twin.cells[0].source = "# Pod 与节点"
     assert twin_problems(english, twin) == []
     changed = copy.deepcopy(twin)
     changed.cells[1].source = "!kubectl get pod"
@@ -273,6 +293,17 @@ def test_each_translated_notebook_is_a_twin_of_the_english(translated: Path) -> 
         english = translated.with_name("lab.ipynb")
     problems = twin_problems(nbformat.read(english, 4), nbformat.read(translated, 4))
     assert not problems, f"{translated.name}: {problems[0]}"
+
+
+READMES = sorted((paths.COURSE_ROOT / "labs").glob("*/README.*.md"))
+
+
+@pytest.mark.parametrize("translated", READMES, ids=lambda p: p.parent.name + "/" + p.name)
+def test_each_translated_readme_has_the_english_code_blocks(translated: Path) -> None:
+    english = translated.parent / "README.md"
+    text = translated.read_text()
+    assert fenced_blocks(text) == fenced_blocks(english.read_text()), translated
+    assert len(CJK.findall(text)) > len(text) // 10, f"{translated}: mostly not Chinese"
 
 
 def test_why_a_pod_is_stuck_reads_as_a_sentence_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
