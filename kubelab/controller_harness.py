@@ -32,6 +32,8 @@ from types import ModuleType, TracebackType
 from typing import Any
 from urllib.parse import urlparse
 
+from kubelab.i18n import _
+
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 FUNCTION = "reconcile"
 
@@ -52,14 +54,18 @@ class Outcome:
         """Return one line saying what went wrong (empty when ok)."""
         if self.ok:
             return ""
-        at = f" (at {self.where})" if self.where else ""
+        at = _(" (at {where})").format(where=self.where) if self.where else ""
         if self.stage == "timeout":
-            return f"reconcile did not return within {self.seconds:.0f}s"
+            return _("reconcile did not return within {seconds}s").format(
+                seconds=f"{self.seconds:.0f}"
+            )
         if self.stage == "import":
-            return f"could not import your controller: {self.error}{at}"
+            return _("could not import your controller: {error}{at}").format(
+                error=self.error, at=at
+            )
         if self.stage == "reconcile":
-            return f"reconcile raised {self.error}{at}"
-        return f"could not run your controller: {self.error}"
+            return _("reconcile raised {error}{at}").format(error=self.error, at=at)
+        return _("could not run your controller: {error}").format(error=self.error)
 
 
 def _last_line(err: BaseException) -> str:
@@ -211,7 +217,7 @@ def drive(
         return Outcome(
             ok=False,
             stage="timeout",
-            error=f"no answer within {limit:.0f}s",
+            error=_("no answer within {seconds}s").format(seconds=f"{limit:.0f}"),
             seconds=limit,
             output=tuple(tail.splitlines()[-20:]),
         )
@@ -222,7 +228,7 @@ def drive(
         return Outcome(
             ok=False,
             stage="harness",
-            error=f"the controller process exited with code {proc.returncode}"
+            error=_("the controller process exited with code {code}").format(code=proc.returncode)
             + (f": {last.strip()}" if last else ""),
             output=output,
         )

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubelab.i18n import _
 from kubelab.objects import selects
 
 Json = dict[str, Any]
@@ -128,12 +129,14 @@ def attachment(
 ) -> Attachment:
     """Work out which listeners of `gateway` admit `route` through the parentRefs naming it."""
     if gateway is None:
-        return Attachment((), "the parent Gateway does not exist")
+        return Attachment((), _("the parent Gateway does not exist"))
     refs = [
         r for r in (route.get("spec") or {}).get("parentRefs") or [] if refers_to(route, r, gateway)
     ]
     if not refs:
-        return Attachment((), f"no parentRef names Gateway {_meta(gateway, 'name')}")
+        return Attachment(
+            (), _("no parentRef names Gateway {gateway}").format(gateway=_meta(gateway, "name"))
+        )
     route_ns = _meta(route, "namespace")
     gateway_ns = _meta(gateway, "namespace", route_ns)
     hosts = (route.get("spec") or {}).get("hostnames") or []
@@ -148,21 +151,27 @@ def attachment(
             and ref.get("port") in (None, lis.get("port"))
         ]
         if not chosen:
-            reasons.append(
-                "no listener has "
-                + " and ".join(
-                    f"{k} {ref[k]}" for k in ("sectionName", "port") if ref.get(k) is not None
-                )
-            )
+            wanted = [f"{k} {ref[k]}" for k in ("sectionName", "port") if ref.get(k) is not None]
+            reasons.append(_("no listener has {wanted}").format(wanted=_(" and ").join(wanted)))
         for lis in chosen:
             name = str(lis.get("name"))
             if not _kind_allowed(lis, kind):
-                reasons.append(f"listener {name} ({lis.get('protocol')}) does not allow {kind}")
+                reasons.append(
+                    _("listener {name} ({protocol}) does not allow {kind}").format(
+                        name=name, protocol=lis.get("protocol"), kind=kind
+                    )
+                )
             elif not _namespace_allowed(lis, gateway_ns, route_ns, route_namespace_labels):
-                reasons.append(f"listener {name} does not allow routes from namespace {route_ns}")
+                reasons.append(
+                    _("listener {name} does not allow routes from namespace {namespace}").format(
+                        name=name, namespace=route_ns
+                    )
+                )
             elif not hostnames_intersect(lis.get("hostname"), hosts):
                 reasons.append(
-                    f"listener {name} hostname {lis.get('hostname')} matches none of {hosts}"
+                    _("listener {name} hostname {hostname} matches none of {hosts}").format(
+                        name=name, hostname=lis.get("hostname"), hosts=hosts
+                    )
                 )
             elif name not in admitted:
                 admitted.append(name)
@@ -205,15 +214,17 @@ def backends(rule: Json, route_namespace: str, services: Services) -> list[Backe
         b = Backend(name, port, 1 if weight is None else int(weight), ns, kind, group)
         problem: str | None = None
         if (group, kind) != ("", "Service"):
-            problem = f"{kind} is not a Service (InvalidKind)"
+            problem = _("{kind} is not a Service (InvalidKind)").format(kind=kind)
         elif ns != route_namespace:
-            problem = f"Service {ns}/{name} is in another namespace and needs a ReferenceGrant"
+            problem = _(
+                "Service {namespace}/{name} is in another namespace and needs a ReferenceGrant"
+            ).format(namespace=ns, name=name)
         elif port is None:
-            problem = f"backendRef {name} has no port (required for a Service)"
+            problem = _("backendRef {name} has no port (required for a Service)").format(name=name)
         elif name not in services:
-            problem = f"Service {name} does not exist (BackendNotFound)"
+            problem = _("Service {name} does not exist (BackendNotFound)").format(name=name)
         elif port not in set(services[name]):
-            problem = f"Service {name} has no port {port}"
+            problem = _("Service {name} has no port {port}").format(name=name, port=port)
         found.append(Backend(b.name, b.port, b.weight, b.namespace, b.kind, b.group, problem))
     return found
 
@@ -263,7 +274,9 @@ class Match:
     @property
     def where(self) -> str:
         """Return "route <name> rule <n>" (1-based, as people count)."""
-        return f"HTTPRoute {_meta(self.route, 'name')} rule {self.rule_index + 1}"
+        return _("HTTPRoute {route} rule {n}").format(
+            route=_meta(self.route, "name"), n=self.rule_index + 1
+        )
 
 
 def path_matches(path_match: Json, path: str) -> bool:
@@ -375,7 +388,7 @@ def route_split(routes: Iterable[Json], request: Request, services: Services) ->
 def describe_split(shares: Mapping[str, float]) -> str:
     """Return "demo-web:80 80%, demo-web-v2:80 20%" (or "no rule matches (404)")."""
     if not shares:
-        return "no rule matches (404)"
+        return _("no rule matches (404)")
     return ", ".join(
         f"{k} {v * 100:.0f}%" for k, v in sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))
     )
@@ -466,7 +479,7 @@ def sample_versions(
     connection can time out or be reset while the proxy reloads, and that says nothing about the
     route. Only a request that fails every time counts as an error."""
     seen: Counter[str] = Counter()
-    for _ in range(n):
+    for _request in range(n):
         got = fetch(url, headers)
         for _retry in range(retries):
             if got is not None:

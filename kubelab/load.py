@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from kubelab import api
 from kubelab.api import Json, Resource
+from kubelab.i18n import _
 from kubelab.objects import quantity
 
 USAGE_CPU = "kwok.x-k8s.io/usage-cpu"
@@ -162,11 +163,23 @@ def start(
     """
     if substrate == "kind":
         name = f"kubelab-load-{uuid.uuid4().hex[:6]}"
-        load = Load(client, namespace, substrate, f"Job {name} calling {service}:{port}/burn")
+        load = Load(
+            client,
+            namespace,
+            substrate,
+            _("Job {name} calling {service}:{port}/burn").format(
+                name=name, service=service, port=port
+            ),
+        )
         client.create(JOBS, load_job(name, service=service, port=port), namespace)
         load.job = name
         return load
-    load = Load(client, namespace, substrate, f"{factor:g}x the CPU request on {len(pods)} pods")
+    load = Load(
+        client,
+        namespace,
+        substrate,
+        _("{factor}x the CPU request on {pods} pods").format(factor=f"{factor:g}", pods=len(pods)),
+    )
     try:
         for pod in pods:
             meta = pod.get("metadata") or {}

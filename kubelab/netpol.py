@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubelab.i18n import _
 from kubelab.objects import selects
 
 Json = Mapping[str, Any]
@@ -55,7 +56,7 @@ class Pod:
     ports: tuple[ContainerPort, ...] = ()
 
     def __str__(self) -> str:
-        shown = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items())) or "no labels"
+        shown = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items())) or _("no labels")
         return f"{self.name or 'pod'} ({shown}) in {self.namespace}"
 
 
@@ -215,27 +216,31 @@ class Policies:
     ) -> tuple[bool, str]:
         governing = self.selecting(pod, direction)
         if not governing:
-            return True, f"{pod.name or 'pod'} is not isolated for {direction}"
+            return True, _("{pod} is not isolated for {direction}").format(
+                pod=pod.name or "pod", direction=direction
+            )
         rules_key, peer_key = ("ingress", "from") if direction == INGRESS else ("egress", "to")
         for policy in governing:
             for rule in (policy.get("spec") or {}).get(rules_key) or []:
                 if self._rule_allows(
                     rule, peer_key, _policy_namespace(policy), other, dst, port, protocol
                 ):
-                    return True, f"allowed by {_policy_name(policy)}"
+                    return True, _("allowed by {policy}").format(policy=_policy_name(policy))
         names = ", ".join(sorted({_policy_name(p) for p in governing}))
-        return False, f"{pod.name or 'pod'} is isolated for {direction} by {names}, no rule matches"
+        return False, _("{pod} is isolated for {direction} by {names}, no rule matches").format(
+            pod=pod.name or "pod", direction=direction, names=names
+        )
 
     def decide(self, src: Endpoint, dst: Endpoint, port: int, protocol: str = "TCP") -> Decision:
         """Decide whether `src` may open a connection to `dst` on `port`/`protocol`."""
         if isinstance(src, Pod):
             out_ok, out_why = self._side(src, EGRESS, dst, dst, port, protocol)
         else:
-            out_ok, out_why = True, "outside the cluster"
+            out_ok, out_why = True, _("outside the cluster")
         if isinstance(dst, Pod):
             in_ok, in_why = self._side(dst, INGRESS, src, dst, port, protocol)
         else:
-            in_ok, in_why = True, "outside the cluster"
+            in_ok, in_why = True, _("outside the cluster")
         return Decision(out_ok and in_ok, out_why, in_why, out_ok, in_ok)
 
     def admits(self, dst: Endpoint, src: Endpoint, port: int, protocol: str = "TCP") -> bool:

@@ -428,3 +428,21 @@ def test_the_format_check_catches_a_missing_name(tmp_path: Path) -> None:
         f"{bad}:3: ['node'] not given",
         f"{bad}:4: placeholders, never formatted",
     ]
+
+
+def test_why_a_route_does_not_attach_reads_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubelab import gateway_routes as gr
+
+    route = {
+        "metadata": {"name": "web-route", "namespace": "team-a"},
+        "spec": {"parentRefs": [{"name": "main-gw", "namespace": "lab-05", "sectionName": "web"}]},
+    }
+    gateway = {
+        "metadata": {"name": "main-gw", "namespace": "lab-05"},
+        "spec": {"listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]},
+    }
+    assert gr.attachment(route, gateway).reason == "no listener has sectionName web"
+    monkeypatch.setenv("KUBELAB_LANG", "zh-CN")
+    assert gr.attachment(route, gateway).reason == "没有监听器具有 sectionName web"
+    del route["spec"]["parentRefs"][0]["sectionName"]
+    assert gr.attachment(route, gateway).reason == "监听器 http 不允许来自名字空间 team-a 的路由"
