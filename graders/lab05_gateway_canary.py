@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Mapping
 
 from kubelab import gateway_routes as gr
+from kubelab import traffic_sample as traffic
 from kubelab.api import (
     DEPLOYMENTS,
     ENDPOINTSLICES,
@@ -40,7 +41,7 @@ CANARY_HEADER = ("x-canary", "true")
 API_PATHS = ("/api", "/api/orders/42")  # "under /api": the prefix itself and a path below it
 EXPECTED = {f"{V1}:{PORT}": 0.8, f"{V2}:{PORT}": 0.2}
 CANARY_ONLY = {f"{V2}:{PORT}": 1.0}
-SPLIT_REQUESTS = 400  # enough to tell 80/20 from 50/50 or 100/0 at once (see gateway_routes.Z)
+SPLIT_REQUESTS = 400  # enough to tell 80/20 from 50/50 or 100/0 at once (see traffic_sample.Z)
 HEADER_REQUESTS = 40
 DEFAULT_HOST = "demo.kubelab.local"  # any name will do when neither route nor listener names one
 
@@ -335,7 +336,7 @@ def fetch_version(url: str, headers: Mapping[str, str]) -> str | None:
         return None
 
 
-FETCH: gr.Fetch = fetch_version  # tests replace it to drive the kind branch without a cluster
+FETCH: traffic.Fetch = fetch_version  # tests replace it to drive the kind branch without a cluster
 
 
 def _route_conditions(ctx: Context, route: Json, v: Verdict, ready: bool) -> bool:
@@ -375,7 +376,7 @@ def sample(ctx: Context, routing: _Routing, headers: Mapping[str, str], n: int) 
     full = {"Host": _host(routing.route, routing.gateway), **headers}
     # Traefik may lag a moment behind the conditions: wait for a first answer before counting.
     ctx.wait(lambda: FETCH(url, full), lambda got: got is not None, what=_("the gateway to answer"))
-    return dict(gr.sample_versions(FETCH, url, full, n))
+    return dict(traffic.sample_versions(FETCH, url, full, n))
 
 
 @checks.check("canary-route", docs=DOCS_SPLIT)
@@ -419,7 +420,7 @@ def canary_route(ctx: Context) -> Verdict:
         got = counts.get("v2", 0)
         p = EXPECTED[f"{V2}:{PORT}"]
         v.expect(
-            bool(counts) and gr.within_tolerance(got, n, p) and counts.get("error", 0) == 0,
+            bool(counts) and traffic.within_tolerance(got, n, p) and counts.get("error", 0) == 0,
             _(
                 "traffic through the gateway: {got} of {n} requests answered by v2 "
                 "(expected {expected} ± {tolerance}); all answers: {counts}"
@@ -427,7 +428,7 @@ def canary_route(ctx: Context) -> Verdict:
                 got=got,
                 n=n,
                 expected=f"{n * p:.0f}",
-                tolerance=f"{gr.tolerance(n, p):.0f}",
+                tolerance=f"{traffic.tolerance(n, p):.0f}",
                 counts=counts,
             )
             if counts

@@ -1,5 +1,5 @@
 """The Gateway API resolver (no cluster): attachment, backendRef defaults, match precedence,
-and the binomial tolerance of the traffic test."""
+and (kubelab.traffic_sample) the binomial tolerance of the traffic test."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from kubelab import gateway_routes as gr
+from kubelab import traffic_sample as traffic
 from kubelab.graders.lab05_gateway_canary import fetch_version
 
 NS = "lab-05"
@@ -367,23 +368,24 @@ def test_conditions_of_a_parent() -> None:
 
 
 def test_tolerance_is_z_standard_deviations() -> None:
-    assert gr.tolerance(400, 0.2) == pytest.approx(4.0 * 8.0)
-    assert gr.within_tolerance(80, 400, 0.2)
-    assert gr.within_tolerance(80 + 32, 400, 0.2) and not gr.within_tolerance(80 + 33, 400, 0.2)
-    assert not gr.within_tolerance(0, 0, 0.2)
-    assert gr.within_tolerance(40, 40, 1.0) and not gr.within_tolerance(39, 40, 1.0)
+    assert traffic.tolerance(400, 0.2) == pytest.approx(4.0 * 8.0)
+    assert traffic.within_tolerance(80, 400, 0.2)
+    assert traffic.within_tolerance(80 + 32, 400, 0.2)
+    assert not traffic.within_tolerance(80 + 33, 400, 0.2)
+    assert not traffic.within_tolerance(0, 0, 0.2)
+    assert traffic.within_tolerance(40, 40, 1.0) and not traffic.within_tolerance(39, 40, 1.0)
 
 
 @pytest.mark.parametrize("n", [100, 400, 1000])
 def test_a_correct_80_20_split_fails_less_than_once_in_ten_thousand(n: int) -> None:
-    assert gr.rejection_probability(n, 0.2, 0.2) < 1e-4
+    assert traffic.rejection_probability(n, 0.2, 0.2) < 1e-4
 
 
 def test_the_test_has_power_against_wrong_splits() -> None:
-    assert gr.rejection_probability(400, 0.5, 0.2) > 0.999999  # 50/50
-    assert gr.rejection_probability(400, 0.0, 0.2) == pytest.approx(1.0)  # no canary at all
-    assert gr.rejection_probability(400, 0.4, 0.2) > 0.99  # 60/40
-    assert sum(gr.binomial_pmf(k, 50, 0.3) for k in range(51)) == pytest.approx(1.0)
+    assert traffic.rejection_probability(400, 0.5, 0.2) > 0.999999  # 50/50
+    assert traffic.rejection_probability(400, 0.0, 0.2) == pytest.approx(1.0)  # no canary at all
+    assert traffic.rejection_probability(400, 0.4, 0.2) > 0.99  # 60/40
+    assert sum(traffic.binomial_pmf(k, 50, 0.3) for k in range(51)) == pytest.approx(1.0)
 
 
 def test_sample_versions_counts_answers_and_errors() -> None:
@@ -394,7 +396,7 @@ def test_sample_versions_counts_answers_and_errors() -> None:
         seen.append((url, dict(headers)))
         return next(answers)
 
-    counts = gr.sample_versions(fake, "http://gw/api", {"Host": "demo"}, 4, retries=0)
+    counts = traffic.sample_versions(fake, "http://gw/api", {"Host": "demo"}, 4, retries=0)
     assert counts == {"v1": 2, "v2": 1, "error": 1}
     assert seen[0] == ("http://gw/api", {"Host": "demo"})
 
@@ -406,7 +408,7 @@ def test_sample_versions_sends_a_failed_request_again_and_counts_only_lasting_fa
     def fake(url: str, headers: Mapping[str, str]) -> str | None:
         return next(answers)
 
-    counts = gr.sample_versions(fake, "http://gw/api", {}, 4, retries=2, pause=0)
+    counts = traffic.sample_versions(fake, "http://gw/api", {}, 4, retries=2, pause=0)
     assert counts == {"v1": 2, "v2": 1, "error": 1}
 
 
