@@ -2,8 +2,8 @@
 
 The sim cluster stores Gateways and HTTPRoutes but has no Gateway controller, so these checks
 resolve the references themselves with `kubelab.gateway_routes` (does a listener admit the route,
-which rule wins a request, which Services and ports the backendRefs reach). On kind, where Envoy
-Gateway serves the class, they also require the controller's conditions and send real requests
+which rule wins a request, which Services and ports the backendRefs reach). On kind, where Traefik
+serves the class, they also require the controller's conditions and send real requests
 through the gateway: the 80/20 split is tested with a binomial tolerance, the header rule exactly.
 No check depends on the image's name: only the two Deployments' tags must differ.
 """
