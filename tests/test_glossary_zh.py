@@ -122,8 +122,12 @@ def test_the_table_gives_every_term_as_its_heading_does() -> None:
         found = rows.get(en, rows.get(en.capitalize()))
         assert found == zh, f"{en}: {found!r}, the zh-cn docs say {zh!r}"
     translated = [zh for en, zh in rows.items() if zh != en]
-    for chosen in REJECTED:
+    entries_text = text.split("\n### ", 1)[1]
+    for chosen, words in REJECTED.items():
         assert any(chosen in zh for zh in translated), f"{chosen} is not a term of the table"
+        # An entry tells the learner who knows the other word which one the course uses.
+        for word in words:
+            assert word in entries_text, f"no entry says {chosen} rather than {word}"
 
 
 def course_texts() -> dict[str, str]:
