@@ -71,6 +71,7 @@ def table(text: str) -> dict[str, str]:
 
 
 def links(text: str) -> list[str]:
+    """Return the targets of the Markdown links in `text`, in order."""
     return re.findall(r"\]\((\S+?)\)", text)
 
 
