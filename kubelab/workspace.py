@@ -85,7 +85,8 @@ def _student_notebook(source: Path) -> str:
 
 def translated(source: Path, lang: str) -> Path | None:
     """Return `source`'s twin in `lang`, or None: `notebooks/zh-CN/02-deployment.ipynb` for a
-    teaching notebook, `README.zh-CN.md` or `lab.zh-CN.ipynb` beside a lab's English file."""
+    teaching notebook, `README.zh-CN.md`, `lab.zh-CN.ipynb` or `glossary.zh-CN.md` beside any
+    other English file."""
     if lang == i18n.ENGLISH:
         return source
     if source.parent == paths.NOTEBOOKS_DIR:
@@ -113,8 +114,9 @@ def _contents(lang: str = i18n.ENGLISH, untranslated: list[str] | None = None) -
     for readme in (paths.NOTEBOOKS_DIR / "README.md",):
         if readme.is_file():
             files["notebooks/README.md"] = pick(readme, "notebooks/README.md").read_bytes()
-    # The notebooks link the glossary as ../docs/glossary.md, as in the repository.
-    files["docs/glossary.md"] = paths.GLOSSARY.read_bytes()
+    # The notebooks link the glossary as ../docs/glossary.md, as in the repository; in zh-CN
+    # it is docs/glossary.zh-CN.md, in the same place.
+    files["docs/glossary.md"] = pick(paths.GLOSSARY, "docs/glossary.md").read_bytes()
     for lab in labs.all_labs():
         base = f"labs/{lab.id}"
         readme = pick(lab.directory / "README.md", f"{base}/README.md")
