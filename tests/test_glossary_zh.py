@@ -22,8 +22,7 @@ OPEN, CLOSE = "\uff08", "\uff09"  # the full-width parentheses of Chinese text
 
 # The common alternatives of the table's terms that the course does not use, because the
 # kubernetes.io/zh-cn docs (or the term list of the zh-CN edition) chose the key instead. Each key
-# is in the glossary's table. Not yet here: 调谐 (reconcile), as lab 01's messages in kubelab.po
-# still say 调和.
+# is in the glossary's table.
 REJECTED = {
     "名字空间": ["命名空间"],
     "控制回路": ["控制循环"],
@@ -41,6 +40,10 @@ REJECTED = {
     "试运行": ["空运行"],
     "滚动更新": ["滚动升级"],
     "体面关闭": ["优雅关闭", "优雅终止"],
+    "调谐": ["调和"],
+    "定制资源": ["自定义资源"],
+    "讲师": ["教师"],
+    "学习者": ["学员"],
 }
 
 

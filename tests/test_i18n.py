@@ -446,3 +446,18 @@ def test_why_a_route_does_not_attach_reads_in_chinese(monkeypatch: pytest.Monkey
     assert gr.attachment(route, gateway).reason == "没有监听器具有 sectionName web"
     del route["spec"]["parentRefs"][0]["sectionName"]
     assert gr.attachment(route, gateway).reason == "监听器 http 不允许来自名字空间 team-a 的路由"
+
+
+def test_a_zh_cn_workspace_has_no_english_page(tmp_path: Path) -> None:
+    """Issue 19's promise: `kubelab init --lang zh-CN` gives only Chinese pages to read."""
+    made = workspace.init(tmp_path / "ws", "zh-CN")
+    assert made.untranslated == []
+    pages = sorted((tmp_path / "ws").rglob("*.md")) + sorted((tmp_path / "ws").rglob("*.ipynb"))
+    assert len(pages) > 20
+    for page in pages:
+        if page.suffix == ".md":
+            prose = page.read_text()
+        else:
+            cells = nbformat.read(page, 4).cells
+            prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+        assert len(CJK.findall(prose)) > len(prose) // 10, f"{page}: mostly not Chinese"
