@@ -33,6 +33,8 @@ def command(
         own = str(workspace.jupyter_config_dir(root))
         rest = env.get("JUPYTER_CONFIG_PATH")
         env["JUPYTER_CONFIG_PATH"] = os.pathsep.join([own, rest]) if rest else own
+        # JupyterLab's settings live with the workspace, its menus in the workspace's language.
+        env.setdefault("JUPYTERLAB_SETTINGS_DIR", str(workspace.jupyterlab_settings_dir(root)))
         # Notebooks and terminals read in the workspace's language (KUBELAB_LANG already set wins).
         lang = workspace.language(root)
         if lang and not env.get("KUBELAB_LANG"):

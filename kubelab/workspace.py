@@ -24,11 +24,15 @@ __all__ = [
     "find",
     "init",
     "jupyter_config_dir",
+    "jupyterlab_settings_dir",
     "language",
 ]
 
 MARKER = ".kubelab-workspace"  # says "this folder is a workspace" to `kubelab start`
 SETTINGS = ".kubelab-settings.json"  # the learner's choices: {"lang": "zh-CN"}
+USER_SETTINGS = ".jupyter/lab/user-settings"  # JupyterLab's settings, kept with the workspace
+# JupyterLab language packs by kubelab language (jupyterlab-language-pack-zh-CN is a dependency).
+JUPYTERLAB_LOCALES = {"zh-CN": "zh_CN"}
 _REMEMBERED = "workspace.json"  # in paths.data_home(): the workspace `init` made last
 
 # nbgrader's instructor tools, off for learners (nbgrader's docs name these to disable).
@@ -126,6 +130,12 @@ def _contents(lang: str = i18n.ENGLISH, untranslated: list[str] | None = None) -
         for f in sorted((lab.directory / "starter").rglob("*")):
             if f.is_file() and "__pycache__" not in f.parts and ".ipynb_checkpoints" not in f.parts:
                 files[f"{base}/{f.relative_to(lab.directory).as_posix()}"] = f.read_bytes()
+    # JupyterLab's own menus in the workspace's language: `kubelab start` points JupyterLab's
+    # user settings here (JUPYTERLAB_SETTINGS_DIR), and Settings > Language changes this file.
+    if lang in JUPYTERLAB_LOCALES:
+        files[f"{USER_SETTINGS}/@jupyterlab/translation-extension/plugin.jupyterlab-settings"] = (
+            _json({"locale": JUPYTERLAB_LOCALES[lang]})
+        )
     files[".jupyter/labconfig/page_config.json"] = _json(
         {"disabledExtensions": dict.fromkeys(INSTRUCTOR_PLUGINS, True)}
     )
@@ -217,3 +227,8 @@ def find(explicit: Path | None) -> Path:
 def jupyter_config_dir(root: Path) -> Path:
     """Return the workspace's Jupyter settings folder (hidden in the file browser)."""
     return root / ".jupyter"
+
+
+def jupyterlab_settings_dir(root: Path) -> Path:
+    """Return the workspace's JupyterLab user settings (its language, theme, editor choices)."""
+    return root / USER_SETTINGS

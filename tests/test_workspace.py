@@ -175,6 +175,42 @@ def test_the_learners_jupyterlab_has_no_nbgrader_instructor_tools(
         assert not set(workspace.INSTRUCTOR_PLUGINS) & set(disabled), disabled
 
 
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_a_zh_cn_workspaces_jupyterlab_speaks_chinese(tmp_path: Path, lang: str) -> None:
+    """JupyterLab's own menus follow the workspace's language (its language pack is installed
+    and the workspace's settings choose it); an English workspace keeps JupyterLab's default."""
+    root = tmp_path / "ws"
+    workspace.init(root, lang)
+    port = _free_port()
+    jupyter = Path(sys.executable).parent / "jupyter"
+    argv, env = lab_server.command(
+        jupyter, root, port=port, kubeconfig=None, learner=True, browser=False
+    )
+    env.update(JUPYTER_RUNTIME_DIR=str(tmp_path), JUPYTER_TOKEN="")
+    assert env["JUPYTERLAB_SETTINGS_DIR"] == str(workspace.jupyterlab_settings_dir(root))
+    proc = subprocess.Popen(
+        [*argv, "--IdentityProvider.token="],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        until(lambda: _get(f"{base}/api")[0], lambda c: c == 200, timeout=90, what="/api")
+        _, setting = _get(f"{base}/lab/api/settings/@jupyterlab/translation-extension:plugin")
+        _, packs = _get(f"{base}/lab/api/translations/")
+        _, chinese = _get(f"{base}/lab/api/translations/zh_CN")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert "zh_CN" in json.loads(packs)["data"]  # the language pack is installed
+    menus = json.loads(chinese)["data"]["jupyterlab"]
+    assert menus["Settings"] == ["设置"] and menus["Save"] == ["保存"], menus.get("Settings")
+    locale = json.loads(setting)["settings"].get("locale")
+    assert locale == ("zh_CN" if lang == "zh-CN" else None)
+
+
 def test_start_finds_the_workspace_init_made_last(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
