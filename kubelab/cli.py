@@ -26,7 +26,7 @@ from kubelab.cluster import (
 from kubelab.cluster.base import DEFAULT_NODES, Backend, ClusterStatus
 from kubelab.cluster.findings import pad, width
 from kubelab.errors import KubelabError
-from kubelab.i18n import _
+from kubelab.i18n import N_, _
 
 
 class _Parser(argparse.ArgumentParser):
@@ -356,7 +356,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         raise KubelabError(
             _("--instructor opens the course sources; leave out the workspace folder")
         )
-    jupyter = tools.require("jupyter", "to open the course")
+    jupyter = tools.require("jupyter", N_("to open the course"))
     if not procs.port_free(args.port):
         raise KubelabError(
             _("port {port} is already in use; pass --port with a free one").format(port=args.port)

@@ -81,9 +81,14 @@ class Checker:
         if (major, minor) >= (1, TARGET_MINOR):
             return Finding(name, git, OK)
         lacking = [_(what) for since, what in NEWER_FEATURES if minor < since]
-        todo = _("older than the course's {version}: untested").format(version=f"1.{TARGET_MINOR}")
-        if lacking:
-            todo += _("; missing: {features}").format(features=", ".join(lacking))
+        version = f"1.{TARGET_MINOR}"
+        todo = (
+            _("older than the course's {version}: untested; missing: {features}").format(
+                version=version, features=", ".join(lacking)
+            )
+            if lacking
+            else _("older than the course's {version}: untested").format(version=version)
+        )
         return Finding(name, git, WARN, todo)
 
     def _can(self, verb: str, resource: str, group: str = "", namespace: str = "") -> bool:
