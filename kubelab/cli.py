@@ -68,10 +68,42 @@ def _port(text: str) -> int:
     return value
 
 
+# argparse's own words (the help's headings, its usage errors) as argparse (Python >= 3.10) marks
+# them for gettext: kubelab's catalogue translates them too, and `_argparse_speaks_kubelab` makes
+# argparse read them from it, so a learner's --help and usage errors are in one language.
+_ARGPARSE_WORDS = (
+    N_("usage: "),
+    N_("positional arguments"),
+    N_("options"),
+    N_("show this help message and exit"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"),
+    N_("expected one argument"),
+    N_("one of the arguments %s is required"),
+    N_("not allowed with argument %s"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+)
+
+
+def _argparse_speaks_kubelab() -> None:
+    """Have argparse translate its own words with kubelab's catalogue (argparse looks its `_`
+    up when it builds a parser or reports an error; English stays English)."""
+    argparse._ = _  # type: ignore[attr-defined]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser for every subcommand."""
+    _argparse_speaks_kubelab()
     p = _Parser(prog="kubelab", description=_("Kubernetes from zero to production, by doing."))
-    p.add_argument("--version", action="version", version=f"kubelab {__version__}")
+    p.add_argument(
+        "--version",
+        action="version",
+        version=f"kubelab {__version__}",
+        help=_("show program's version number and exit"),
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     init = sub.add_parser(
