@@ -239,7 +239,9 @@ class Action:
     def line(self) -> str:
         """One line for the terminal."""
         detail = f": {self.detail}" if self.detail else ""
-        return f"{pad(_(self.what), 19)} {_(self.subject)}{detail}"
+        # The subject may be a part's name, translated; never "" to gettext (that is its header).
+        subject = _(self.subject) if self.subject else ""
+        return f"{pad(_(self.what), 19)} {subject}{detail}"
 
 
 def labelled(desired: Json) -> Json:
