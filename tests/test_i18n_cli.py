@@ -144,3 +144,31 @@ def test_status_table_of_a_cluster_that_does_not_answer(tmp_path: Path) -> None:
         for row, value in zip(rows, ["dead", "未运行", "/", "/"], strict=True)
     }
     assert len(starts) == 1, rows
+
+
+def test_check_table_in_chinese_keeps_its_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `kubelab cluster check`'s table: headings and statuses translated, the statuses compared
+    # as they are, and every column starting at the same terminal column in every row.
+    from kubelab.cluster.findings import MISSING, OK, Finding, table
+
+    monkeypatch.setenv("KUBELAB_LANG", "zh-CN")
+    rows = [
+        Finding("Kubernetes 版本", "v1.36.0", OK),
+        Finding("默认 StorageClass", "无", MISSING, "标记一个"),
+    ]
+    assert [f.failing for f in rows] == [False, True]
+    lines = table(rows).splitlines()
+    assert lines[0].split() == ["要求", "现状", "状态", "怎么做"], lines
+    assert lines[1].split()[-1] == "正常" and lines[2].split()[-2:] == ["缺失", "标记一个"], lines
+    for column, cells in ((1, ["现状", "v1.36.0", "无"]), (2, ["状态", "正常", "缺失"])):
+        starts = {width(line[: line.index(cell)]) for line, cell in zip(lines, cells, strict=True)}
+        assert len(starts) == 1, (column, lines)
+    monkeypatch.setenv("KUBELAB_LANG", "en")
+    assert table(rows).splitlines()[0].split() == [
+        "REQUIREMENT",
+        "FOUND",
+        "STATUS",
+        "WHAT",
+        "TO",
+        "DO",
+    ]
