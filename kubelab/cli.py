@@ -24,8 +24,9 @@ from kubelab.cluster import (
     user_kubeconfig,
 )
 from kubelab.cluster.base import DEFAULT_NODES, Backend, ClusterStatus
+from kubelab.cluster.findings import pad, width
 from kubelab.errors import KubelabError
-from kubelab.i18n import _
+from kubelab.i18n import N_, _
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,13 +34,17 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Print the error on one line and exit 2."""
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(
+            2,
+            _("{prog}: error: {message} (see --help)").format(prog=self.prog, message=message)
+            + "\n",
+        )
 
 
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(_("must be at least 1, got {value}").format(value=value))
     return value
 
 
@@ -48,93 +53,131 @@ def _language(text: str) -> str:
 
     lang = i18n.normalise(text)
     if lang is None:
-        raise argparse.ArgumentTypeError(f"choose one of {', '.join(i18n.LANGUAGES)}, not {text!r}")
+        raise argparse.ArgumentTypeError(
+            _("choose one of {choices}, not {value}").format(
+                choices=", ".join(i18n.LANGUAGES), value=repr(text)
+            )
+        )
     return lang
 
 
 def _port(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
+        raise argparse.ArgumentTypeError(_("not a TCP port: {value}").format(value=value))
     return value
+
+
+# argparse's own words (the help's headings, its usage errors) as argparse (Python >= 3.10) marks
+# them for gettext: kubelab's catalogue translates them too, and `_argparse_speaks_kubelab` makes
+# argparse read them from it, so a learner's --help and usage errors are in one language.
+_ARGPARSE_WORDS = (
+    N_("usage: "),
+    N_("positional arguments"),
+    N_("options"),
+    N_("show this help message and exit"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"),
+    N_("expected one argument"),
+    N_("one of the arguments %s is required"),
+    N_("not allowed with argument %s"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+)
+
+
+def _argparse_speaks_kubelab() -> None:
+    """Have argparse translate its own words with kubelab's catalogue (argparse looks its `_`
+    up when it builds a parser or reports an error; English stays English)."""
+    argparse._ = _  # type: ignore[attr-defined]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser for every subcommand."""
-    p = _Parser(prog="kubelab", description="Kubernetes from zero to production, by doing.")
-    p.add_argument("--version", action="version", version=f"kubelab {__version__}")
+    _argparse_speaks_kubelab()
+    p = _Parser(prog="kubelab", description=_("Kubernetes from zero to production, by doing."))
+    p.add_argument(
+        "--version",
+        action="version",
+        version=f"kubelab {__version__}",
+        help=_("show program's version number and exit"),
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     init = sub.add_parser(
-        "init", help="make your workspace: the notebooks and labs to work in (no solutions)"
+        "init", help=_("make your workspace: the notebooks and labs to work in (no solutions)")
     )
-    init.add_argument("dir", type=Path, help="the folder to make, e.g. ~/k8s-course")
+    init.add_argument("dir", type=Path, help=_("the folder to make, e.g. ~/k8s-course"))
     init.add_argument(
         "--lang",
         type=_language,
-        help="the course's language: en or zh-CN (default: KUBELAB_LANG, else your locale)",
+        help=_("the course's language: en or zh-CN (default: KUBELAB_LANG, else your locale)"),
     )
 
-    start = sub.add_parser("start", help="start a cluster and open your workspace in JupyterLab")
+    start = sub.add_parser("start", help=_("start a cluster and open your workspace in JupyterLab"))
     start.add_argument(
         "dir",
         nargs="?",
         type=Path,
-        help="the workspace (default: the one around this folder, else the last `kubelab init`)",
+        help=_("the workspace (default: the one around this folder, else the last `kubelab init`)"),
     )
     start.add_argument(
         "--instructor",
         action="store_true",
-        help="open the course sources (answers, nbgrader's instructor tools) instead",
+        help=_("open the course sources (answers, nbgrader's instructor tools) instead"),
     )
     _add_up_args(start)
-    start.add_argument("--port", type=_port, default=8888, help="JupyterLab port (default 8888)")
-    start.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    start.add_argument("--port", type=_port, default=8888, help=_("JupyterLab port (default 8888)"))
+    start.add_argument("--no-browser", action="store_true", help=_("do not open a browser"))
 
-    cluster = sub.add_parser("cluster", help="start, stop and inspect the course cluster")
-    cluster.add_argument("--name", default=default_cluster_name(), help="cluster name")
+    cluster = sub.add_parser("cluster", help=_("start, stop and inspect the course cluster"))
+    cluster.add_argument("--name", default=default_cluster_name(), help=_("cluster name"))
     csub = cluster.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    _add_up_args(csub.add_parser("up", help="start the cluster (reuses a running one)"))
-    csub.add_parser("down", help="stop the cluster and free its ports")
-    csub.add_parser("status", help="show whether the cluster runs")
-    csub.add_parser("kubeconfig", help="print the kubeconfig path")
-    csub.add_parser("env", help="print an `export KUBECONFIG=...` line for your shell")
+    _add_up_args(csub.add_parser("up", help=_("start the cluster (reuses a running one)")))
+    csub.add_parser("down", help=_("stop the cluster and free its ports"))
+    csub.add_parser("status", help=_("show whether the cluster runs"))
+    csub.add_parser("kubeconfig", help=_("print the kubeconfig path"))
+    csub.add_parser("env", help=_("print an `export KUBECONFIG=...` line for your shell"))
     # `use`, `check` (`doctor`), `prepare`: the course on a cluster kubelab did not start
     from kubelab.cluster import commands as existing_cluster
 
     existing_cluster.register(csub)
 
-    sub.add_parser("labs", help="list the labs and your progress in each")
+    sub.add_parser("labs", help=_("list the labs and your progress in each"))
 
-    check = sub.add_parser("check", help="grade a lab against the cluster's state")
-    check.add_argument("lab", help="lab id or number, e.g. 02-deployment or 02")
+    check = sub.add_parser("check", help=_("grade a lab against the cluster's state"))
+    check.add_argument("lab", help=_("lab id or number, e.g. 02-deployment or 02"))
     _add_namespace_arg(check)
-    check.add_argument("--task", action="append", metavar="ID", help="only this task (repeatable)")
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--task", action="append", metavar="ID", help=_("only this task (repeatable)")
+    )
+    check.add_argument("--json", action="store_true", help=_("print the report as JSON"))
     check.add_argument(
         "--timeout",
         type=_seconds,
         default=None,
-        help="seconds to wait for the cluster to converge (default: the lab's, 60 for most)",
+        help=_("seconds to wait for the cluster to converge (default: the lab's, 60 for most)"),
     )
 
     reset = sub.add_parser(
-        "reset", help="return a lab's namespace to its start state (your files are kept)"
+        "reset", help=_("return a lab's namespace to its start state (your files are kept)")
     )
-    reset.add_argument("lab", help="lab id or number")
+    reset.add_argument("lab", help=_("lab id or number"))
     _add_namespace_arg(reset)
 
     apply = sub.add_parser(
-        "apply", help="validate, then apply manifests (file, folder or Kustomize folder)"
+        "apply", help=_("validate, then apply manifests (file, folder or Kustomize folder)")
     )
-    apply.add_argument("path", help="a manifest file, a folder of them, or a Kustomize folder")
+    apply.add_argument("path", help=_("a manifest file, a folder of them, or a Kustomize folder"))
     where = apply.add_mutually_exclusive_group(required=True)
-    where.add_argument("--lab", help="apply into this lab's namespace")
-    where.add_argument("-n", "--namespace", help="apply into this namespace")
+    where.add_argument("--lab", help=_("apply into this lab's namespace"))
+    where.add_argument("-n", "--namespace", help=_("apply into this namespace"))
     apply.add_argument(
         "--force",
         action="store_true",
-        help="apply another lab's folder (labs/NN-*/) into --lab's namespace all the same",
+        help=_("apply another lab's folder (labs/NN-*/) into --lab's namespace all the same"),
     )
 
     # Command groups of their own packages (each sets `handler`; both import nothing heavy).
@@ -151,8 +194,10 @@ def _add_namespace_arg(p: argparse.ArgumentParser) -> None:
         "-n",
         "--namespace",
         default=None,
-        help="namespace to use (default: $KUBELAB_NAMESPACE, else a workshop participant's own"
-        " copy of the lab's namespace, else the lab's own)",
+        help=_(
+            "namespace to use (default: $KUBELAB_NAMESPACE, else a workshop participant's own"
+            " copy of the lab's namespace, else the lab's own)"
+        ),
     )
 
 
@@ -160,9 +205,13 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            _("not a number of seconds: {value}").format(value=repr(text))
+        ) from None
     if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {value:g}")
+        raise argparse.ArgumentTypeError(
+            _("must be between 0 and 3600 seconds, got {value}").format(value=f"{value:g}")
+        )
     return value
 
 
@@ -171,14 +220,18 @@ def _add_up_args(p: argparse.ArgumentParser) -> None:
         "--backend",
         choices=BACKENDS,
         default="auto",
-        help="sim (no Docker), kind (Docker), or auto (kind if Docker answers)",
+        help=_("sim (no Docker), kind (Docker), or auto (kind if Docker answers)"),
     )
-    p.add_argument("--nodes", type=_positive, default=DEFAULT_NODES, help="node count (default 3)")
-    p.add_argument("--api-port", type=_port, default=None, help="fixed API server port (sim)")
+    p.add_argument(
+        "--nodes", type=_positive, default=DEFAULT_NODES, help=_("node count (default 3)")
+    )
+    p.add_argument("--api-port", type=_port, default=None, help=_("fixed API server port (sim)"))
     p.add_argument(
         "--no-kubeconfig",
         action="store_true",
-        help="leave your kubeconfig alone: no `kubelab` context (or set $KUBELAB_NO_KUBECONFIG=1)",
+        help=_(
+            "leave your kubeconfig alone: no `kubelab` context (or set $KUBELAB_NO_KUBECONFIG=1)"
+        ),
     )
 
 
@@ -199,20 +252,28 @@ def _current(cluster: str) -> Backend:
 
 def _print_status(s: ClusterStatus) -> None:
     rows = [
-        ("cluster", f"{s.name} ({s.backend})"),
-        ("state", "running" if s.running else f"not running: {s.detail}"),
+        (_("cluster"), f"{s.name} ({s.backend})"),
+        (
+            _("state"),
+            _("running") if s.running else _("not running: {detail}").format(detail=s.detail),
+        ),
     ]
     if s.server:
-        rows.append(("server", s.server))
+        rows.append((_("server"), s.server))
     if s.running:
-        rows.append(("nodes", f"{s.nodes_ready}/{s.nodes_total} Ready"))
+        rows.append(
+            (
+                _("nodes"),
+                _("{ready}/{total} Ready").format(ready=s.nodes_ready, total=s.nodes_total),
+            )
+        )
     if s.kubeconfig:
         rows.append(("kubeconfig", str(s.kubeconfig)))
     for name, what in s.components.items():
         rows.append((name, what))
-    width = max(len(key) for key, _value in rows)
+    columns = max(width(key) for key, _value in rows)
     for key, value in rows:
-        print(f"{key.ljust(width)}  {value}")
+        print(f"{pad(key, columns)}  {value}")
 
 
 def _up(cluster: str, args: argparse.Namespace) -> ClusterStatus:
@@ -261,12 +322,22 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             state.forget(cluster)  # a record of a cluster deleted behind kubelab's back
         removed = user_kubeconfig.remove(cluster)
         if removed is not None:
-            print(f"removed context {removed.name!r} from {removed.file}")
+            print(
+                _("removed context {context} from {file}").format(
+                    context=repr(removed.name), file=removed.file
+                )
+            )
         backend.down()
         if backend.name == "existing":
-            print(f"forgot cluster {cluster!r} (existing); the cluster itself was not touched")
+            print(
+                _("forgot cluster {name} (existing); the cluster itself was not touched").format(
+                    name=repr(cluster)
+                )
+            )
             return 0
-        print(f"cluster {cluster!r} ({backend.name}) is down")
+        print(
+            _("cluster {name} ({backend}) is down").format(name=repr(cluster), backend=backend.name)
+        )
         return 0
     if args.action == "status":
         status = backend.status()
@@ -317,7 +388,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         raise KubelabError(
             _("--instructor opens the course sources; leave out the workspace folder")
         )
-    jupyter = tools.require("jupyter", "to open the course")
+    jupyter = tools.require("jupyter", N_("to open the course"))
     if not procs.port_free(args.port):
         raise KubelabError(
             _("port {port} is already in use; pass --port with a free one").format(port=args.port)
@@ -365,14 +436,15 @@ def cmd_labs(args: argparse.Namespace) -> int:
         p = saved_progress.of(lab)
         filled = round(10 * p.score / p.max_score) if p.max_score else 0
         bar = "█" * filled + "░" * (10 - filled)
-        when = p.checked_at[:16].replace("T", " ") if p.checked_at else "not checked yet"
+        when = p.checked_at[:16].replace("T", " ") if p.checked_at else _("not checked yet")
         rows.append((lab.id, _(lab.title), f"{p.score:g}/{p.max_score:g}", bar, when))
     if not rows:
         print(_("no labs found"))
         return 0
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(width(r[i]) for r in rows) for i in range(4)]
     for r in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[4])
+        cells = (pad(cell, w) for cell, w in zip(r, widths, strict=False))
+        print("  ".join(cells) + "  " + r[4])
     print(
         "\n"
         + _("Check one with `kubelab check <lab>`; progress is kept in {path}").format(
@@ -466,9 +538,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        # Before the parser is built: its --help texts are translated as it is made.
         _read_in_workspace_language()
+        args = build_parser().parse_args(argv)
         if args.command == "cluster":
             return cmd_cluster(args)
         if args.command == "start":

@@ -8,6 +8,8 @@ from pathlib import Path
 import yaml
 from kubernetes import client, config
 
+from kubelab.i18n import N_, _
+
 REQUEST_TIMEOUT = 10  # seconds for every API call kubelab makes
 
 
@@ -20,29 +22,37 @@ def configuration(kubeconfig: str | Path) -> client.Configuration:
     return loaded
 
 
-_NO_CONTEXT = "which sets no current-context (`kubectl config use-context NAME` picks one)"
+_NO_CONTEXT = N_("which sets no current-context (`kubectl config use-context NAME` picks one)")
 _NOT_IN_LIST = re.compile(r"Expected object with name (.*?) in .*/(contexts|clusters|users) list")
 
 
 def load_problem(err: Exception) -> str:
-    """Say in a few words what is wrong with a kubeconfig that `configuration` refused."""
+    """Say in a few words what is wrong with a kubeconfig that `configuration` refused (a clause
+    that follows "the kubeconfig FILE,")."""
     text = " ".join(str(err).split())
     if isinstance(err, yaml.YAMLError):
         mark = getattr(err, "problem_mark", None)
-        return "which is not valid YAML" + (f" (line {mark.line + 1})" if mark else "")
+        if mark:
+            return _("which is not valid YAML (line {line})").format(line=mark.line + 1)
+        return _("which is not valid YAML")
     if "Expected key current-context" in text:
-        return _NO_CONTEXT
+        return _(_NO_CONTEXT)
     if "file is empty" in text:
-        return "which is empty"
+        return _("which is empty")
     found = _NOT_IN_LIST.search(str(err))  # the raw text: an empty name is two spaces
     if found:
         name, kind = found.group(1).strip(), found.group(2)
         if kind == "contexts":
             if not name:
-                return _NO_CONTEXT
-            return f"whose current-context {name!r} is not among its contexts"
-        return f"which names {kind[:-1]} {name!r} in its context but does not define it"
-    return "which cannot be used: " + (text.removeprefix("Invalid kube-config file. ") or "unknown")
+                return _(_NO_CONTEXT)
+            return _("whose current-context {name} is not among its contexts").format(
+                name=repr(name)
+            )
+        return _("which names {kind} {name} in its context but does not define it").format(
+            kind=kind[:-1], name=repr(name)
+        )
+    reason = text.removeprefix("Invalid kube-config file. ") or _("unknown")
+    return _("which cannot be used: {reason}").format(reason=reason)
 
 
 def api_client(kubeconfig: Path) -> client.ApiClient:

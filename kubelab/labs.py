@@ -186,7 +186,7 @@ def find(name: str, root: Path | None = None) -> Lab:
     for lab in labs:
         if wanted in (lab.id, lab.number):
             return lab
-    known = ", ".join(lab.id for lab in labs) or "none yet"
+    known = ", ".join(lab.id for lab in labs) or _("none yet")
     raise KubelabError(
         _("unknown lab {name}; the labs are: {known} (see `kubelab labs`)").format(
             name=repr(name), known=known

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from kubelab.i18n import _
+
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
@@ -45,8 +47,10 @@ class Status:
         else:
             print(f"... {self.message}", file=self._stream, flush=True)
 
-    def finish(self, outcome: str = "done") -> None:
-        """Stop the spinner and print the final line."""
+    def finish(self, outcome: str | None = None) -> None:
+        """Stop the spinner and print the final line (`outcome` defaults to "done")."""
+        if outcome is None:
+            outcome = _("done")
         self._stop.set()
         if self._thread:
             self._thread.join()
@@ -86,6 +90,6 @@ def status(message: str, *, stream: TextIO | None = None) -> Iterator[Status]:
         s.stop()  # the CLI's "interrupted" is the one line a Ctrl-C prints
         raise
     except BaseException:
-        s.finish("failed")
+        s.finish(_("failed"))
         raise
     s.finish()

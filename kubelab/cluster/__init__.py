@@ -16,6 +16,7 @@ from kubelab.cluster import state
 from kubelab.cluster.base import Backend, ClusterStatus
 from kubelab.cluster_files import EXISTING, default_cluster_name
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 
 BACKENDS = ("auto", "sim", "kind")
 __all__ = [
@@ -52,17 +53,26 @@ def _make(name: str, cluster: str) -> Backend:
 def backend_for(cluster: str, requested: str = "auto") -> Backend:
     """Return the backend to use for `cluster`, honouring what is already running."""
     if requested not in BACKENDS:
-        raise KubelabError(f"unknown backend {requested!r}; choose one of {', '.join(BACKENDS)}")
+        raise KubelabError(
+            _("unknown backend {backend}; choose one of {choices}").format(
+                backend=repr(requested), choices=", ".join(BACKENDS)
+            )
+        )
     recorded = state.recorded_backend(cluster)
     if recorded == EXISTING and requested != "auto":
         raise KubelabError(
-            f"cluster {cluster!r} is an existing cluster registered with `kubelab cluster use`; "
-            "`kubelab cluster down` forgets it (the cluster is not touched), or pass another --name"
+            _(
+                "cluster {name} is an existing cluster registered with `kubelab cluster use`;"
+                " `kubelab cluster down` forgets it (the cluster is not touched), or pass"
+                " another --name"
+            ).format(name=repr(cluster))
         )
     if recorded and requested not in ("auto", recorded):
         raise KubelabError(
-            f"cluster {cluster!r} already runs on {recorded}; "
-            f"run `kubelab cluster down` before starting it on {requested}"
+            _(
+                "cluster {name} already runs on {backend}; run `kubelab cluster down` before"
+                " starting it on {requested}"
+            ).format(name=repr(cluster), backend=recorded, requested=requested)
         )
     if recorded:
         return _make(recorded, cluster)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from kubelab.cluster import EXISTING, default_cluster_name, recorded, state
 from kubelab.cluster.findings import NEEDS_ADMIN, Finding, table
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 
 # The kubernetes client (under api, parts, requirements, existing, sim) is imported by the
 # commands, not here: `kubelab --help` builds these parsers and needs none of it.
@@ -30,17 +31,17 @@ if TYPE_CHECKING:
 def register(csub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `use`, `check` (`doctor`) and `prepare` to `kubelab cluster`."""
     use = csub.add_parser(
-        "use", help="make an existing cluster (kubeconfig and context) the course's cluster"
+        "use", help=_("make an existing cluster (kubeconfig and context) the course's cluster")
     )
     _add_source(use, required=True)
     use.set_defaults(handler=cmd_use)
     check = csub.add_parser(
-        "check", aliases=["doctor"], help="check what the course needs on the cluster"
+        "check", aliases=["doctor"], help=_("check what the course needs on the cluster")
     )
     _add_source(check)
     check.set_defaults(handler=cmd_check)
     prepare = csub.add_parser(
-        "prepare", help="install the course's cluster-wide parts that are missing"
+        "prepare", help=_("install the course's cluster-wide parts that are missing")
     )
     _add_source(prepare)
     prepare.set_defaults(handler=cmd_prepare)
@@ -51,10 +52,13 @@ def _add_source(p: argparse.ArgumentParser, *, required: bool = False) -> None:
         "--kubeconfig",
         required=required,
         metavar="FILE",
-        help="kubeconfig of the cluster"
-        + ("" if required else " (default: the course cluster's, as `kubelab check` uses)"),
+        help=_("kubeconfig of the cluster")
+        if required
+        else _(
+            "kubeconfig of the cluster (default: the course cluster's, as `kubelab check` uses)"
+        ),
     )
-    p.add_argument("--context", metavar="NAME", help="context in it (default: its current one)")
+    p.add_argument("--context", metavar="NAME", help=_("context in it (default: its current one)"))
 
 
 @contextmanager
@@ -85,7 +89,7 @@ def _target(args: argparse.Namespace) -> Iterator[api.Api]:
             conn.close()
         return
     with _one_context(Path(explicit), args.context) as (kubeconfig, context):
-        where = f"context {context} of {explicit}"
+        where = _("context {context} of {file}").format(context=context, file=explicit)
         try:
             conn = api.Api(kubeconfig)
         except KubelabError as err:  # name the user's file, not the temporary copy
@@ -95,8 +99,10 @@ def _target(args: argparse.Namespace) -> Iterator[api.Api]:
         except api.ClusterUnreachable as err:
             if str(err).startswith("no cluster answers"):
                 raise api.ClusterUnreachable(
-                    f"no cluster answers at {conn.server} ({where}): is it running, and are the "
-                    "kubeconfig and context the right ones?"
+                    _(
+                        "no cluster answers at {server} ({where}): is it running, and are the"
+                        " kubeconfig and context the right ones?"
+                    ).format(server=conn.server, where=where)
                 ) from err
             raise api.ClusterUnreachable(f"{err} ({where})") from err
         finally:
@@ -107,9 +113,14 @@ def _print_table(findings: list[Finding]) -> int:
     print(table(findings))
     failing = [f for f in findings if f.failing]
     if failing:
-        print(f"\n{len(failing)} of {len(findings)} requirements not met: see WHAT TO DO above")
+        print(
+            "\n"
+            + _("{failing} of {total} requirements not met: see WHAT TO DO above").format(
+                failing=len(failing), total=len(findings)
+            )
+        )
         return 1
-    print("\nthe cluster has what the course needs")
+    print("\n" + _("the cluster has what the course needs"))
     return 0
 
 
@@ -131,8 +142,10 @@ def cmd_use(args: argparse.Namespace) -> int:
     other = state.recorded_backend(cluster)
     if (other and other != EXISTING) or (other is None and SimBackend(cluster).exists()):
         raise KubelabError(
-            f"cluster {cluster!r} runs on {other or 'sim'} here; `kubelab cluster down` it first, "
-            "or pass another --name (and set KUBELAB_CLUSTER to it)"
+            _(
+                "cluster {name} runs on {backend} here; `kubelab cluster down` it first,"
+                " or pass another --name (and set KUBELAB_CLUSTER to it)"
+            ).format(name=repr(cluster), backend=other or "sim")
         )
     source = Path(args.kubeconfig).expanduser()
     with _target(args) as conn:  # nothing is recorded unless the cluster answers
@@ -141,17 +154,27 @@ def cmd_use(args: argparse.Namespace) -> int:
     backend = ExistingBackend(cluster)
     context = backend.register(source, args.context)
     print(
-        f"cluster {cluster!r} is now {server} (context {context} of {source.resolve()});\n"
-        f"kubeconfig: {backend.kubeconfig_path()}\n"
+        _("cluster {name} is now {server} (context {context} of {file});").format(
+            name=repr(cluster), server=server, context=context, file=source.resolve()
+        )
+        + "\n"
+        + _("kubeconfig: {file}").format(file=backend.kubeconfig_path())
+        + "\n"
     )
     code = _print_table(findings)
     if os.environ.get("KUBECONFIG"):
         print(
-            "note: KUBECONFIG is set, and kubelab commands use it first; "
-            f"`export KUBECONFIG={backend.kubeconfig_path()}` (or unset it) to use this cluster"
+            _(
+                "note: KUBECONFIG is set, and kubelab commands use it first;"
+                " `export KUBECONFIG={file}` (or unset it) to use this cluster"
+            ).format(file=backend.kubeconfig_path())
         )
     if cluster != default_cluster_name():
-        print(f"note: commands use cluster {default_cluster_name()!r}; to use this one:")
+        print(
+            _("note: commands use cluster {name}; to use this one:").format(
+                name=repr(default_cluster_name())
+            )
+        )
         print(f"  export KUBELAB_CLUSTER={cluster}")
     return code
 
@@ -172,14 +195,18 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     admin = [a for a in actions if a.what == NEEDS_ADMIN]
     other = [a for a in actions if a.failing and a.what != NEEDS_ADMIN]
     print(
-        f"\n{created} created, {upgraded} updated, {kept} kept as they were (not created by "
-        "kubelab), "
-        f"{len(admin)} {NEEDS_ADMIN}, {len(other)} not done"
+        "\n"
+        + _(
+            "{created} created, {updated} updated, {kept} kept as they were (not created by"
+            " kubelab), {admin} needs cluster-admin, {other} not done"
+        ).format(created=created, updated=upgraded, kept=kept, admin=len(admin), other=len(other))
     )
     if admin:
         print(
-            f"{NEEDS_ADMIN}: {', '.join(dict.fromkeys(a.part for a in admin))}; ask the cluster's "
-            "admin to run `kubelab cluster prepare`"
+            _(
+                "needs cluster-admin: {parts}; ask the cluster's admin to run"
+                " `kubelab cluster prepare`"
+            ).format(parts=", ".join(dict.fromkeys(_(a.part) for a in admin)))
         )
     return 1 if admin or other else 0
 
@@ -196,5 +223,10 @@ def _lines(actions: list[parts.Action], collapse: int = 3) -> Iterator[str]:
             yield a.line()
         elif key not in said:
             said.add(key)
-            many = parts.Action(a.part, a.what, f"{alike[key]} objects of {a.part}", a.detail)
+            many = parts.Action(
+                a.part,
+                a.what,
+                _("{n} objects of {part}").format(n=alike[key], part=_(a.part)),
+                a.detail,
+            )
             yield many.line()

@@ -19,6 +19,7 @@ from kubelab.cluster import state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.cluster_files import read_kubeconfig, single_context, write_private
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 
 __all__ = ["NAME", "ExistingBackend", "read_kubeconfig", "single_context", "write_private"]
 
@@ -64,7 +65,11 @@ class ExistingBackend:
         """Nothing to start: report the cluster, failing in one line when it does not answer."""
         status = self.status()
         if not status.running:
-            raise KubelabError(f"cluster {self.cluster!r} (existing) {status.detail}")
+            raise KubelabError(
+                _("cluster {name} (existing) {detail}").format(
+                    name=repr(self.cluster), detail=status.detail
+                )
+            )
         return status
 
     def down(self) -> None:
@@ -75,7 +80,11 @@ class ExistingBackend:
     def status(self) -> ClusterStatus:
         """Report whether the API server answers these credentials, and the nodes if visible."""
         kubeconfig = self.kubeconfig_path()
-        components = {"source": f"{self.source} (context {self.context})"}
+        components = {
+            _("source"): _("{file} (context {context})").format(
+                file=self.source, context=self.context
+            )
+        }
         try:
             conn = api.Api(kubeconfig)
         except KubelabError as err:
@@ -86,7 +95,9 @@ class ExistingBackend:
             try:
                 nodes = conn.list(api.NODES, labels=f"!{kube.LAB_NODE_LABEL}")
             except api.ApiError as err:
-                components["nodes"] = f"not readable with these credentials ({err.status})"
+                components[_("nodes")] = _("not readable with these credentials ({status})").format(
+                    status=err.status
+                )
             else:
                 total = len(nodes)
                 ready = sum(1 for n in nodes if _ready(n))
@@ -112,7 +123,7 @@ class ExistingBackend:
             running=False,
             kubeconfig=kubeconfig,
             components=components,
-            detail=f"does not answer: {why}",
+            detail=_("does not answer: {reason}").format(reason=why),
         )
 
 

@@ -28,6 +28,7 @@ from kubelab.cluster import kind_build, kind_manifests, parts, state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.cluster.gateway_crds import VENDORED
 from kubelab.errors import KubelabError
+from kubelab.i18n import N_, _
 
 KIND_CONFIG = paths.MANIFESTS_DIR / "kind" / "kind-config.yaml"
 GATEWAY_CRDS = VENDORED
@@ -103,8 +104,10 @@ def ensure_inotify(folder: Path = INOTIFY_DIR) -> None:
         settings = " ".join(f"fs.inotify.{k}={INOTIFY_MINIMUM[k]}" for k in low)
         found = ", ".join(f"{k} is {v}" for k, v in low.items())
         raise KubelabError(
-            f"kind's pods would fail with 'too many open files' ({found}); raise the limits with "
-            f"`sudo sysctl -w {settings}` and try again (why: {INOTIFY_DOCS})"
+            _(
+                "kind's pods would fail with 'too many open files' ({found}); raise the limits"
+                " with `sudo sysctl -w {settings}` and try again (why: {docs})"
+            ).format(found=found, settings=settings, docs=INOTIFY_DOCS)
         )
 
 
@@ -146,11 +149,16 @@ def cluster_config(
     return doc
 
 
+def _installing(label: str) -> str:
+    return _("installing {what}").format(what=label)
+
+
 def _at_once(steps: list[tuple[str, Callable[[], object]]]) -> None:
     """Run independent install steps in parallel under one status line; raise the first error."""
-    labels = ", ".join(label for label, _ in steps)
-    with progress.status(f"Installing {labels}"), ThreadPoolExecutor(len(steps)) as pool:
-        running = [pool.submit(step) for _, step in steps]
+    labels = ", ".join(label for label, _step in steps)
+    installing = _("Installing {parts}").format(parts=labels)
+    with progress.status(installing), ThreadPoolExecutor(len(steps)) as pool:
+        running = [pool.submit(step) for _label, step in steps]
         for done in running:
             done.result()
 
@@ -177,8 +185,10 @@ class KindBackend:
     def _check_docker(self) -> None:
         if not docker_available():
             raise KubelabError(
-                "--backend kind needs a running Docker daemon, and none answered; "
-                "start Docker or use --backend sim"
+                _(
+                    "--backend kind needs a running Docker daemon, and none answered;"
+                    " start Docker or use --backend sim"
+                )
             )
 
     def _kind(self) -> Path:
@@ -186,7 +196,7 @@ class KindBackend:
         built = kind_build.built_kind()
         if built is not None:
             return built
-        return tools.require("kind", "for --backend kind (scripts/build-kind builds it)")
+        return tools.require("kind", N_("for --backend kind (scripts/build-kind builds it)"))
 
     def node_containers(self) -> list[str]:
         """Return the names of this cluster's node containers (running or not)."""
@@ -216,12 +226,14 @@ class KindBackend:
         """
         if self.publish_ports:
             return "http://localhost:8080"
-        docker = tools.require("docker", "to find the kind node's address")
+        docker = tools.require("docker", N_("to find the kind node's address"))
         node = f"{self.cluster}-control-plane"
         fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
         out = tools.run([docker, "inspect", "-f", fmt, node], timeout=30).stdout.split()
         if not out:
-            raise KubelabError(f"kind node {node} has no address on a Docker network")
+            raise KubelabError(
+                _("kind node {node} has no address on a Docker network").format(node=node)
+            )
         return f"http://{out[0]}:30080"
 
     def exists(self) -> bool:
@@ -244,7 +256,7 @@ class KindBackend:
         ]
 
     def _kubectl(self, *args: str | Path, timeout: float = 300, what: str | None = None) -> str:
-        kubectl = tools.require("kubectl", "to install the kind cluster's add-ons")
+        kubectl = tools.require("kubectl", N_("to install the kind cluster's add-ons"))
         argv: list[str | Path] = [kubectl, "--kubeconfig", self.kubeconfig_path(), *args]
         return tools.run(argv, timeout=timeout, what=what).stdout
 
@@ -256,9 +268,9 @@ class KindBackend:
     def up(self, *, nodes: int = DEFAULT_NODES, api_port: int | None = None) -> ClusterStatus:
         """Create the kind cluster and its add-ons (building the images if needed), or reuse it."""
         if api_port:
-            raise KubelabError("--api-port is only supported with --backend sim")
+            raise KubelabError(_("--api-port is only supported with --backend sim"))
         if nodes < 1:
-            raise KubelabError("--nodes must be at least 1")
+            raise KubelabError(_("--nodes must be at least 1"))
         self._check_docker()
         ensure_inotify()
         build = kind_build.ensure_built()
@@ -267,7 +279,9 @@ class KindBackend:
             busy = [p for p in ports if not procs.port_free(p)]
             if busy:
                 raise KubelabError(
-                    f"port {busy[0]} is already in use; kind maps it to the Gateway. Free it first"
+                    _(
+                        "port {port} is already in use; kind maps it to the Gateway. Free it first"
+                    ).format(port=busy[0])
                 )
             config = self._write(
                 "kind-config.yaml",
@@ -278,7 +292,10 @@ class KindBackend:
                 ),
             )
             self.kubeconfig_path().parent.mkdir(parents=True, exist_ok=True)
-            with progress.status(f"Creating kind cluster {self.cluster!r} ({nodes} nodes)") as st:
+            creating = _("Creating kind cluster {name} ({n} nodes)").format(
+                name=repr(self.cluster), n=nodes
+            )
+            with progress.status(creating) as st:
                 kind_build.run_streaming(
                     self.create_argv(config), st, "kind create cluster", show_lines=True
                 )
@@ -319,12 +336,12 @@ class KindBackend:
             "--type=merge",
             "-p",
             json.dumps(patch),
-            what="recording the Gateway's address",
+            what=_("recording the Gateway's address"),
         )
 
     def _tag_aliases(self) -> None:
         """Answer the upstream postgres names the labs use with the node's own postgresql."""
-        docker = tools.require("docker", "to tag images on the kind nodes")
+        docker = tools.require("docker", N_("to tag images on the kind nodes"))
         source = f"docker.io/{kind_build.IMAGES['postgresql']}"
 
         def tag(node: str) -> None:
@@ -343,7 +360,7 @@ class KindBackend:
                     *kind_build.POSTGRES_ALIASES,
                 ],
                 timeout=60,
-                what=f"tagging postgres aliases on {node}",
+                what=_("tagging postgres aliases on {node}").format(node=node),
             )
 
         nodes = self.node_containers()
@@ -355,20 +372,20 @@ class KindBackend:
         bins = build.bins
         return [
             (
-                "kube-router (pod network, NetworkPolicy)",
+                _("kube-router (pod network, NetworkPolicy)"),
                 self._write("kube-router.yaml", kind_manifests.kube_router(bins)),
             ),
             (
                 "metrics-server",
                 self._write("metrics-server.yaml", kind_manifests.metrics_server(bins)),
             ),
-            ("Traefik (Gateway API)", self._write("traefik.yaml", kind_manifests.traefik(bins))),
+            (_("Traefik (Gateway API)"), self._write("traefik.yaml", kind_manifests.traefik(bins))),
         ]
 
     def _ensure_addons(self, build: kind_build.KindBuild, nodes: int) -> None:
         files = self._addon_files(build)
         digest = hashlib.sha256(GATEWAY_CRDS.read_bytes())
-        for _, f in files:
+        for _label, f in files:
             digest.update(f.read_bytes())
         for f in sorted(ADDONS.iterdir()):
             digest.update(f.name.encode() + f.read_bytes())
@@ -386,25 +403,27 @@ class KindBackend:
         # round with the course's own objects and the fence.
         (cni_label, cni), (ms_label, ms), *rest = files
         first: list[tuple[str, Callable[[], object]]] = [
-            (cni_label, lambda: self._kubectl("apply", "-f", cni, what=f"installing {cni_label}")),
-            (ms_label, lambda: self._apply_server_side("-f", ms, what=f"installing {ms_label}")),
-            ("the Gateway API CRDs", self._install_gateway_crds),
+            (cni_label, lambda: self._kubectl("apply", "-f", cni, what=_installing(cni_label))),
+            (ms_label, lambda: self._apply_server_side("-f", ms, what=_installing(ms_label))),
+            (_("the Gateway API CRDs"), self._install_gateway_crds),
         ]
         second: list[tuple[str, Callable[[], object]]] = [
             *(
                 (
                     label,
                     lambda path=path, label=label: self._apply_server_side(
-                        "-f", path, what=f"installing {label}"
+                        "-f", path, what=_installing(label)
                     ),
                 )
                 for label, path in rest
             ),
             (
-                "StorageClass fast-ssd, GatewayClass kubelab, substrate",
-                lambda: self._apply_server_side("-k", ADDONS, what="applying the cluster add-ons"),
+                _("StorageClass fast-ssd, GatewayClass kubelab, substrate"),
+                lambda: self._apply_server_side(
+                    "-k", ADDONS, what=_("applying the cluster add-ons")
+                ),
             ),
-            ("the fence (roles, admission policies, API fairness)", self._install_fence),
+            (_("the fence (roles, admission policies, API fairness)"), self._install_fence),
         ]
         for round_ in (first, second):
             _at_once(round_)
@@ -413,7 +432,7 @@ class KindBackend:
         return self._kubectl("apply", "--server-side", "--force-conflicts", *args, what=what)
 
     def _install_gateway_crds(self) -> None:
-        self._apply_server_side("-f", GATEWAY_CRDS, what="applying the Gateway API CRDs")
+        self._apply_server_side("-f", GATEWAY_CRDS, what=_("applying the Gateway API CRDs"))
         crds = [
             f"crd/{d['metadata']['name']}"
             for d in yaml.safe_load_all(GATEWAY_CRDS.read_text())
@@ -424,7 +443,7 @@ class KindBackend:
             "--for=condition=Established",
             "--timeout=60s",
             *crds,
-            what="waiting for the Gateway API CRDs",
+            what=_("waiting for the Gateway API CRDs"),
         )
 
     def _install_fence(self) -> None:
@@ -436,22 +455,24 @@ class KindBackend:
 
     def _wait_ready(self, nodes: int) -> None:
         api = kube.api_client(self.kubeconfig_path())
-        with progress.status(f"Waiting for {nodes} Ready nodes") as st:
+        with progress.status(_("Waiting for {n} Ready nodes").format(n=nodes)) as st:
 
             def count() -> tuple[int, int]:
                 ready, total = kube.ready_nodes(api)
-                st.update(f"{ready}/{nodes} Ready")
+                st.update(_("{ready}/{total} Ready").format(ready=ready, total=nodes))
                 return ready, total
 
-            ready, _ = wait.until(
+            ready, _total = wait.until(
                 count, lambda rt: rt == (nodes, nodes), timeout=300, raise_on_timeout=False
             )
         if ready != nodes:
             raise KubelabError(
-                f"only {ready} of {nodes} kind nodes became Ready within 300s; "
-                f"`kubectl --kubeconfig {self.kubeconfig_path()} describe nodes` says why"
+                _(
+                    "only {ready} of {nodes} kind nodes became Ready within 300s;"
+                    " `kubectl --kubeconfig {kubeconfig} describe nodes` says why"
+                ).format(ready=ready, nodes=nodes, kubeconfig=self.kubeconfig_path())
             )
-        with progress.status("Waiting for the add-ons to serve") as st:
+        with progress.status(_("Waiting for the add-ons to serve")) as st:
             for ns, name in SERVING:
                 st.update(f"{ns}/{name}")
                 self._kubectl(
@@ -462,14 +483,16 @@ class KindBackend:
                     f"deployment/{name}",
                     "--timeout=300s",
                     timeout=330,
-                    what=f"waiting for {ns}/{name}",
+                    what=_("waiting for {object}").format(object=f"{ns}/{name}"),
                 )
 
     def down(self) -> None:
         """Delete the kind cluster."""
         if not self.exists():
-            raise KubelabError(f"no kind cluster named {self.cluster!r} is up")
-        with progress.status(f"Deleting kind cluster {self.cluster!r}"):
+            raise KubelabError(
+                _("no kind cluster named {name} is up").format(name=repr(self.cluster))
+            )
+        with progress.status(_("Deleting kind cluster {name}").format(name=repr(self.cluster))):
             tools.run(
                 [self._kind(), "delete", "cluster", "--name", self.cluster],
                 timeout=300,
@@ -482,7 +505,7 @@ class KindBackend:
     def status(self) -> ClusterStatus:
         """Report whether the kind cluster runs and how many nodes are Ready."""
         if not (docker_available() and self.exists()):
-            return ClusterStatus(self.name, self.cluster, running=False, detail="not created")
+            return ClusterStatus(self.name, self.cluster, running=False, detail=_("not created"))
         try:
             ready, total = kube.ready_nodes(kube.api_client(self.kubeconfig_path()))
         except Exception as err:
@@ -491,7 +514,7 @@ class KindBackend:
                 self.cluster,
                 running=False,
                 kubeconfig=self.kubeconfig_path(),
-                detail=f"API server not reachable ({err.__class__.__name__})",
+                detail=_("API server not reachable ({error})").format(error=err.__class__.__name__),
             )
         return ClusterStatus(
             self.name,

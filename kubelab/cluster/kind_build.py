@@ -44,6 +44,7 @@ from kubelab.cluster import kind_pins, machine_lock
 from kubelab.cluster.kind_pins import COMPONENTS
 from kubelab.cluster.sim_build import K8S_VERSION, Component
 from kubelab.errors import KubelabError
+from kubelab.i18n import N_, _
 
 RECIPE_VERSION = "1"  # bump when the build recipe below changes meaning
 NODE_REPO = "kubelab/kind-node"
@@ -143,7 +144,7 @@ def go_env(comp: Component | None = None) -> dict[str, str]:
 
 
 def _go(args: list[str], cwd: Path, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
-    go = tools.require("go", "to build the kind images (once, about 30 min)")
+    go = tools.require("go", N_("to build the kind images (once, about 30 min)"))
     return tools.run([go, *args], env=go_env(), cwd=cwd, timeout=timeout, what=f"go {args[0]}")
 
 
@@ -170,13 +171,15 @@ def run_streaming(
     for lines, line in enumerate(proc.stdout, 1):
         tail.append(line.rstrip())
         text = line.strip()
-        st.update(text[:70] if show_lines and text else f"{lines} steps")
+        st.update(text[:70] if show_lines and text else _("{n} steps").format(n=lines))
     if proc.wait() != 0:
         log = kind_root() / "build-error.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"$ {' '.join(argv)}\n" + "\n".join(tail) + "\n")
-        last = next((t for t in reversed(tail) if t.strip()), "no output")
-        raise KubelabError(f"{what} failed: {last[:300]} (log: {log})")
+        last = next((t for t in reversed(tail) if t.strip()), _("no output"))
+        raise KubelabError(
+            _("{what} failed: {reason} (log: {log})").format(what=what, reason=last[:300], log=log)
+        )
 
 
 def _nice() -> list[str]:
@@ -199,9 +202,11 @@ def require_build_tools() -> None:
     for name in ("go", "gcc", "mmdebstrap"):
         if tools.find(name) is None:
             raise KubelabError(
-                f"`{name}` is needed to build the kind images from pinned sources (once, about "
-                "40 min on 2 cores) but was not found: install Go >= 1.26, and on Debian or "
-                "Ubuntu `apt install gcc mmdebstrap`; or use --backend sim"
+                _(
+                    "`{name}` is needed to build the kind images from pinned sources (once, about"
+                    " 40 min on 2 cores) but was not found: install Go >= 1.26, and on Debian or"
+                    " Ubuntu `apt install gcc mmdebstrap`; or use --backend sim"
+                ).format(name=name)
             )
 
 
@@ -228,7 +233,10 @@ def build_binaries() -> Path:
                 continue
             (cdir / "bin").mkdir(parents=True, exist_ok=True)
             started = time.monotonic()
-            with progress.status(f"Building {binary} {comp.version} ({i}/{len(todo)})") as st:
+            building = _("Building {binary} {version} ({i}/{n})").format(
+                binary=binary, version=comp.version, i=i, n=len(todo)
+            )
+            with progress.status(building) as st:
                 _build_go(comp, package, target, st)
             _record_time(cdir, binary, started)
         for comp in COMPONENTS:
@@ -248,14 +256,17 @@ def build_binaries() -> Path:
         (extra / "bin").mkdir(parents=True, exist_ok=True)
         if not (extra / "bin" / "pause").is_file():
             started = time.monotonic()
-            with progress.status(f"Building pause {kind_pins.PAUSE_VERSION} (gcc -static)"):
+            building = _("Building {what}").format(
+                what=f"pause {kind_pins.PAUSE_VERSION} (gcc -static)"
+            )
+            with progress.status(building):
                 _build_pause(extra / "bin" / "pause")
             _record_time(extra, "pause", started)
         for version in DEMO_WEB_VERSIONS:
             target = extra / "bin" / f"demo-web-{version}"
             if not target.is_file():
                 started = time.monotonic()
-                with progress.status(f"Building demo-web {version}") as st:
+                with progress.status(_("Building {what}").format(what=f"demo-web {version}")) as st:
                     _build_demo_web(version, target, st)
                 _record_time(extra, target.name, started)
         tmp = _atomic_dir(out)
@@ -292,21 +303,22 @@ def _record_time(cdir: Path, name: str, started: float) -> None:
 
 
 def _build_go(comp: Component, package: str, target: Path, st: progress.Status) -> None:
-    go = tools.require("go", "to build the kind images (once, about 30 min)")
+    go = tools.require("go", N_("to build the kind images (once, about 30 min)"))
     ldflags = " ".join(("-s", "-w", *comp.ldflags))
     tmp = target.with_name(f".{target.name}.tmp")
     argv = [*_nice(), str(go), "build", "-v", "-trimpath", "-ldflags", ldflags]
     if comp.tags:
         argv += ["-tags", ",".join(comp.tags)]
     argv += ["-o", str(tmp), package]
-    run_streaming(argv, st, f"building {target.name}", cwd=comp.module_dir, env=go_env(comp))
+    what = _("building {what}").format(what=target.name)
+    run_streaming(argv, st, what, cwd=comp.module_dir, env=go_env(comp))
     tmp.rename(target)
 
 
 def _build_pause(target: Path) -> None:
     k8s = next(c for c in COMPONENTS if c.name == "kubernetes")
     src = module_source(k8s) / "build" / "pause" / "linux" / "pause.c"
-    gcc = tools.require("gcc", "to build the pause image (apt install gcc)")
+    gcc = tools.require("gcc", N_("to build the pause image (apt install gcc)"))
     tmp = target.with_name(".pause.tmp")
     tools.run(
         [
@@ -328,11 +340,12 @@ def _build_pause(target: Path) -> None:
 
 
 def _build_demo_web(version: str, target: Path, st: progress.Status) -> None:
-    go = tools.require("go", "to build the demo app")
+    go = tools.require("go", N_("to build the demo app"))
     tmp = target.with_name(f".{target.name}.tmp")
     argv = [*_nice(), str(go), "build", "-trimpath", "-ldflags"]
     argv += [f"-s -w -X main.version={version}", "-o", str(tmp), "."]
-    run_streaming(argv, st, f"building demo-web {version}", cwd=DEMO_WEB_DIR, env=go_env())
+    what = _("building {what}").format(what=f"demo-web {version}")
+    run_streaming(argv, st, what, cwd=DEMO_WEB_DIR, env=go_env())
     tmp.rename(target)
 
 
@@ -367,7 +380,9 @@ def build_rootfs() -> Path:
     out = kind_root() / "rootfs" / rootfs_key()
     if (out / "done.json").is_file():
         return out
-    mmdebstrap = tools.require("mmdebstrap", "to build the kind images (apt install mmdebstrap)")
+    mmdebstrap = tools.require(
+        "mmdebstrap", N_("to build the kind images (apt install mmdebstrap)")
+    )
     pins = debian_pins()
     with machine_lock.held(kind_root() / "rootfs" / "build.lock"):
         out.mkdir(parents=True, exist_ok=True)
@@ -390,7 +405,10 @@ def build_rootfs() -> Path:
                 )
             tmp = target.with_name(f".{target.name}.tmp")
             argv += [pins["suite"], str(tmp), pins["mirror"]]
-            with progress.status(f"Building Debian {pins['suite']} rootfs {name!r}") as st:
+            building = _("Building Debian {suite} rootfs {name}").format(
+                suite=pins["suite"], name=repr(name)
+            )
+            with progress.status(building) as st:
                 run_streaming(argv, st, f"mmdebstrap {name}")
             tmp.rename(target)
             times[name] = round(time.monotonic() - started, 1)
@@ -755,7 +773,7 @@ def build_images(bins: Path, rootfs: Path) -> Path:
         work = Path(tempfile.mkdtemp(prefix="work-", dir=out))
         try:
             specs = image_specs(bins, rootfs, work)
-            with progress.status(f"Writing {len(specs)} image archives") as st:
+            with progress.status(_("Writing {n} image archives").format(n=len(specs))) as st:
                 for name, spec in specs.items():
                     target = out / f"{name}.tar"
                     if not target.is_file():
@@ -862,7 +880,7 @@ def _node_files(bins: Path, images: Path, manifests: dict[str, str]) -> Layer:
 
 
 def _docker() -> Path:
-    return tools.require("docker", "to build the kind node image")
+    return tools.require("docker", N_("to build the kind node image"))
 
 
 def docker_image_exists(image: str) -> bool:
@@ -917,14 +935,14 @@ def build_node_image(bins: Path, rootfs: Path, images: Path, manifests: dict[str
             return name
         base = f"{NODE_REPO}-rootfs:{rootfs_key()}"
         if not docker_image_exists(base):
-            with progress.status("Importing the node rootfs into Docker"):
+            with progress.status(_("Importing the node rootfs into Docker")):
                 tools.run(
                     [docker, "import", rootfs / "node.tar", base], timeout=900, what="docker import"
                 )
         container = f"kubelab-kind-build-{image_key()}"
         tools.run([docker, "rm", "-f", container], timeout=60, check=False)
-        with progress.status(f"Building node image {name}") as st:
-            st.update("starting the build container")
+        with progress.status(_("Building node image {name}").format(name=name)) as st:
+            st.update(_("starting the build container"))
             tools.run(
                 [
                     docker,
@@ -942,15 +960,15 @@ def build_node_image(bins: Path, rootfs: Path, images: Path, manifests: dict[str
                 what="docker run (node build container)",
             )
             try:
-                st.update("copying kind's files, binaries and image archives")
+                st.update(_("copying kind's files, binaries and image archives"))
                 _copy_into(docker, container, _node_files(bins, images, manifests))
-                st.update("importing the images into containerd")
+                st.update(_("importing the images into containerd"))
                 run_streaming(
                     [str(docker), "exec", container, "bash", "-c", NODE_SETUP],
                     st,
-                    "setting up the node image",
+                    _("setting up the node image"),
                 )
-                st.update("committing")
+                st.update(_("committing"))
                 stage = f"{name}-stage"
                 tools.run(
                     [

@@ -16,6 +16,7 @@ import yaml
 from kubelab import tools
 from kubelab.cluster import kind_build
 from kubelab.errors import KubelabError
+from kubelab.i18n import N_
 
 IMAGES = kind_build.IMAGES
 
@@ -84,7 +85,7 @@ def metrics_server(bins: Path) -> str:
 
     kind's kubelet serving certificates are self-signed, with no IP SANs.
     """
-    kubectl = tools.require("kubectl", "to render metrics-server's manifests")
+    kubectl = tools.require("kubectl", N_("to render metrics-server's manifests"))
     base = bins / "assets" / "metrics-server-manifests"
     out = tools.run([kubectl, "kustomize", base], timeout=60, what="kubectl kustomize").stdout
     docs = [d for d in yaml.safe_load_all(out) if d]

@@ -29,11 +29,12 @@ import yaml
 
 from kubelab import access, api, paths
 from kubelab.api import Json, Resource
-from kubelab.cluster.findings import MISSING, NEEDS_ADMIN, NO_ACCESS, OK, WARN, Finding
+from kubelab.cluster.findings import MISSING, NEEDS_ADMIN, NO_ACCESS, OK, WARN, Finding, pad
 from kubelab.cluster.gateway_crds import VENDORED
 from kubelab.cluster.served import Discovery
 from kubelab.errors import KubelabError
 from kubelab.fence import admission, fairness
+from kubelab.i18n import N_, _
 from kubelab.objects import dig
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -68,7 +69,9 @@ def subset_difference(desired: Json, found: Json) -> str | None:
     """Name the top-level fields (outside metadata) where `found` is not what kubelab would make."""
     skip = {"apiVersion", "kind", "metadata", "status"}
     differing = [k for k, v in desired.items() if k not in skip and not _contains(found.get(k), v)]
-    return f"differs in {', '.join(sorted(differing))}" if differing else None
+    if not differing:
+        return None
+    return _("differs in {fields}").format(fields=", ".join(sorted(differing)))
 
 
 def _contains(found: Any, want: Any) -> bool:
@@ -151,48 +154,72 @@ def check_part(target: Target, part: Part) -> Finding:
     try:
         desired = part.objects(target)
     except Skip as why:
-        return Finding(part.name, "absent", MISSING, str(why))
+        return Finding(_(part.name), _("absent"), MISSING, str(why))
     except api.ApiError as err:
-        return _no_access(part.name, err)
+        return _no_access(_(part.name), err)
     found = [look(target, d) for d in desired]
     return presence(part, found)
 
 
 def presence(part: Part, found: list[Found]) -> Finding:
     """The default row: every object present (ok), some absent (missing), or not readable."""
+    name = _(part.name)
     if any(f.forbidden for f in found):
-        return Finding(part.name, "not readable", NO_ACCESS, f"{NEEDS_ADMIN} to check")
+        return Finding(name, _("not readable"), NO_ACCESS, _("needs cluster-admin to check"))
     absent = [f.label for f in found if f.current is None]
     if absent:
-        shown = ", ".join(absent[:3]) + (f" and {len(absent) - 3} more" if len(absent) > 3 else "")
-        why = f" ({part.why})" if part.why else ""
-        return Finding(
-            part.name, f"absent: {shown}", MISSING, f"`kubelab cluster prepare` installs it{why}"
+        shown = ", ".join(absent[:3])
+        if len(absent) > 3:
+            shown = _("{objects} and {n} more").format(objects=shown, n=len(absent) - 3)
+        todo = (
+            _("`kubelab cluster prepare` installs it ({why})").format(why=_(part.why))
+            if part.why
+            else _("`kubelab cluster prepare` installs it")
         )
+        return Finding(name, _("absent: {objects}").format(objects=shown), MISSING, todo)
     differing = [(f, d) for f in found if f.current and (d := part.compare(f.desired, f.current))]
     theirs = sum(1 for f in found if not f.ours)
     said = [part.summary(found)] if part.summary else []
-    said += [f"{theirs} of {len(found)} not created by kubelab prepare"] if theirs else []
-    what = "present" + (f" ({'; '.join(said)})" if said else "")
+    if theirs:
+        said.append(
+            _("{theirs} of {total} not created by kubelab prepare").format(
+                theirs=theirs, total=len(found)
+            )
+        )
+    what = _("present ({notes})").format(notes="; ".join(said)) if said else _("present")
     if differing:
         notes = "; ".join(f"{f.label}: {d}" for f, d in differing)
         todo = (
-            "`kubelab cluster prepare` updates what kubelab created"
-            if part.update and all(f.ours for f, _ in differing)
-            else "kept as it is: kubelab never changes what it did not create; align it by hand "
-            "if labs misbehave"
+            _("`kubelab cluster prepare` updates what kubelab created")
+            if part.update and all(f.ours for f, _d in differing)
+            else _(
+                "kept as it is: kubelab never changes what it did not create; align it by hand"
+                " if labs misbehave"
+            )
         )
-        return Finding(part.name, f"{what}; {notes}", WARN, todo)
-    return Finding(part.name, what, OK)
+        return Finding(name, f"{what}; {notes}", WARN, todo)
+    return Finding(name, what, OK)
 
 
 def _no_access(name: str, err: api.ApiError) -> Finding:
     if err.status == 403:
-        return Finding(name, "not readable", NO_ACCESS, f"{NEEDS_ADMIN} to check")
-    return Finding(name, f"cannot tell: {err}", WARN)
+        return Finding(name, _("not readable"), NO_ACCESS, _("needs cluster-admin to check"))
+    return Finding(name, _("cannot tell: {reason}").format(reason=err), WARN)
 
 
 # --- preparing -----------------------------------------------------------------------------------
+
+
+# What `prepare` did with an object, as `Action.what` holds it (NEEDS_ADMIN is one too).
+ACTIONS = (
+    N_("created"),
+    N_("updated"),
+    N_("upgraded"),
+    N_("present"),
+    N_("kept"),
+    N_("skipped"),
+    N_("failed"),
+)
 
 
 @dataclass(frozen=True)
@@ -200,7 +227,7 @@ class Action:
     """What `prepare` did (or could not do) with one object or part."""
 
     part: str
-    what: str  # created, updated, upgraded, present, kept, skipped, needs cluster-admin, failed
+    what: str  # one of ACTIONS (compared as it is, shown translated)
     subject: str
     detail: str = ""
 
@@ -212,7 +239,9 @@ class Action:
     def line(self) -> str:
         """One line for the terminal."""
         detail = f": {self.detail}" if self.detail else ""
-        return f"{self.what:<19} {self.subject}{detail}"
+        # The subject may be a part's name, translated; never "" to gettext (that is its header).
+        subject = _(self.subject) if self.subject else ""
+        return f"{pad(_(self.what), 19)} {subject}{detail}"
 
 
 def labelled(desired: Json) -> Json:
@@ -231,7 +260,7 @@ def prepare_part(target: Target, part: Part) -> list[Action]:
         return [Action(part.name, "skipped", part.name, str(why))]
     except api.ApiError as err:
         if err.status == 403:
-            return [Action(part.name, NEEDS_ADMIN, part.name, "may not read what it depends on")]
+            return [Action(part.name, NEEDS_ADMIN, part.name, _("may not read what it depends on"))]
         return [Action(part.name, "failed", part.name, str(err))]
     actions = []
     created_crds: list[str] = []
@@ -249,26 +278,35 @@ def prepare_part(target: Target, part: Part) -> list[Action]:
 
 def _prepare_object(target: Target, part: Part, f: Found) -> Action:
     if f.resource is None:
-        return Action(part.name, "skipped", f.label, f"API {f.desired['apiVersion']} not served")
+        not_served = _("API {api} not served").format(api=f.desired["apiVersion"])
+        return Action(part.name, "skipped", f.label, not_served)
     if f.forbidden:
-        return Action(part.name, NEEDS_ADMIN, f.label, "not readable with these credentials")
+        return Action(part.name, NEEDS_ADMIN, f.label, _("not readable with these credentials"))
     if f.current is not None:
         differs = part.compare(f.desired, f.current)
         if not f.ours:
-            note = "not created by kubelab, left as it is" + (f" ({differs})" if differs else "")
+            note = (
+                _("not created by kubelab, left as it is ({differs})").format(differs=differs)
+                if differs
+                else _("not created by kubelab, left as it is")
+            )
             return Action(part.name, "kept", f.label, note)
         if differs and part.update:
             return _update(target, part, f)
-        note = "created by kubelab earlier" + (f" ({differs}; not updatable)" if differs else "")
+        note = (
+            _("created by kubelab earlier ({differs}; not updatable)").format(differs=differs)
+            if differs
+            else _("created by kubelab earlier")
+        )
         return Action(part.name, "present", f.label, note)
     meta = f.desired["metadata"]
     try:
         target.api.create(f.resource, labelled(f.desired), meta.get("namespace"))
     except api.ApiError as err:
         if err.status == 403:
-            return Action(part.name, NEEDS_ADMIN, f.label, "may not create it")
+            return Action(part.name, NEEDS_ADMIN, f.label, _("may not create it"))
         if err.status == 409:  # made meanwhile by someone else: not ours
-            return Action(part.name, "kept", f.label, "appeared meanwhile, left as it is")
+            return Action(part.name, "kept", f.label, _("appeared meanwhile, left as it is"))
         return Action(part.name, "failed", f.label, str(err))
     return Action(part.name, "created", f.label, _summary(f.desired))
 
@@ -285,7 +323,7 @@ def _update(target: Target, part: Part, f: Found) -> Action:
         return Action(part.name, what, f.label, str(err))
     version = _version(f.desired)
     if version:
-        return Action(part.name, "upgraded", f.label, f"to {version}")
+        return Action(part.name, "upgraded", f.label, _("to {version}").format(version=version))
     return Action(part.name, "updated", f.label, differs_note(part, f))
 
 
@@ -350,7 +388,9 @@ def from_manifest(path: Path) -> Callable[[Target], list[Json]]:
 
 def _bundles(found: list[Found]) -> str:
     versions = sorted({v for f in found if (v := _version(f.current))}, key=version_key)
-    return f"bundle {', '.join(versions)}" if versions else "no bundle version"
+    if not versions:
+        return _("no bundle version")
+    return _("bundle {versions}").format(versions=", ".join(versions))
 
 
 def _storage_summary(found: list[Found]) -> str:
@@ -367,14 +407,18 @@ def _crd_compare(desired: Json, found: Json) -> str | None:
     if want is None:  # the bundle's admission policy and its binding
         return subset_difference(desired, found)
     if version_key(have) < version_key(want):
-        return f"bundle {have or 'unknown'}, older than kubelab's {want}"
+        return _("bundle {have}, older than kubelab's {want}").format(
+            have=have or _("unknown"), want=want
+        )
     return None
 
 
 def _gateway_classes(target: Target) -> list[Json]:
     res = target.discovery.resource_for("gateway.networking.k8s.io/v1", "GatewayClass")
     if res is None:
-        raise Skip("the Gateway API CRDs come first: rerun `kubelab cluster prepare` once they are")
+        raise Skip(
+            _("the Gateway API CRDs come first: rerun `kubelab cluster prepare` once they are")
+        )
     return target.api.list(res)
 
 
@@ -392,13 +436,17 @@ def gatewayclass_objects(target: Target) -> list[Json]:
     controllers = sorted({str(dig(g, "spec", "controllerName")) for g in classes if _accepted(g)})
     if not controllers:
         raise Skip(
-            "needs a Gateway controller: install one (Traefik, Envoy Gateway, ...), then rerun "
-            "`kubelab cluster prepare` (lab 05 routes traffic through it)"
+            _(
+                "needs a Gateway controller: install one (Traefik, Envoy Gateway, ...), then rerun"
+                " `kubelab cluster prepare` (lab 05 routes traffic through it)"
+            )
         )
     if len(controllers) > 1:
         raise Skip(
-            f"several Gateway controllers answer ({', '.join(controllers)}): create GatewayClass "
-            "kubelab with the controllerName of the one the course should use"
+            _(
+                "several Gateway controllers answer ({controllers}): create GatewayClass"
+                " kubelab with the controllerName of the one the course should use"
+            ).format(controllers=", ".join(controllers))
         )
     return [_gatewayclass(controllers[0])]
 
@@ -418,32 +466,38 @@ def _gatewayclass_compare(desired: Json, found: Json) -> str | None:
 
 def gatewayclass_check(target: Target, part: Part) -> Finding:
     """GatewayClass kubelab: present and accepted by a controller (the sim has none)."""
+    name = _(part.name)
     try:
         classes = _gateway_classes(target)
     except Skip:
-        return Finding(part.name, "absent (no Gateway API)", MISSING, "install the CRDs first")
+        return Finding(name, _("absent (no Gateway API)"), MISSING, _("install the CRDs first"))
     except api.ApiError as err:
-        return _no_access(part.name, err)
+        return _no_access(name, err)
     mine = next((g for g in classes if dig(g, "metadata", "name") == KUBELAB), None)
     if mine is None:
         try:
             controller = gatewayclass_objects(target)[0]["spec"]["controllerName"]
         except Skip as why:
-            return Finding(part.name, "absent", MISSING, str(why))
+            return Finding(name, _("absent"), MISSING, str(why))
         return Finding(
-            part.name, "absent", MISSING, f"`kubelab cluster prepare` creates it for {controller}"
+            name,
+            _("absent"),
+            MISSING,
+            _("`kubelab cluster prepare` creates it for {controller}").format(
+                controller=controller
+            ),
         )
     controller = dig(mine, "spec", "controllerName")
     if _accepted(mine):
-        return Finding(part.name, f"accepted by {controller}", OK)
+        return Finding(name, _("accepted by {controller}").format(controller=controller), OK)
     sim = controller == "sim.kubelab.local/gateway-controller"
     return Finding(
-        part.name,
-        f"present, not accepted by any controller ({controller})",
+        name,
+        _("present, not accepted by any controller ({controller})").format(controller=controller),
         WARN,
-        "sim: no data plane, graders resolve routes themselves"
+        _("sim: no data plane, graders resolve routes themselves")
         if sim
-        else "Gateways of this class will not be programmed: is its Gateway controller running?",
+        else _("Gateways of this class will not be programmed: is its Gateway controller running?"),
     )
 
 
@@ -453,7 +507,7 @@ def fast_ssd_objects(target: Target) -> list[Json]:
     existing = next((c for c in classes if dig(c, "metadata", "name") == "fast-ssd"), None)
     default = next((c for c in classes if is_default_class(c)), None)
     if default is None and existing is None:
-        raise Skip("needs a default StorageClass to take the provisioner from: mark one default")
+        raise Skip(_("needs a default StorageClass to take the provisioner from: mark one default"))
     source = default or existing
     assert source is not None
     body: Json = {
@@ -511,19 +565,19 @@ def crd_objects(_target: Target) -> list[Json]:
 # cluster-wide objects can run a workshop once someone who may has prepared the cluster.
 FENCE_PARTS: list[Part] = [
     Part(
-        "kubelab ClusterRoles",
+        N_("kubelab ClusterRoles"),
         lambda _t: access.shared_roles(),
-        why="workshops and bulk grading bind each participant to them in their own namespaces",
+        why=N_("workshops and bulk grading bind each participant to them in their own namespaces"),
     ),
     Part(
-        "fence admission policies",
+        N_("fence admission policies"),
         lambda _t: admission.objects(),
-        why="participants and submissions cannot weaken their namespace's fence",
+        why=N_("participants and submissions cannot weaken their namespace's fence"),
     ),
     Part(
-        "fence API fairness",
+        N_("fence API fairness"),
         lambda _t: [fairness.level()],
-        why="one participant's flood of requests cannot slow the others' checks",
+        why=N_("one participant's flood of requests cannot slow the others' checks"),
     ),
 ]
 
@@ -541,35 +595,39 @@ def fence_up(client: api.Api) -> None:
     for part in FENCE_PARTS:
         for action in prepare_part(target, part):
             if action.failing:
-                raise KubelabError(f"could not install {part.name}: {action.line().strip()}")
+                raise KubelabError(
+                    _("could not install {part}: {action}").format(
+                        part=_(part.name), action=action.line().strip()
+                    )
+                )
 
 
 PARTS: list[Part] = [
     Part(
-        "Gateway API CRDs",
+        N_("Gateway API CRDs"),
         crd_objects,
-        why="lab 05's Gateway and HTTPRoutes",
+        why=N_("lab 05's Gateway and HTTPRoutes"),
         compare=_crd_compare,
         summary=_bundles,
     ),
     Part(
         "GatewayClass kubelab",
         gatewayclass_objects,
-        why="lab 05",
+        why=N_("lab 05"),
         compare=_gatewayclass_compare,
         check=gatewayclass_check,
     ),
     Part(
         "StorageClass fast-ssd",
         fast_ssd_objects,
-        why="lab 04's volumes",
+        why=N_("lab 04's volumes"),
         summary=_storage_summary,
         update=False,  # provisioner and parameters are immutable
     ),
     Part(
-        "substrate ConfigMap",
+        N_("substrate ConfigMap"),
         substrate_objects,
-        why="graders tell sim from a real cluster by kube-public/kubelab-cluster",
+        why=N_("graders tell sim from a real cluster by kube-public/kubelab-cluster"),
         compare=_substrate_compare,
         summary=_substrate_summary,
     ),

@@ -15,16 +15,17 @@ from collections.abc import Callable
 from kubelab import api
 from kubelab.api import Json
 from kubelab.cluster import parts
-from kubelab.cluster.findings import MISSING, NEEDS_ADMIN, NO_ACCESS, OK, WARN, Finding
+from kubelab.cluster.findings import MISSING, NO_ACCESS, OK, WARN, Finding
+from kubelab.i18n import N_, _
 from kubelab.objects import dig
 
 TARGET_MINOR = 36  # the Kubernetes minor the course is built and tested on (sim's v1.36)
 # What the labs use that older servers lack: (first minor that has it, what it is).
 NEWER_FEATURES = (
-    (28, "`kubectl auth whoami` (SelfSubjectReview v1)"),
-    (29, "API Priority and Fairness v1"),
-    (30, "ValidatingAdmissionPolicy v1"),
-    (31, "PodDisruptionBudget unhealthyPodEvictionPolicy as GA (lab 03)"),
+    (28, N_("`kubectl auth whoami` (SelfSubjectReview v1)")),
+    (29, N_("API Priority and Fairness v1")),
+    (30, N_("ValidatingAdmissionPolicy v1")),
+    (31, N_("PodDisruptionBudget unhealthyPodEvictionPolicy as GA (lab 03)")),
 )
 PSA_LABEL = "pod-security.kubernetes.io/enforce"
 METRICS_GRACE = 20.0  # seconds a registered metrics API may take to answer (a fresh metrics-server)
@@ -53,30 +54,42 @@ class Checker:
         except api.ApiError as err:
             if err.status == 401:
                 raise api.ClusterUnreachable(
-                    f"the cluster at {self.api.server} does not accept these credentials (401):"
-                    " log in again, or pick another --kubeconfig/--context"
+                    _(
+                        "the cluster at {server} does not accept these credentials (401):"
+                        " log in again, or pick another --kubeconfig/--context"
+                    ).format(server=self.api.server)
                 ) from err
-            self.user = "unknown (no SelfSubjectReview)"
-        return Finding("API server and credentials", f"{self.api.server} as {self.user}", OK)
+            self.user = _("unknown (no SelfSubjectReview)")
+        return Finding(
+            _("API server and credentials"),
+            _("{server} as {user}").format(server=self.api.server, user=self.user),
+            OK,
+        )
 
     def version(self) -> Finding:
         """Server version against the course's 1.36."""
+        name = _("Kubernetes version")
         try:
             info = self.api.request("GET", "/version")
         except api.ApiError as err:
-            return Finding("Kubernetes version", f"not readable ({err.status})", WARN)
+            return Finding(name, _("not readable ({status})").format(status=err.status), WARN)
         git = str(info.get("gitVersion", "?"))
         match = re.match(r"v?(\d+)\.(\d+)", git)
         if not match:
-            return Finding("Kubernetes version", git, WARN, "cannot tell the version")
+            return Finding(name, git, WARN, _("cannot tell the version"))
         major, minor = int(match[1]), int(match[2])
         if (major, minor) >= (1, TARGET_MINOR):
-            return Finding("Kubernetes version", git, OK)
-        lacking = [what for since, what in NEWER_FEATURES if minor < since]
-        todo = f"older than the course's 1.{TARGET_MINOR}: untested"
-        if lacking:
-            todo += "; missing: " + ", ".join(lacking)
-        return Finding("Kubernetes version", git, WARN, todo)
+            return Finding(name, git, OK)
+        lacking = [_(what) for since, what in NEWER_FEATURES if minor < since]
+        version = f"1.{TARGET_MINOR}"
+        todo = (
+            _("older than the course's {version}: untested; missing: {features}").format(
+                version=version, features=", ".join(lacking)
+            )
+            if lacking
+            else _("older than the course's {version}: untested").format(version=version)
+        )
+        return Finding(name, git, WARN, todo)
 
     def _can(self, verb: str, resource: str, group: str = "", namespace: str = "") -> bool:
         attrs = {"verb": verb, "resource": resource, "group": group}
@@ -95,28 +108,32 @@ class Checker:
 
     def cluster_admin(self) -> Finding:
         """Whether these credentials may do anything anywhere (prepare and workshops need it)."""
-        name = "cluster-admin credentials"
+        name = _("cluster-admin credentials")
         try:
             self.admin = self._can("*", "*", "*")
         except api.ApiError as err:
-            return Finding(name, f"cannot tell ({err.status})", WARN)
+            return Finding(name, _("cannot tell ({status})").format(status=err.status), WARN)
         if self.admin:
-            return Finding(name, f"yes ({self.user})", OK)
+            return Finding(name, _("yes ({user})").format(user=self.user), OK)
         return Finding(
             name,
-            f"no: {self.user} has only what RBAC grants it",
+            _("no: {user} has only what RBAC grants it").format(user=self.user),
             WARN,
-            f"prepare and workshops: {NEEDS_ADMIN}; ask the cluster's admin to run "
-            "`kubelab cluster prepare` and `kubelab workshop up`",
+            _(
+                "prepare and workshops: needs cluster-admin; ask the cluster's admin to run"
+                " `kubelab cluster prepare` and `kubelab workshop up`"
+            ),
         )
 
     def rbac(self) -> Finding:
         """RBAC served and enforced (a stranger is refused)."""
-        name = "RBAC authorization"
+        name = _("RBAC authorization")
         if not self.target.discovery.group_version("rbac.authorization.k8s.io/v1").served:
-            return Finding(name, "API not served", MISSING, "enable --authorization-mode=RBAC")
+            return Finding(
+                name, _("API not served"), MISSING, _("enable --authorization-mode=RBAC")
+            )
         if not self.admin:
-            return Finding(name, "on (these credentials are limited)", OK)
+            return Finding(name, _("on (these credentials are limited)"), OK)
         stranger = f"kubelab-check-{uuid.uuid4().hex[:8]}"
         try:
             review = self.api.create(
@@ -135,24 +152,29 @@ class Checker:
                 },
             )
         except api.ApiError as err:
-            return Finding(name, f"API served; enforcement unknown ({err.status})", WARN)
+            return Finding(
+                name,
+                _("API served; enforcement unknown ({status})").format(status=err.status),
+                WARN,
+            )
         if dig(review, "status", "allowed", default=False):
             return Finding(
                 name,
-                "served, not enforced: anyone may read kube-system's Secrets",
+                _("served, not enforced: anyone may read kube-system's Secrets"),
                 MISSING,
-                "run the API server with --authorization-mode=Node,RBAC (lab 06 grades RBAC)",
+                _("run the API server with --authorization-mode=Node,RBAC (lab 06 grades RBAC)"),
             )
-        return Finding(name, "on (a stranger is refused)", OK)
+        return Finding(name, _("on (a stranger is refused)"), OK)
 
     # --- what the labs use --------------------------------------------------------------------
 
     def nodes(self) -> Finding:
         """Ready nodes to schedule on."""
+        name = _("Ready nodes")
         try:
             nodes = self.api.list(api.NODES)
         except api.ApiError as err:
-            return _not_readable("Ready nodes", err)
+            return _not_readable(name, err)
         ready = sum(
             1
             for n in nodes
@@ -162,12 +184,17 @@ class Checker:
             )
         )
         if not ready:
-            return Finding("Ready nodes", f"0 of {len(nodes)}", MISSING, "no node takes pods")
-        return Finding("Ready nodes", f"{ready} of {len(nodes)}", OK)
+            return Finding(
+                name,
+                _("{ready} of {total}").format(ready=0, total=len(nodes)),
+                MISSING,
+                _("no node takes pods"),
+            )
+        return Finding(name, _("{ready} of {total}").format(ready=ready, total=len(nodes)), OK)
 
     def metrics(self) -> Finding:
         """metrics.k8s.io served (the HPA lab scales on it)."""
-        name = "metrics API (metrics.k8s.io)"
+        name = _("metrics API (metrics.k8s.io)")
         gv = self.target.discovery.group_version("metrics.k8s.io/v1beta1")
         deadline = time.monotonic() + METRICS_GRACE
         while gv.status == 503 and time.monotonic() < deadline:  # metrics-server (re)starting
@@ -175,19 +202,19 @@ class Checker:
             self.target.discovery.forget()
             gv = self.target.discovery.group_version("metrics.k8s.io/v1beta1")
         if gv.served:
-            return Finding(name, "served", OK)
+            return Finding(name, _("served"), OK)
         if gv.status == 503:
             return Finding(
                 name,
-                "registered, not available (503)",
+                _("registered, not available (503)"),
                 MISSING,
-                "metrics-server is not answering: `kubectl -n kube-system get pods`",
+                _("metrics-server is not answering: `kubectl -n kube-system get pods`"),
             )
-        return Finding(name, "not served", MISSING, "install metrics-server (lab 03's HPA)")
+        return Finding(name, _("not served"), MISSING, _("install metrics-server (lab 03's HPA)"))
 
     def default_storage_class(self) -> Finding:
         """A default StorageClass (claims without a class, lab 04)."""
-        name = "default StorageClass"
+        name = _("default StorageClass")
         try:
             classes = self.api.list(api.STORAGECLASSES)
         except api.ApiError as err:
@@ -196,9 +223,11 @@ class Checker:
         if not defaults:
             return Finding(
                 name,
-                "none",
+                _("none"),
                 MISSING,
-                f"mark one: kubectl annotate storageclass NAME {parts.DEFAULT_CLASS}=true",
+                _("mark one: {command}").format(
+                    command=f"kubectl annotate storageclass NAME {parts.DEFAULT_CLASS}=true"
+                ),
             )
         shown = ", ".join(
             f"{dig(c, 'metadata', 'name')} ({c.get('provisioner')})" for c in defaults
@@ -207,7 +236,7 @@ class Checker:
 
     def pod_security(self) -> Finding:
         """Pod Security admission refuses a privileged pod where enforce=restricted."""
-        name = "Pod Security admission"
+        name = _("Pod Security admission")
         ns = f"kubelab-check-{uuid.uuid4().hex[:8]}"
         try:
             self.api.create(
@@ -222,7 +251,7 @@ class Checker:
                 },
             )
         except api.ApiError as err:
-            return _not_readable(name, err, "a scratch namespace")
+            return _not_readable(name, err, _("a scratch namespace"))
         try:
             return self._privileged_pod(name, ns)
         finally:
@@ -252,24 +281,29 @@ class Checker:
             except api.ApiError as err:
                 text = str(err)
                 if "PodSecurity" in text or "violates" in text:
-                    return Finding(name, "enforced (restricted refuses a privileged pod)", OK)
+                    return Finding(name, _("enforced (restricted refuses a privileged pod)"), OK)
                 if "service account" in text.lower() and time.monotonic() < deadline:
                     time.sleep(0.5)  # the namespace's default ServiceAccount is not made yet
                     continue
-                return Finding(name, f"cannot tell: {text}", WARN)
+                return Finding(name, _("cannot tell: {reason}").format(reason=text), WARN)
             return Finding(
                 name,
-                "not enforced: a privileged pod passes enforce=restricted",
+                _("not enforced: a privileged pod passes enforce=restricted"),
                 MISSING,
-                "enable the PodSecurity admission plugin (lab 06 and 08 rely on it)",
+                _("enable the PodSecurity admission plugin (lab 06 and 08 rely on it)"),
             )
 
     def served(self, name: str, api_version: str, plural: str, why: str) -> Finding:
         """One API the course creates objects of."""
         gv = self.target.discovery.group_version(api_version)
         if gv.has(plural):
-            return Finding(name, f"{api_version} served", OK)
-        return Finding(name, f"{api_version} {plural} not served", MISSING, why)
+            return Finding(name, _("{api} served").format(api=api_version), OK)
+        return Finding(
+            name,
+            _("{api} {resource} not served").format(api=api_version, resource=plural),
+            MISSING,
+            why,
+        )
 
     # --- all of it ------------------------------------------------------------------------------
 
@@ -281,16 +315,16 @@ class Checker:
             self.default_storage_class,
             self.pod_security,
             lambda: self.served(
-                "ValidatingAdmissionPolicy API",
+                _("ValidatingAdmissionPolicy API"),
                 "admissionregistration.k8s.io/v1",
                 "validatingadmissionpolicies",
-                "needs Kubernetes 1.30+ (the course's admission policy)",
+                _("needs Kubernetes 1.30+ (the course's admission policy)"),
             ),
             lambda: self.served(
-                "flow control (APF) API",
+                _("flow control (APF) API"),
                 "flowcontrol.apiserver.k8s.io/v1",
                 "flowschemas",
-                "needs Kubernetes 1.29+ (the course's API Priority and Fairness objects)",
+                _("needs Kubernetes 1.29+ (the course's API Priority and Fairness objects)"),
             ),
         ]
         rows += [c() for c in checks]
@@ -300,9 +334,13 @@ class Checker:
 
 def _not_readable(name: str, err: api.ApiError, what: str = "") -> Finding:
     if err.status == 403:
-        todo = f"{NEEDS_ADMIN} to check" + (f" (it creates {what})" if what else "")
-        return Finding(name, "not readable", NO_ACCESS, todo)
-    return Finding(name, f"cannot tell: {err}", WARN)
+        todo = (
+            _("needs cluster-admin to check (it creates {what})").format(what=what)
+            if what
+            else _("needs cluster-admin to check")
+        )
+        return Finding(name, _("not readable"), NO_ACCESS, todo)
+    return Finding(name, _("cannot tell: {reason}").format(reason=err), WARN)
 
 
 def check(client: api.Api) -> list[Finding]:

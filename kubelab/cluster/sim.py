@@ -21,6 +21,7 @@ from kubelab.cluster import machine_lock, parts, sim_fetch, state
 from kubelab.cluster.base import DEFAULT_NODES, ClusterStatus
 from kubelab.cluster.gateway_crds import VENDORED
 from kubelab.errors import KubelabError
+from kubelab.i18n import N_, _
 
 KWOKCTL_CONFIG = paths.SIM_DIR / "kwokctl.yaml"
 # KWOK Stages: KWOK's defaults plus the planted faults of the fault drills (sim/stages/faults.yaml).
@@ -105,7 +106,7 @@ class SimBackend:
     # --- running kwokctl -----------------------------------------------------------------------
 
     def _env(self, bin_dir: Path) -> dict[str, str]:
-        kubectl = tools.require("kubectl", "by kwokctl to talk to the cluster")
+        kubectl = tools.require("kubectl", N_("by kwokctl to talk to the cluster"))
         env = dict(os.environ)
         env["KWOK_WORKDIR"] = str(self.workdir)
         env["PATH"] = os.pathsep.join([str(bin_dir), str(kubectl.parent), env.get("PATH", "")])
@@ -122,7 +123,11 @@ class SimBackend:
             argv, env=self._env(bin_dir), timeout=timeout, check=False, what=f"kwokctl {verb}"
         )
         if check and proc.returncode != 0:
-            raise KubelabError(f"kwokctl {verb} failed: {_kwokctl_error(proc.stderr)}")
+            raise KubelabError(
+                _("{what} failed: {reason}").format(
+                    what=f"kwokctl {verb}", reason=_kwokctl_error(proc.stderr)
+                )
+            )
         return proc.stdout
 
     def write_config(self, bin_dir: Path, ports: dict[str, int] | None = None) -> Path:
@@ -141,7 +146,7 @@ class SimBackend:
                 "kwokControllerBinary": str(bin_dir / "kwok"),
                 "etcdBinary": str(bin_dir / "etcd"),
                 "metricsServerBinary": str(bin_dir / "metrics-server"),
-                "kubectlBinary": str(tools.require("kubectl", "by kwokctl")),
+                "kubectlBinary": str(tools.require("kubectl", N_("by kwokctl"))),
                 # Only used with --prometheus-port, which kubelab never passes. A local path that
                 # does not exist makes enabling it fail here instead of downloading from GitHub.
                 "prometheusBinary": str(bin_dir / "prometheus-not-provided"),
@@ -201,7 +206,9 @@ class SimBackend:
             while port in claimed or port in chosen.values() or not procs.port_free(port):
                 port -= 1
                 if port < 20000:
-                    raise KubelabError("no free TCP port between 20000 and 32767 for the cluster")
+                    raise KubelabError(
+                        _("no free TCP port between 20000 and 32767 for the cluster")
+                    )
             chosen[option] = port
             port -= 1
         return chosen
@@ -231,7 +238,7 @@ class SimBackend:
         if not pids or not all(procs.alive(p) for p in pids.values()):
             return False
         try:
-            kubectl = tools.require("kubectl", "to reach the cluster")
+            kubectl = tools.require("kubectl", N_("to reach the cluster"))
             out = tools.run(
                 [kubectl, "--kubeconfig", self.kubeconfig_path(), "get", "--raw", "/readyz"],
                 timeout=10,
@@ -244,7 +251,7 @@ class SimBackend:
     def up(self, *, nodes: int = DEFAULT_NODES, api_port: int | None = None) -> ClusterStatus:
         """Start the cluster (downloading or building binaries first if needed), or reuse one."""
         if nodes < 1:
-            raise KubelabError("--nodes must be at least 1")
+            raise KubelabError(_("--nodes must be at least 1"))
         bin_dir = sim_fetch.ensure_binaries()  # release download, else the Go build
         # kwokctl picks free ports when it creates a cluster, and its processes take them a moment
         # later: two clusters starting at once (two shells, two test workers) can pick the same
@@ -255,9 +262,12 @@ class SimBackend:
             if not self.exists():
                 if api_port and not procs.port_free(api_port):
                     raise KubelabError(
-                        f"port {api_port} is already in use; free it or choose another --api-port"
+                        _(
+                            "port {port} is already in use; free it or choose another --api-port"
+                        ).format(port=api_port)
                     )
-                with progress.status(f"Starting sim cluster {self.cluster!r}") as st:
+                starting = _("Starting sim cluster {name}").format(name=repr(self.cluster))
+                with progress.status(starting) as st:
                     st.update("etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics")
                     self.kwokctl(*self._create_args(bin_dir, api_port), bin_dir=bin_dir)
             self._ensure_nodes(nodes, bin_dir)
@@ -278,8 +288,12 @@ class SimBackend:
         for name, pid in self.pids().items():
             if not procs.alive(pid):
                 log = self.cluster_dir / "logs" / f"{name}.log"
-                reason = _exit_reason(log.read_text()) if log.is_file() else "no log"
-                raise KubelabError(f"{name} exited after start: {reason[:300]} (log: {log})")
+                reason = _exit_reason(log.read_text()) if log.is_file() else _("no log")
+                raise KubelabError(
+                    _("{component} exited after start: {reason} (log: {log})").format(
+                        component=name, reason=reason[:300], log=log
+                    )
+                )
 
     def _restart(self, bin_dir: Path) -> None:
         """Start the stopped processes of an existing cluster (after a reboot), keeping its data."""
@@ -288,15 +302,18 @@ class SimBackend:
         for name, pid in self.pids().items():
             if not procs.alive(pid):
                 (self.cluster_dir / "pids" / f"{name}.pid").unlink(missing_ok=True)
-        with progress.status(f"Restarting sim cluster {self.cluster!r}") as st:
+        restarting = _("Restarting sim cluster {name}").format(name=repr(self.cluster))
+        with progress.status(restarting) as st:
             self.kwokctl("start", "cluster", bin_dir=bin_dir, check=False)
-            st.update("waiting for the API server to be ready")
+            st.update(_("waiting for the API server to be ready"))
             healthy = wait.until(self.healthy, bool, timeout=60, raise_on_timeout=False)
         if not healthy:
             # Never delete a learner's cluster state silently: say how to start afresh instead.
             raise KubelabError(
-                f"sim cluster {self.cluster!r} exists but would not restart (logs: "
-                f"{self.cluster_dir / 'logs'}); `kubelab cluster down` then `up` starts a new one"
+                _(
+                    "sim cluster {name} exists but would not restart (logs: {logs});"
+                    " `kubelab cluster down` then `up` starts a new one"
+                ).format(name=repr(self.cluster), logs=self.cluster_dir / "logs")
             )
 
     def _ensure_nodes(self, nodes: int, bin_dir: Path) -> None:
@@ -305,11 +322,11 @@ class SimBackend:
         if total != nodes:
             params = [a for p in NODE_PARAMS for a in ("--param", p)]
             self.kwokctl("scale", "node", "--replicas", str(nodes), *params, bin_dir=bin_dir)
-        with progress.status(f"Waiting for {nodes} Ready nodes") as st:
+        with progress.status(_("Waiting for {n} Ready nodes").format(n=nodes)) as st:
 
             def count() -> tuple[int, int]:
                 ready, total = kube.ready_nodes(api)
-                st.update(f"{ready}/{nodes} Ready")
+                st.update(_("{ready}/{total} Ready").format(ready=ready, total=nodes))
                 return ready, total
 
             ready, total = wait.until(
@@ -322,11 +339,21 @@ class SimBackend:
                 log = self.cluster_dir / "logs" / f"{name}.log"
                 if not procs.alive(pid) and log.is_file():
                     raise KubelabError(
-                        f"only {ready} of {nodes} nodes became Ready: {name} exited: "
-                        f"{_exit_reason(log.read_text())[:200]}; `kubelab cluster down` then "
-                        "`up` starts afresh"
+                        _(
+                            "only {ready} of {nodes} nodes became Ready: {component} exited:"
+                            " {reason}; `kubelab cluster down` then `up` starts afresh"
+                        ).format(
+                            ready=ready,
+                            nodes=nodes,
+                            component=name,
+                            reason=_exit_reason(log.read_text())[:200],
+                        )
                     )
-            raise KubelabError(f"only {ready} of {nodes} nodes became Ready within 60s")
+            raise KubelabError(
+                _("only {ready} of {nodes} nodes became Ready within 60s").format(
+                    ready=ready, nodes=nodes
+                )
+            )
 
     def _addons_digest(self) -> str:
         h = hashlib.sha256(GATEWAY_CRDS.read_bytes())
@@ -345,12 +372,12 @@ class SimBackend:
         stamp.write_text(digest)
 
     def _apply_addons(self) -> None:
-        kubectl = tools.require("kubectl", "to install the cluster add-ons")
+        kubectl = tools.require("kubectl", N_("to install the cluster add-ons"))
         kc = ["--kubeconfig", str(self.kubeconfig_path())]
-        with progress.status("Installing Gateway API CRDs, storage classes, GatewayClass"):
+        with progress.status(_("Installing Gateway API CRDs, storage classes, GatewayClass")):
             tools.run(
                 [kubectl, *kc, "apply", "--server-side", "--force-conflicts", "-f", GATEWAY_CRDS],
-                what="applying the Gateway API CRDs",
+                what=_("applying the Gateway API CRDs"),
             )
             crds = [
                 f"crd/{d['metadata']['name']}"
@@ -359,13 +386,13 @@ class SimBackend:
             ]
             tools.run(
                 [kubectl, *kc, "wait", "--for=condition=Established", "--timeout=60s", *crds],
-                what="waiting for the Gateway API CRDs",
+                what=_("waiting for the Gateway API CRDs"),
             )
             tools.run(
                 [kubectl, *kc, "apply", "--server-side", "--force-conflicts", "-k", ADDONS],
-                what="applying the cluster add-ons",
+                what=_("applying the cluster add-ons"),
             )
-        with progress.status("Installing the fence (roles, admission policies, API fairness)"):
+        with progress.status(_("Installing the fence (roles, admission policies, API fairness)")):
             conn = api.Api(self.kubeconfig_path())
             try:
                 parts.fence_up(conn)
@@ -375,9 +402,11 @@ class SimBackend:
     def down(self) -> None:
         """Stop every component process and delete the cluster's files."""
         if not self.exists():
-            raise KubelabError(f"no sim cluster named {self.cluster!r} is up")
+            raise KubelabError(
+                _("no sim cluster named {name} is up").format(name=repr(self.cluster))
+            )
         pids = self.pids()
-        with progress.status(f"Stopping sim cluster {self.cluster!r}"):
+        with progress.status(_("Stopping sim cluster {name}").format(name=repr(self.cluster))):
             self.kwokctl("delete", "cluster", check=False)
             wait.until(
                 lambda: [p for p in pids.values() if procs.alive(p)],
@@ -389,14 +418,20 @@ class SimBackend:
         state.forget(self.cluster)
         left = [f"{name} (pid {p})" for name, p in pids.items() if procs.alive(p)]
         if left:
-            raise KubelabError(f"these processes did not stop: {', '.join(left)}")
+            raise KubelabError(
+                _("these processes did not stop: {processes}").format(processes=", ".join(left))
+            )
 
     def status(self) -> ClusterStatus:
         """Report the processes, the API server and the nodes."""
         if not self.exists():
-            return ClusterStatus(self.name, self.cluster, running=False, detail="not created")
+            return ClusterStatus(self.name, self.cluster, running=False, detail=_("not created"))
         components = {
-            name: (f"running (pid {pid})" if procs.alive(pid) else f"stopped (pid {pid})")
+            name: (
+                _("running (pid {pid})").format(pid=pid)
+                if procs.alive(pid)
+                else _("stopped (pid {pid})").format(pid=pid)
+            )
             for name, pid in self.pids().items()
         }
         port = self.ports().get("kubeApiserverPort")
@@ -409,7 +444,7 @@ class SimBackend:
                 kubeconfig=self.kubeconfig_path(),
                 server=server,
                 components=components,
-                detail="processes stopped or API not ready",
+                detail=_("processes stopped or API not ready"),
             )
         ready, total = kube.ready_nodes(kube.api_client(self.kubeconfig_path()))
         return ClusterStatus(

@@ -28,6 +28,7 @@ from typing import Any
 from kubelab import paths, progress, tools
 from kubelab.cluster import machine_lock
 from kubelab.errors import KubelabError
+from kubelab.i18n import N_, _
 
 MODULES_DIR = paths.SIM_DIR / "modules"
 RECIPE_VERSION = "2"  # bump to force a rebuild when the recipe below changes meaning
@@ -132,7 +133,7 @@ def go_env() -> dict[str, str]:
 
 
 def _go(*args: str, cwd: Path, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
-    go = tools.require("go", "to build the simulated cluster's binaries (once, about 10 min)")
+    go = tools.require("go", N_("to build the simulated cluster's binaries (once, about 10 min)"))
     return tools.run([go, *args], env=go_env(), cwd=cwd, timeout=timeout, what=f"go {args[0]}")
 
 
@@ -169,7 +170,7 @@ def _complete(out: Path) -> bool:
     return (
         (out / "versions.json").is_file()
         and all((out / "bin" / b).is_file() for b in binaries_needed())
-        and all((out / "assets" / name).is_dir() for c in COMPONENTS for _, name in c.assets)
+        and all((out / "assets" / name).is_dir() for c in COMPONENTS for _source, name in c.assets)
     )
 
 
@@ -206,7 +207,7 @@ def ensure_built() -> Path:
     root = paths.cache_home() / "sim"
     out = root / build_key()
     if not _complete(out):
-        tools.require("go", "to build the simulated cluster's binaries (once, about 10 min)")
+        tools.require("go", N_("to build the simulated cluster's binaries (once, about 10 min)"))
         with machine_lock.held(root / "build.lock"):
             if not _complete(out):  # another process may have built it while we waited
                 _build_all(out)
@@ -230,7 +231,9 @@ def _build_all(out: Path) -> None:
         todo = [(c, b, p) for c in COMPONENTS if c.build for b, p in c.binaries.items()]
         started = time.monotonic()
         for i, (comp, binary, package) in enumerate(todo, 1):
-            label = f"Building {binary} {comp.version} ({i}/{len(todo)})"
+            label = _("Building {binary} {version} ({i}/{n})").format(
+                binary=binary, version=comp.version, i=i, n=len(todo)
+            )
             with progress.status(label) as st:
                 _build_one(comp, package, bin_dir / binary, st)
         for comp in COMPONENTS:
@@ -256,7 +259,7 @@ def _module_dir(comp: Component) -> Path:
 
 
 def _build_one(comp: Component, package: str, target: Path, st: progress.Status) -> None:
-    go = tools.require("go", "to build the simulated cluster's binaries (once, about 10 min)")
+    go = tools.require("go", N_("to build the simulated cluster's binaries (once, about 10 min)"))
     ldflags = " ".join(("-s", "-w", *comp.ldflags))
     argv = [str(go), "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(target), package]
     proc = subprocess.Popen(
@@ -275,13 +278,15 @@ def _build_one(comp: Component, package: str, target: Path, st: progress.Status)
         tail.append(line.rstrip())
         if line and not line.startswith(("go:", "#", " ")):
             compiled += 1
-            st.update(f"{compiled} packages compiled")
+            st.update(_("{n} packages compiled").format(n=compiled))
     if proc.wait() != 0:
         errors = [t for t in tail if t.strip()]
         log = paths.cache_home() / "sim" / "build-error.log"
         log.write_text("\n".join(tail) + "\n")
         raise KubelabError(
-            f"building {target.name} failed: {errors[-1] if errors else 'no output'} (log: {log})"
+            _("building {binary} failed: {reason} (log: {log})").format(
+                binary=target.name, reason=errors[-1] if errors else _("no output"), log=log
+            )
         )
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from kubelab import progress, tools
 from kubelab.cluster import sim_build
 from kubelab.errors import KubelabError
+from kubelab.i18n import N_, _
 
 TIMEOUT = 60  # seconds without data before a download counts as failed
 CHUNK = 1 << 20
@@ -66,11 +67,15 @@ class Artifact:
 def host_arch() -> str:
     """Return the release architecture of this machine (``amd64`` or ``arm64``)."""
     if sys.platform != "linux":
-        raise KubelabError("release binaries of the sim cluster exist for Linux only")
+        raise KubelabError(_("release binaries of the sim cluster exist for Linux only"))
     machine = platform.machine().lower()
     arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine)
     if arch is None:
-        raise KubelabError(f"no release binaries for {machine}; build them with scripts/build-sim")
+        raise KubelabError(
+            _("no release binaries for {machine}; build them with scripts/build-sim").format(
+                machine=machine
+            )
+        )
     return arch
 
 
@@ -125,13 +130,21 @@ def _download(url: str, target: Path, st: progress.Status) -> str:
                 fh.write(chunk)
                 digest.update(chunk)
                 done += len(chunk)
-                st.update(f"{done >> 20} MB" + (f" of {total >> 20} MB" if total else ""))
+                st.update(
+                    _("{done} MB of {total} MB").format(done=done >> 20, total=total >> 20)
+                    if total
+                    else f"{done >> 20} MB"
+                )
     except urllib.error.HTTPError as err:
-        raise KubelabError(f"downloading {url} failed: HTTP {err.code}") from err
+        raise _download_failed(url, f"HTTP {err.code}") from err
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", None) or err
-        raise KubelabError(f"downloading {url} failed: {reason}") from err
+        raise _download_failed(url, reason) from err
     return digest.hexdigest()
+
+
+def _download_failed(url: str, reason: object) -> KubelabError:
+    return KubelabError(_("downloading {url} failed: {reason}").format(url=url, reason=reason))
 
 
 def _read(url: str) -> str:
@@ -139,10 +152,10 @@ def _read(url: str) -> str:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as resp:
             return str(resp.read().decode())
     except urllib.error.HTTPError as err:
-        raise KubelabError(f"downloading {url} failed: HTTP {err.code}") from err
+        raise _download_failed(url, f"HTTP {err.code}") from err
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", None) or err
-        raise KubelabError(f"downloading {url} failed: {reason}") from err
+        raise _download_failed(url, reason) from err
 
 
 def expected_sha256(sums: str, filename: str) -> str:
@@ -153,7 +166,7 @@ def expected_sha256(sums: str, filename: str) -> str:
     for fields in lines:
         if len(fields) >= 2 and fields[-1].lstrip("*").split("/")[-1] == filename:
             return fields[0].lower()
-    raise KubelabError(f"the published checksums list no {filename}")
+    raise KubelabError(_("the published checksums list no {file}").format(file=filename))
 
 
 def check_version(binary: Path, version: str) -> None:
@@ -164,7 +177,9 @@ def check_version(binary: Path, version: str) -> None:
     output = proc.stdout + proc.stderr
     if proc.returncode != 0 or version.lstrip("v") not in output:
         raise KubelabError(
-            f"{binary.name} reports {tools.last_line(output)!r}, not the pinned {version}"
+            _("{binary} reports {output}, not the pinned {version}").format(
+                binary=binary.name, output=repr(tools.last_line(output)), version=version
+            )
         )
 
 
@@ -175,7 +190,11 @@ def _fetch_binary(art: Artifact, bin_dir: Path, work: Path, st: progress.Status)
     if art.sums_url is not None:
         want = expected_sha256(_read(art.sums_url), filename)
         if got != want:
-            raise KubelabError(f"{filename}: SHA-256 {got} does not match the published {want}")
+            raise KubelabError(
+                _("{file}: SHA-256 {got} does not match the published {want}").format(
+                    file=filename, got=got, want=want
+                )
+            )
     target = bin_dir / art.binary
     if art.member is None:
         download.rename(target)
@@ -254,7 +273,10 @@ def extract_assets(comp: sim_build.Component, data: bytes, assets_dir: Path) -> 
 
 def _fetch_assets(comp: sim_build.Component, assets_dir: Path, sources: Sources) -> None:
     url = f"{goproxy(sources)}/{_escape(comp.module)}/@v/{comp.version}.zip"
-    with tempfile.TemporaryDirectory() as tmp, progress.status(f"Downloading {url}") as st:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        progress.status(_("Downloading {url}").format(url=url)) as st,
+    ):
         zip_path = Path(tmp) / "module.zip"
         _download(url, zip_path, st)
         extract_assets(comp, zip_path.read_bytes(), assets_dir)
@@ -288,7 +310,10 @@ def _fetch_all(out: Path, arch: str, sources: Sources) -> None:
         started = time.monotonic()
         todo = artifacts(arch, sources)
         for i, art in enumerate(todo, 1):
-            with progress.status(f"Downloading {art.binary} {art.version} ({i}/{len(todo)})") as st:
+            downloading = _("Downloading {binary} {version} ({i}/{n})").format(
+                binary=art.binary, version=art.version, i=i, n=len(todo)
+            )
+            with progress.status(downloading) as st:
                 _fetch_binary(art, bin_dir, work, st)
         shutil.rmtree(work)
         for comp in sim_build.COMPONENTS:
@@ -309,7 +334,7 @@ def _fetch_all(out: Path, arch: str, sources: Sources) -> None:
 
 
 SOURCE_ENV = "KUBELAB_SIM_SOURCE"
-NEEDS = (
+NEEDS = N_(
     "connect to the internet and try again, install Go (https://go.dev/dl/) to build them, or use"
     " the kind backend (`kubelab cluster up --backend kind`, needs Docker)"
 )
@@ -325,11 +350,15 @@ def ensure_binaries(*, sources: Sources | None = None, build_fallback: bool = Tr
         return out / "bin"
     source = os.environ.get(SOURCE_ENV, "auto").strip().lower() or "auto"
     if source not in ("auto", "release", "build"):
-        raise KubelabError(f"{SOURCE_ENV} must be auto, release or build, not {source!r}")
+        raise KubelabError(
+            _("{variable} must be auto, release or build, not {value}").format(
+                variable=SOURCE_ENV, value=repr(source)
+            )
+        )
     if source == "build":
-        _say("building the pinned sources with Go (once, about 10 min)", out)
+        _say(_("building the pinned sources with Go (once, about 10 min)"), out)
         return sim_build.ensure_built()
-    _say("downloading the pinned upstream release binaries (once, checksums checked)", out)
+    _say(_("downloading the pinned upstream release binaries (once, checksums checked)"), out)
     try:
         return fetch(sources=sources or UPSTREAM)
     except KubelabError as err:
@@ -337,12 +366,16 @@ def ensure_binaries(*, sources: Sources | None = None, build_fallback: bool = Tr
             raise
         if tools.find("go") is None:
             raise KubelabError(
-                f"no sim binaries: the download failed ({err}) and Go is not installed to build"
-                f" them; {NEEDS}"
+                _(
+                    "no sim binaries: the download failed ({error}) and Go is not installed to"
+                    " build them; {what_to_do}"
+                ).format(error=err, what_to_do=_(NEEDS))
             ) from err
         print(
-            f"sim binaries: the download failed ({err}); building them with Go instead"
-            " (once, about 10 min)",
+            _(
+                "sim binaries: the download failed ({error}); building them with Go instead"
+                " (once, about 10 min)"
+            ).format(error=err),
             file=sys.stderr,
             flush=True,
         )
@@ -350,4 +383,8 @@ def ensure_binaries(*, sources: Sources | None = None, build_fallback: bool = Tr
 
 
 def _say(how: str, out: Path) -> None:
-    print(f"sim binaries: none cached in {out}; {how}", file=sys.stderr, flush=True)
+    print(
+        _("sim binaries: none cached in {folder}; {how}").format(folder=out, how=how),
+        file=sys.stderr,
+        flush=True,
+    )

@@ -19,6 +19,7 @@ from typing import Any
 
 from kubelab import tools
 from kubelab.cluster import state
+from kubelab.i18n import N_
 
 OPT_OUT_ENV = "KUBELAB_NO_KUBECONFIG"  # set (to anything but "" or 0) to leave kubeconfigs alone
 BACKUP_SUFFIX = ".kubelab-backup"
@@ -51,7 +52,7 @@ def _record(cluster: str) -> Path:
 
 
 def _config(file: Path, *args: str) -> str:
-    kubectl = tools.require("kubectl", "to add the cluster to your kubeconfig")
+    kubectl = tools.require("kubectl", N_("to add the cluster to your kubeconfig"))
     argv: list[str | Path] = [kubectl, "config", "--kubeconfig", file, *args]
     proc = tools.run(argv, what=f"kubectl config {args[0]} ({file})", timeout=30)
     return proc.stdout

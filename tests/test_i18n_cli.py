@@ -1,0 +1,174 @@
+"""The command line in zh-CN: errors, help texts and `kubelab cluster` output are Chinese when the
+learner reads Chinese (KUBELAB_LANG, or the workspace's choice), one line each as in English."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubelab import workspace
+from kubelab.cluster.findings import width
+
+KUBELAB = [sys.executable, "-m", "kubelab"]
+
+
+def run(
+    *args: str, lang: str | None = "zh-CN", cwd: Path | None = None, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a learner would, in `lang` (None: no language asked for, English locale)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES", "LANG")}
+    env.pop("KUBELAB_LANG", None)
+    env["LANG"] = "C.UTF-8"
+    if lang:
+        env["KUBELAB_LANG"] = lang
+    env.update(extra)
+    return subprocess.run(
+        [*KUBELAB, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The command failed with code 2 and one line, no traceback: return that line."""
+    assert proc.returncode == 2, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    return lines[0]
+
+
+def test_status_of_a_cluster_that_is_not_up() -> None:
+    line = one_line(run("cluster", "--name", "never-started", "status"))
+    assert line == "kubelab：错误：集群 'never-started' 没有运行；用 `kubelab cluster up` 启动一个"
+
+
+def test_a_port_that_is_no_tcp_port() -> None:
+    line = one_line(run("start", "--port", "70000"))
+    assert line.startswith("kubelab start：错误："), line
+    assert line.endswith("不是有效的 TCP 端口：70000（参见 --help）"), line
+
+
+def test_a_node_count_below_one() -> None:
+    line = one_line(run("cluster", "up", "--nodes", "0"))
+    assert line.endswith("至少应为 1，实际为 0（参见 --help）"), line
+
+
+def test_argparse_own_words() -> None:
+    # argparse's own messages come through kubelab's catalogue too: no English half-line.
+    line = one_line(run("cluster", "up", "--backend", "minikube"))
+    assert line.startswith("kubelab cluster up：错误：参数 --backend：无效的选择：'minikube'"), line
+    line = one_line(run("check"))
+    assert line == "kubelab check：错误：缺少以下必需的参数：lab（参见 --help）", line
+    proc = run("cluster", "--help")
+    assert proc.returncode == 0, proc
+    assert proc.stdout.startswith("用法：kubelab cluster "), proc.stdout
+    assert "显示此帮助信息并退出" in proc.stdout, proc.stdout
+
+
+def test_a_lab_that_does_not_exist() -> None:
+    line = one_line(run("check", "99"))
+    assert line.startswith("kubelab：错误：未知的实验 '99'；现有的实验是："), line
+    assert "02-deployment" in line, line
+    assert line.endswith("（见 `kubelab labs`）"), line
+
+
+def test_english_is_unchanged() -> None:
+    line = one_line(run("start", "--port", "70000", lang="en"))
+    assert line.endswith(": not a TCP port: 70000 (see --help)"), line
+    line = one_line(run("cluster", "--name", "never-started", "status", lang=None))
+    assert (
+        line
+        == "kubelab: error: no cluster 'never-started' is up; start one with `kubelab cluster up`"
+    )
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("zh-CN", "启动集群（已在运行的集群会被复用）"),
+        ("en", "start the cluster (reuses a running one)"),
+    ],
+)
+def test_help_in_the_workspace_language(tmp_path: Path, lang: str, said: str) -> None:
+    # No KUBELAB_LANG and an English locale: the workspace around the current folder decides, and
+    # it must be read before argparse builds its help texts.
+    (tmp_path / workspace.MARKER).write_text("")
+    (tmp_path / workspace.SETTINGS).write_text(json.dumps({"lang": lang}))
+    inside = tmp_path / "labs"
+    inside.mkdir()
+    proc = run("cluster", "--help", lang=None, cwd=inside)
+    assert proc.returncode == 0, proc
+    assert said in proc.stdout, proc.stdout
+
+
+def test_status_table_of_a_cluster_that_does_not_answer(tmp_path: Path) -> None:
+    # A cluster registered with `cluster use` whose API server is gone: the table says so, its
+    # labels in Chinese and its values in one column (a Chinese character is two columns wide).
+    kubeconfig = tmp_path / "dead.kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "dead", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "users": [{"name": "dead", "user": {"token": "x"}}],
+                "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "dead"}}],
+                "current-context": "dead",
+            }
+        )
+    )
+    cache = tmp_path / "cache"
+    (cache / "clusters").mkdir(parents=True)
+    record = {"backend": "existing", "kubeconfig": str(kubeconfig), "context": "dead"}
+    (cache / "clusters" / "dead.json").write_text(json.dumps(record))
+    proc = run("cluster", "--name", "dead", "status", KUBELAB_CACHE=str(cache))
+    assert proc.returncode == 1, proc
+    rows = proc.stdout.splitlines()
+    labels = [row.split()[0] for row in rows]
+    assert labels == ["集群", "状态", "kubeconfig", "来源"], rows
+    assert rows[0].endswith("  dead (existing)"), rows
+    assert "未运行：没有响应：" in rows[1], rows
+    starts = {
+        width(row[: row.index(value)])
+        for row, value in zip(rows, ["dead", "未运行", "/", "/"], strict=True)
+    }
+    assert len(starts) == 1, rows
+
+
+def test_check_table_in_chinese_keeps_its_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `kubelab cluster check`'s table: headings and statuses translated, the statuses compared
+    # as they are, and every column starting at the same terminal column in every row.
+    from kubelab.cluster.findings import MISSING, OK, Finding, table
+
+    monkeypatch.setenv("KUBELAB_LANG", "zh-CN")
+    rows = [
+        Finding("Kubernetes 版本", "v1.36.0", OK),
+        Finding("默认 StorageClass", "无", MISSING, "标记一个"),
+    ]
+    assert [f.failing for f in rows] == [False, True]
+    lines = table(rows).splitlines()
+    assert lines[0].split() == ["要求", "现状", "状态", "怎么做"], lines
+    assert lines[1].split()[-1] == "正常" and lines[2].split()[-2:] == ["缺失", "标记一个"], lines
+    for column, cells in ((1, ["现状", "v1.36.0", "无"]), (2, ["状态", "正常", "缺失"])):
+        starts = {width(line[: line.index(cell)]) for line, cell in zip(lines, cells, strict=True)}
+        assert len(starts) == 1, (column, lines)
+    monkeypatch.setenv("KUBELAB_LANG", "en")
+    assert table(rows).splitlines()[0].split() == [
+        "REQUIREMENT",
+        "FOUND",
+        "STATUS",
+        "WHAT",
+        "TO",
+        "DO",
+    ]
