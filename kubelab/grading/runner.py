@@ -259,10 +259,12 @@ def run(
     finally:
         if status is not None:
             unsettled = sum(r.not_converged for r in results)
-            status.finish(
-                f"{sum(r.passed for r in results)}/{len(tasks)} checks passed"
-                + (f", {unsettled} not converged" if unsettled else "")
+            passed = _("{passed}/{checks} checks passed").format(
+                passed=sum(r.passed for r in results), checks=len(tasks)
             )
+            if unsettled:
+                passed = _("{passed}, {count} not converged").format(passed=passed, count=unsettled)
+            status.finish(passed)
         if client is None:
             conn.close()
     return Report(lab.id, lab.title, ns, tuple(results))
