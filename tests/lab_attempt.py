@@ -6,6 +6,7 @@ changed by a `mutate` function, to make a known-wrong variant), run kubectl, and
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -102,3 +103,22 @@ def assert_every_check_fails_with_a_hint(report: Report) -> None:
         assert check.message, check.id
         assert check.hint and any(site in check.hint for site in DOCS_SITES), check.id
     assert report.score == 0
+
+
+def grades_the_same_in_chinese(english: Report, grade: Callable[[], Report]) -> None:
+    """Grade the same state again in zh-CN: the same verdicts and points, and every message in
+    Chinese (a zh-CN workspace's lab grades exactly as the English one)."""
+    before = os.environ.get("KUBELAB_LANG")
+    os.environ["KUBELAB_LANG"] = "zh-CN"
+    try:
+        chinese = grade()
+    finally:
+        if before is None:
+            os.environ.pop("KUBELAB_LANG", None)
+        else:
+            os.environ["KUBELAB_LANG"] = before
+    assert [(c.id, c.passed, c.points) for c in chinese.checks] == [
+        (c.id, c.passed, c.points) for c in english.checks
+    ]
+    for c in chinese.checks:
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in c.message), (c.id, c.message)

@@ -18,6 +18,7 @@ from tests.lab_attempt import (
     assert_every_check_fails_with_a_hint,
     failed,
     find,
+    grades_the_same_in_chinese,
     wrong_answers,
 )
 
@@ -63,6 +64,7 @@ def test_solution_passes_every_check(attempt: LabNamespace) -> None:
     assert all(c.hint is None and c.message for c in report.checks)
     # The same state always gives the same score.
     assert attempt.grade().to_dict() == report.to_dict()
+    grades_the_same_in_chinese(report, attempt.grade)
 
 
 def test_starter_fails_every_check_with_a_hint(attempt: LabNamespace) -> None:

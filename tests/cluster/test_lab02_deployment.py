@@ -13,7 +13,13 @@ import pytest
 from kubelab import api, labs
 from kubelab.grading import runner
 from tests.conftest import Kubectl
-from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, find
+from tests.lab_attempt import (
+    Docs,
+    LabAttempt,
+    assert_every_check_fails_with_a_hint,
+    find,
+    grades_the_same_in_chinese,
+)
 
 LAB = labs.find("02-deployment")
 SOLUTION = LAB.directory / "solution" / "overlays" / "prod"
@@ -57,6 +63,7 @@ def test_solution_passes_every_check(attempt: LabNamespace) -> None:
     assert all(c.hint is None and c.message for c in report.checks)
     # The same state always gives the same score.
     assert attempt.grade().to_dict() == report.to_dict()
+    grades_the_same_in_chinese(report, attempt.grade)
 
 
 def test_starter_fails_every_check_with_a_hint(attempt: LabNamespace) -> None:

@@ -15,7 +15,14 @@ from kubelab import api, labs
 from kubelab.graders import lab04_statefulset as grader
 from kubelab.wait import until
 from tests.conftest import Kubectl
-from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find
+from tests.lab_attempt import (
+    Docs,
+    LabAttempt,
+    assert_every_check_fails_with_a_hint,
+    failed,
+    find,
+    grades_the_same_in_chinese,
+)
 
 LAB = labs.find("04-statefulset")
 SOLUTION = LAB.directory / "solution"
@@ -77,6 +84,7 @@ def test_solution_passes_every_check(attempt: LabNamespace) -> None:
     assert all(c.hint is None and c.message for c in report.checks)
     # The same state always gives the same score.
     assert attempt.grade().to_dict() == report.to_dict()
+    grades_the_same_in_chinese(report, attempt.grade)
     # Only demo-db-2 runs the new image; the grader read that from revisions.
     images = {n: p["spec"]["containers"][0]["image"] for n, p in attempt.pods().items()}
     assert images == {

@@ -21,6 +21,7 @@ from tests.lab_attempt import (
     assert_every_check_fails_with_a_hint,
     failed,
     find,
+    grades_the_same_in_chinese,
     wrong_answers,
 )
 
@@ -59,6 +60,7 @@ def test_solution_passes_every_check(attempt: LabAttempt) -> None:
     assert "sim has no Gateway controller" in report.checks[2].message
     # The same state always gives the same score.
     assert attempt.grade().to_dict() == report.to_dict()
+    grades_the_same_in_chinese(report, attempt.grade)
 
 
 def test_starter_fails_every_check_with_a_hint(attempt: LabAttempt) -> None:

@@ -15,7 +15,14 @@ from kubelab import access, api, labs
 from kubelab.grading import runner
 from kubelab.wait import until
 from tests.conftest import Kubectl
-from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find
+from tests.lab_attempt import (
+    Docs,
+    LabAttempt,
+    assert_every_check_fails_with_a_hint,
+    failed,
+    find,
+    grades_the_same_in_chinese,
+)
 
 LAB = labs.find("06-rbac-policy")
 SOLUTION = LAB.directory / "solution"
@@ -106,6 +113,7 @@ def test_solution_passes_every_check(attempt: PolicyAttempt) -> None:
     assert [c.id for c in report.checks] == [t.id for t in LAB.tasks]
     assert all(c.hint is None and c.message for c in report.checks)
     assert attempt.grade().to_dict() == report.to_dict()  # same state, same score
+    grades_the_same_in_chinese(report, attempt.grade)
     # The dry runs created nothing: only the workloads' pods exist.
     pods = attempt.run("get", "pods", "-o", "name").split()
     assert len(pods) == 3 and all("kubelab-" not in p for p in pods), pods

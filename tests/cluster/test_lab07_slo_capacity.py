@@ -19,6 +19,7 @@ from tests.lab_attempt import (
     assert_every_check_fails_with_a_hint,
     failed,
     find,
+    grades_the_same_in_chinese,
     wrong_answers,
 )
 
@@ -58,6 +59,7 @@ def test_solution_passes_every_check(attempt: LabAttempt) -> None:
     assert report.score == report.max_score == LAB.max_score == 14
     assert [c.id for c in report.checks] == [t.id for t in LAB.tasks]
     assert all(c.hint is None and c.message for c in report.checks)
+    grades_the_same_in_chinese(report, attempt.grade)
 
 
 def test_the_solution_leaves_replicas_to_the_hpa(attempt: LabAttempt) -> None:

@@ -15,7 +15,14 @@ from kubelab.cluster.sim import SimBackend
 from kubelab.graders import lab09_fault_drills as grader
 from kubelab.wait import until
 from tests.conftest import Kubectl
-from tests.lab_attempt import Docs, LabAttempt, assert_every_check_fails_with_a_hint, failed, find
+from tests.lab_attempt import (
+    Docs,
+    LabAttempt,
+    assert_every_check_fails_with_a_hint,
+    failed,
+    find,
+    grades_the_same_in_chinese,
+)
 
 LAB = labs.find("09-fault-drills")
 SOLUTION = LAB.directory / "solution"
@@ -112,6 +119,7 @@ def test_solution_passes_every_check(attempt: LabAttempt) -> None:
     assert report.score == report.max_score == LAB.max_score == 8
     assert all(c.hint is None and c.message for c in report.checks)
     assert _statuses(attempt) == {name: {"Ready"} for name in SYMPTOMS}
+    grades_the_same_in_chinese(report, lambda: attempt.grade(timeout=60))
 
 
 def _container(docs: Docs, name: str) -> dict[str, Any]:
