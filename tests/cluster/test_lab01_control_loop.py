@@ -17,7 +17,12 @@ from kubelab import api, labs
 from kubelab.grading import runner
 from kubelab.grading.result import Report
 from tests.conftest import Kubectl
-from tests.lab_attempt import LabAttempt, assert_every_check_fails_with_a_hint, failed
+from tests.lab_attempt import (
+    LabAttempt,
+    assert_every_check_fails_with_a_hint,
+    failed,
+    grades_the_same_in_chinese,
+)
 
 LAB = labs.find("01-control-loop")
 SOLUTION = LAB.directory / "solution"
@@ -81,8 +86,9 @@ def test_solution_passes_every_check(
     assert spec is not None and spec["spec"] == {"replicas": 3, "data": {"color": "blue"}}
     assert attempt.configmaps() == {f"demo-{i}": {"color": "blue"} for i in range(3)}
     assert attempt.client.get(CONFIGMAPSETS, "kubelab-gc-probe", attempt.name) is None
-    # The same state always gives the same score.
+    # The same state always gives the same score, in zh-CN too.
     assert attempt.grade().to_dict() == report.to_dict()
+    grades_the_same_in_chinese(report, attempt.grade)
 
 
 def test_starter_fails_every_check_with_a_hint(
