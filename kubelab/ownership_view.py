@@ -30,6 +30,7 @@ from kubernetes import client, watch
 from kubelab import live
 from kubelab.api import default_kubeconfig
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 from kubelab.kube import REQUEST_TIMEOUT, api_client
 from kubelab.objects import controller_uid
 from kubelab.views import ReplicaSetState, as_json, replica_set_state, revision_of, rollout_complete
@@ -258,14 +259,16 @@ def watch_ownership(
     try:
         api = api_client(Path(kubeconfig or default_kubeconfig()).expanduser())
     except Exception as err:  # a missing or unreadable kubeconfig
-        raise KubelabError(f"cannot load the kubeconfig: {err}") from err
+        raise KubelabError(_("cannot load the kubeconfig: {error}").format(error=err)) from err
     try:
         return _watch(api, namespace, deployment, timeout, until)
     except (client.ApiException, urllib3.exceptions.HTTPError, OSError) as err:
         reason = getattr(err, "reason", None) or type(err).__name__
         raise KubelabError(
-            f"the cluster did not answer while watching {deployment} ({str(reason)[:120]}):"
-            " is it up? (`kubelab cluster up`)"
+            _(
+                "the cluster did not answer while watching {name} ({reason}):"
+                " is it up? (`kubelab cluster up`)"
+            ).format(name=deployment, reason=str(reason)[:120])
         ) from None
     finally:
         api.close()  # type: ignore[no-untyped-call]
@@ -289,7 +292,11 @@ def _watch(
     except client.ApiException as err:
         if err.status != 404:
             raise
-        print(f"no Deployment {name} in namespace {namespace}")
+        print(
+            _("no Deployment {name} in namespace {namespace}").format(
+                name=name, namespace=namespace
+            )
+        )
         return []
     uid = str(dep["metadata"]["uid"])
     labels = selector_of(dep)

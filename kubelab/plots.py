@@ -22,6 +22,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from kubelab import api, live
+from kubelab.i18n import _
 
 Json = Mapping[str, Any]
 
@@ -195,7 +196,11 @@ def watch_autoscaling(
             note = on_tick(elapsed) if on_tick else ""
             found = client.get(api.HPAS, hpa, namespace)
             if found is None:
-                print(f"no HorizontalPodAutoscaler {hpa} in namespace {namespace}")
+                print(
+                    _("no HorizontalPodAutoscaler {name} in namespace {namespace}").format(
+                        name=hpa, namespace=namespace
+                    )
+                )
                 return samples
             ref = (found.get("spec") or {}).get("scaleTargetRef") or {}
             dep = client.get(api.DEPLOYMENTS, str(ref.get("name", "")), namespace) or {}

@@ -24,6 +24,7 @@ from kubernetes import client
 
 from kubelab import live
 from kubelab.api import default_kubeconfig
+from kubelab.i18n import _
 from kubelab.kube import REQUEST_TIMEOUT, api_client
 from kubelab.objects import owned_by
 from kubelab.views import as_json
@@ -277,7 +278,11 @@ def watch_statefulset(
     try:
         current = take()
         if current is None:
-            print(f"no StatefulSet {name} in namespace {namespace}")
+            print(
+                _("no StatefulSet {name} in namespace {namespace}").format(
+                    name=name, namespace=namespace
+                )
+            )
             return samples
         while not current.settled:
             if time.monotonic() >= deadline:

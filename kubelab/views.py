@@ -27,6 +27,7 @@ from kubernetes import client, watch
 from kubelab import live
 from kubelab.api import default_kubeconfig
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 from kubelab.kube import REQUEST_TIMEOUT, api_client
 from kubelab.objects import REVISION_ANNOTATION, image_tag, owned_by
 
@@ -239,7 +240,11 @@ def watch_rollout(
         except client.ApiException as err:
             if err.status != 404:
                 raise
-            print(f"no Deployment {deployment} in namespace {namespace}")
+            print(
+                _("no Deployment {name} in namespace {namespace}").format(
+                    name=deployment, namespace=namespace
+                )
+            )
             return samples
         uid = str(dep["metadata"]["uid"])
         version = relist(uid)
@@ -286,8 +291,10 @@ def watch_rollout(
     except (client.ApiException, urllib3.exceptions.HTTPError, OSError) as err:
         reason = getattr(err, "reason", None) or err.__class__.__name__
         raise KubelabError(
-            f"lost the cluster while watching deployment/{deployment} ({reason}): "
-            "is it still up? (`kubelab cluster status`)"
+            _(
+                "lost the cluster while watching deployment/{name} ({reason}):"
+                " is it still up? (`kubelab cluster status`)"
+            ).format(name=deployment, reason=reason)
         ) from err
     finally:
         api.close()  # type: ignore[no-untyped-call]
