@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from kubelab import workspace
 from kubelab.cluster.findings import width
+from kubelab.errors import KubelabError
 
 KUBELAB = [sys.executable, "-m", "kubelab"]
 
@@ -172,3 +174,103 @@ def test_check_table_in_chinese_keeps_its_columns(monkeypatch: pytest.MonkeyPatc
         "TO",
         "DO",
     ]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:  # a port nothing listens on once this socket is closed
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _kubeconfig(path: Path, server: str) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": {"token": "x"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    return path
+
+
+def test_a_dead_cluster_is_one_chinese_line(tmp_path: Path) -> None:
+    server = f"https://127.0.0.1:{_closed_port()}"
+    kubeconfig = _kubeconfig(tmp_path / "dead.yaml", server)
+    data = str(tmp_path / "data")
+    line = one_line(run("check", "02", KUBECONFIG=str(kubeconfig), KUBELAB_DATA=data))
+    assert line == (
+        f"kubelab：错误：{server} 没有集群响应：请用 `kubelab cluster up` 启动集群"
+        "（或检查 KUBECONFIG）"
+    ), line
+    english = one_line(run("check", "02", lang="en", KUBECONFIG=str(kubeconfig), KUBELAB_DATA=data))
+    assert english == (
+        f"kubelab: error: no cluster answers at {server}: start it with `kubelab cluster up`"
+        " (or check KUBECONFIG)"
+    ), english
+
+
+def test_a_wrong_kubeconfig_is_one_chinese_line(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    missing = tmp_path / "nowhere.yaml"
+    line = one_line(run("check", "02", KUBECONFIG=str(missing), KUBELAB_DATA=data))
+    assert line == (
+        f"kubelab：错误：KUBECONFIG 指向 {missing}，它不存在"
+        "（`kubelab cluster env` 会输出课程集群的 kubeconfig）"
+    ), line
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    line = one_line(run("check", "02", KUBECONFIG=str(empty), KUBELAB_DATA=data))
+    assert line == f"kubelab：错误：KUBECONFIG 指向 {empty}，它是空的", line
+
+
+def test_grade_and_workshop_help_in_chinese() -> None:
+    proc = run("grade", "--help")
+    assert proc.returncode == 0, proc
+    assert proc.stdout.startswith("用法：kubelab grade "), proc.stdout
+    for said in ("生成实验的学生版本（不含答案）", "在集群上为某个实验的每份提交评分"):
+        assert said in proc.stdout, proc.stdout
+    proc = run("grade", "autograde", "--help")
+    assert "评分器等待集群稳定的秒数（默认 60）" in proc.stdout, proc.stdout
+    proc = run("workshop", "--help")
+    assert "实时看板：参与者 × 实验，得分" in proc.stdout, proc.stdout
+    assert "live board" not in run("workshop", "--help").stdout
+    english = run("grade", "--help", lang="en").stdout
+    assert "make the student version of labs (no solutions)" in english, english
+
+
+def test_workshop_and_grade_refusals_in_chinese(tmp_path: Path) -> None:
+    # Refused before any cluster is asked: the arguments are wrong.
+    line = one_line(run("workshop", "up", "--participants", "0"))
+    assert line == "kubelab：错误：--participants 至少为 1，收到的是 0", line
+    line = one_line(run("workshop", "status", "--interval", "0.5"))
+    assert line == "kubelab：错误：--interval 至少为 1 秒，收到的是 0.5", line
+    line = one_line(run("grade", "autograde", "02", "--student", "x y", "--course", str(tmp_path)))
+    assert line == (
+        "kubelab：错误：学生 ID 'x y' 无效：请使用字母、数字和 . _ @ + -（最多 63 个字符）"
+    ), line
+
+
+def test_api_answers_and_a_missing_kubectl_in_chinese(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubelab import api, apply, tools
+
+    monkeypatch.setenv("KUBELAB_LANG", "zh-CN")
+    assert api.describe(403, "Forbidden", "pods is forbidden") == "不允许（403）：pods is forbidden"
+    assert api.describe(409, "Conflict", "x") == "冲突（409）：x；请重新读取该对象后再试"
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n")
+    monkeypatch.setattr(tools, "find", lambda name: None)
+    with pytest.raises(KubelabError) as err:
+        apply.apply(manifest, namespace="lab-02")
+    assert str(err.value).startswith("需要 `kubectl`（用于应用清单），但没有找到它："), err.value
+    monkeypatch.setenv("KUBELAB_LANG", "en")
+    assert api.describe(403, "Forbidden", "x") == "not allowed (403): x"
+    with pytest.raises(KubelabError) as err:
+        apply.apply(manifest, namespace="lab-02")
+    assert str(err.value).startswith("`kubectl` is needed to apply manifests but was not found:")
