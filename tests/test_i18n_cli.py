@@ -274,3 +274,38 @@ def test_api_answers_and_a_missing_kubectl_in_chinese(
     with pytest.raises(KubelabError) as err:
         apply.apply(manifest, namespace="lab-02")
     assert str(err.value).startswith("`kubectl` is needed to apply manifests but was not found:")
+
+
+def test_workshop_board_in_chinese_keeps_its_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timezone
+
+    from kubelab import labs
+    from kubelab.workshop import board
+
+    monkeypatch.setenv("KUBELAB_LANG", "zh-CN")
+    lab = labs.find("02")
+    now = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+    rows = [
+        board.Row(
+            "alice", {lab.id: board.Cell(lab.max_score, lab.max_score, "2026-03-01T11:59:40Z")}
+        ),
+        board.Row("bob", {lab.id: board.Cell(lab.max_score)}),
+    ]
+    lines = board.render(board.Board([lab], rows), now).splitlines()
+    assert lines[0].split() == ["参与者", "02", "总分", "上次检查"], lines
+    assert lines[1].endswith("20 秒前") and lines[2].endswith("未检查"), lines
+    for cell in ("02", "总分", "上次检查"):  # the header's cells start where the rows' cells do
+        column = width(lines[0][: lines[0].index(cell)])
+        assert all(line[column - 2 : column] == "  " != line[column] for line in lines[1:3]), (
+            cell,
+            lines,
+        )
+    assert lines[-1].startswith("2 个参与者，其中 1 个得满分；· 表示尚未检查"), lines
+    monkeypatch.setenv("KUBELAB_LANG", "en")
+    assert board.render(board.Board([lab], rows), now).splitlines()[0].split() == [
+        "participant",
+        "02",
+        "total",
+        "last",
+        "check",
+    ]
