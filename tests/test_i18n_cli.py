@@ -309,3 +309,42 @@ def test_workshop_board_in_chinese_keeps_its_columns(monkeypatch: pytest.MonkeyP
         "last",
         "check",
     ]
+
+
+def test_rollout_view_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The notebook's rollout table and its terminal line: headings and states in Chinese.
+    from kubelab import views
+
+    def rs(name: str, revision: int, image: str, n: int) -> dict[str, object]:
+        return {
+            "metadata": {
+                "name": name,
+                "annotations": {"deployment.kubernetes.io/revision": str(revision)},
+            },
+            "spec": {"replicas": n, "template": {"spec": {"containers": [{"image": image}]}}},
+            "status": {"replicas": n, "readyReplicas": n, "availableReplicas": n},
+        }
+
+    dep = {
+        "metadata": {
+            "name": "web",
+            "generation": 2,
+            "annotations": {"deployment.kubernetes.io/revision": "2"},
+        },
+        "spec": {"replicas": 2},
+        "status": {"observedGeneration": 2, "replicas": 4, "updatedReplicas": 2},
+    }
+    states = [
+        views.replica_set_state(rs("web-a", 1, "demo:v1", 2)),
+        views.replica_set_state(rs("web-b", 2, "demo:v2", 2)),
+    ]
+    s = views.sample(1.5, dep, states)
+    monkeypatch.setenv("KUBELAB_LANG", "zh-CN")
+    line = views.render_line(s)
+    assert "新修订版本 2（v2）：期望 2 Pod 2 就绪 2 可用 2" in line, line
+    assert "旧修订版本 1（v1）" in line, line
+    table = views.render_html("web", s)
+    assert "<th>修订版本</th>" in table and "<th>镜像</th>" in table, table
+    assert "Deployment web：1.5 秒时滚动更新中" in table, table
+    monkeypatch.setenv("KUBELAB_LANG", "en")
+    assert "new rev 2 (v2): desired 2 pods 2 ready 2 available 2" in views.render_line(s)
