@@ -348,3 +348,18 @@ def test_rollout_view_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Deployment web：1.5 秒时滚动更新中" in table, table
     monkeypatch.setenv("KUBELAB_LANG", "en")
     assert "new rev 2 (v2): desired 2 pods 2 ready 2 available 2" in views.render_line(s)
+
+
+def test_autoscaling_summary_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubelab.plots import ScaleSample, render_line, summary
+
+    samples = [ScaleSample(0, None, 60, 3, 3, 3), ScaleSample(10, 300, 60, 6, 6, 6)]
+    monkeypatch.setenv("KUBELAB_LANG", "zh-CN")
+    assert summary(samples) == (
+        "10 秒内 2 个样本；CPU 峰值 300%（第 10 秒）；副本数 3 -> 6（第 10 秒）-> 6"
+    )
+    assert render_line(samples[1]) == " 10.0s  CPU  300% / 60%  期望  6  就绪  6/6 "
+    monkeypatch.setenv("KUBELAB_LANG", "en")
+    assert summary(samples) == (
+        "2 samples over 10 s; peak CPU 300% at 10 s; replicas 3 -> 6 (at 10 s) -> 6"
+    )
