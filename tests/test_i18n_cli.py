@@ -363,3 +363,27 @@ def test_autoscaling_summary_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None
     assert summary(samples) == (
         "2 samples over 10 s; peak CPU 300% at 10 s; replicas 3 -> 6 (at 10 s) -> 6"
     )
+
+
+def test_feedback_page_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A student's feedback page, written where the instructor grades in zh-CN.
+    from kubelab import labs
+    from kubelab.instructor import gradebook
+
+    lab = labs.find("02")
+    data = {
+        "run": {"status": "timeout", "message": "x"},
+        "reached": [lab.tasks[0].id],
+        "deleted_grade_cells": ["svc"],
+    }
+    monkeypatch.setenv("KUBELAB_LANG", "zh-CN")
+    row = gradebook.row_from_result(lab, "alice", data)
+    assert row.checks[-1].message == "未运行：笔记本在此单元格之前就停止了（timeout）"
+    page = gradebook.feedback_html(row)
+    assert '<html lang="zh-CN">' in page
+    assert "分数来自你的笔记本运行之后集群的状态。" in page
+    assert "评分提前结束：<b>timeout</b> x。未执行到其单元格的任务计 0 分。" in page
+    assert "笔记本的评分单元格 `svc` 被删除了：计 0 分" in page
+    monkeypatch.setenv("KUBELAB_LANG", "en")
+    page = gradebook.feedback_html(gradebook.row_from_result(lab, "alice", data))
+    assert '<html lang="en">' in page and "Grading ended early: <b>timeout</b> x." in page
