@@ -22,6 +22,7 @@ from kubernetes import client, config
 
 from kubelab import cluster_files
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 from kubelab.kube import REQUEST_TIMEOUT, configuration, load_problem
 
 Json = dict[str, Any]
@@ -95,25 +96,33 @@ class ApiError(KubelabError):
 
 
 class ClusterUnreachable(KubelabError):
-    """No API server answers at the kubeconfig's address, or there is no usable kubeconfig."""
+    """No API server answers at the kubeconfig's address, or there is no usable kubeconfig.
+
+    `no_answer` is true when a kubeconfig was read but nothing answered at its address."""
+
+    def __init__(self, message: str, *, no_answer: bool = False) -> None:
+        super().__init__(message)
+        self.no_answer = no_answer
 
 
 def describe(status: int, reason: str, server_message: str) -> str:
     """Turn an API server error into one line that says what happened and what to do."""
     text = " ".join(server_message.split()) or reason
     if status == 401:
-        return "the cluster does not accept your credentials (401): is KUBECONFIG the right one?"
+        return _("the cluster does not accept your credentials (401): is KUBECONFIG the right one?")
     if status == 403:
-        return f"not allowed (403): {text}"
+        return _("not allowed (403): {text}").format(text=text)
     if status == 404:
-        return f"not found (404): {text}"
+        return _("not found (404): {text}").format(text=text)
     if status == 409:
-        return f"conflict (409): {text}; re-read the object and try again"
+        return _("conflict (409): {text}; re-read the object and try again").format(text=text)
     if status == 422:
-        return f"invalid (422): {text}"
+        return _("invalid (422): {text}").format(text=text)
     if status == 429:
-        return f"refused for now (429): {text}"
-    return f"the API server answered {status} {reason}: {text}"
+        return _("refused for now (429): {text}").format(text=text)
+    return _("the API server answered {status} {reason}: {text}").format(
+        status=status, reason=reason, text=text
+    )
 
 
 def default_kubeconfig() -> str:
@@ -127,6 +136,13 @@ def default_kubeconfig() -> str:
     return str(Path.home() / ".kube" / "config")
 
 
+def _named(subject: str, problem: str) -> str:
+    """Join "the kubeconfig FILE," and what is wrong with it ("which is empty") into one line."""
+    # TRANSLATORS: {subject} is "the kubeconfig FILE," or "KUBECONFIG names FILE,"; {problem}
+    # is a clause such as "which is empty".
+    return _("{subject} {problem}").format(subject=subject, problem=problem)
+
+
 class Api:
     """A connection to one cluster that speaks JSON dicts and raises one-line errors."""
 
@@ -136,27 +152,37 @@ class Api:
         first = self.kubeconfig.split(os.pathsep)[0]
         # Name where the file came from: "start the cluster" is the wrong advice for a typo in
         # KUBECONFIG or a kubeconfig without a context.
-        named = f"KUBECONFIG names {first}," if from_env else f"the kubeconfig {first},"
+        named = (_("KUBECONFIG names {file},") if from_env else _("the kubeconfig {file},")).format(
+            file=first
+        )
         path = Path(first).expanduser()
         if not path.exists():
             if from_env or kubeconfig:
                 raise ClusterUnreachable(
-                    f"{named} which does not exist"
-                    + (" (`kubelab cluster env` prints the course cluster's)" if from_env else "")
+                    _named(named, _("which does not exist"))
+                    + (
+                        _(" (`kubelab cluster env` prints the course cluster's)")
+                        if from_env
+                        else ""
+                    )
                 )
             raise ClusterUnreachable(
-                f"no kubeconfig at {first}: start the course cluster with `kubelab cluster up`"
-                " (or set KUBECONFIG)"
+                _(
+                    "no kubeconfig at {file}: start the course cluster with `kubelab cluster up`"
+                    " (or set KUBECONFIG)"
+                ).format(file=first)
             )
         try:
             with path.open("rb") as fh:
                 fh.read(1)
         except OSError as err:
-            raise ClusterUnreachable(f"{named} which cannot be read: {err.strerror}") from err
+            raise ClusterUnreachable(
+                _named(named, _("which cannot be read: {reason}").format(reason=err.strerror))
+            ) from err
         try:
             settings = configuration(self.kubeconfig)
         except (config.ConfigException, yaml.YAMLError, OSError, ValueError, TypeError) as err:
-            raise ClusterUnreachable(f"{named} {load_problem(err)}") from err
+            raise ClusterUnreachable(_named(named, load_problem(err))) from err
         settings.retries = 1  # a dead cluster should answer "unreachable" fast
         self.server: str = settings.host
         self._client = client.ApiClient(settings)
@@ -188,12 +214,17 @@ class Api:
             raw = response.read()  # type: ignore[no-untyped-call]
         except urllib3.exceptions.HTTPError as err:
             raise ClusterUnreachable(
-                f"no cluster answers at {self.server}: start it with `kubelab cluster up`"
-                " (or check KUBECONFIG)"
+                _(
+                    "no cluster answers at {server}: start it with `kubelab cluster up`"
+                    " (or check KUBECONFIG)"
+                ).format(server=self.server),
+                no_answer=True,
             ) from err
         except client.ApiException as err:  # TLS trouble is reported as status 0
             raise ClusterUnreachable(
-                f"cannot talk to the cluster at {self.server}: {err.reason}".splitlines()[0]
+                _("cannot talk to the cluster at {server}: {reason}")
+                .format(server=self.server, reason=err.reason)
+                .splitlines()[0]
             ) from err
         data: Json = {}
         if raw:

@@ -18,7 +18,7 @@ import yaml
 
 from kubelab import api, tools
 from kubelab.errors import KubelabError
-from kubelab.i18n import _, ngettext
+from kubelab.i18n import N_, _, ngettext
 
 _KUSTOMIZATION = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _PREFIXES = (
@@ -52,14 +52,15 @@ def condense(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
     errors = [ln for ln in lines if not ln.startswith(("ensure CRDs", "Warning:"))] or lines
     if not errors:
-        return "kubectl failed without saying why"
+        return _("kubectl failed without saying why")
     cleaned = []
     for line in errors:
         for prefix in _PREFIXES:
             line = prefix.sub("", line)
         cleaned.append(line)
     first = cleaned[0]
-    return first + (f" (and {len(cleaned) - 1} more)" if len(cleaned) > 1 else "")
+    more = len(cleaned) - 1
+    return first + (_(" (and {n} more)").format(n=more) if more else "")
 
 
 _UNKNOWN_FIELD = re.compile(r'unknown field "([^"]+)"')
@@ -177,7 +178,7 @@ def apply(
     path = Path(target).expanduser()
     if not path.exists():
         raise KubelabError(_("no such file or folder: {path}").format(path=target))
-    kubectl = tools.require("kubectl", "to apply manifests")
+    kubectl = tools.require("kubectl", N_("to apply manifests"))
     conn = client or api.Api(kubeconfig)
     config = kubeconfig or conn.kubeconfig
     if is_kustomization(path):

@@ -19,6 +19,7 @@ import yaml
 
 from kubelab import paths
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 
 EXISTING = "existing"  # the backend name of a cluster registered with `kubelab cluster use`
 
@@ -145,17 +146,21 @@ def _absolute(body: dict[str, Any], fields: tuple[str, ...], base: Path) -> dict
 def read_kubeconfig(source: Path) -> dict[str, Any]:
     """Load a kubeconfig file, or raise one line saying why it cannot be used."""
     if not source.is_file():
-        raise KubelabError(f"no kubeconfig at {source}")
+        raise KubelabError(_("no kubeconfig at {file}").format(file=source))
     try:
         config = yaml.safe_load(source.read_text())
     except (OSError, UnicodeDecodeError) as err:
-        raise KubelabError(f"cannot read kubeconfig {source}: {err}") from err
+        raise KubelabError(
+            _("cannot read kubeconfig {file}: {error}").format(file=source, error=err)
+        ) from err
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise KubelabError(f"kubeconfig {source}{where} is not valid YAML") from err
+        raise KubelabError(
+            _("kubeconfig {file} is not valid YAML").format(file=f"{source}{where}")
+        ) from err
     if not isinstance(config, dict) or not isinstance(config.get("contexts"), list):
-        raise KubelabError(f"{source} is not a kubeconfig (it has no contexts)")
+        raise KubelabError(_("{file} is not a kubeconfig (it has no contexts)").format(file=source))
     return config
 
 
@@ -166,20 +171,25 @@ def single_context(source: Path, context: str | None) -> tuple[str, dict[str, An
     names = [str(c.get("name")) for c in config["contexts"] if isinstance(c, dict)]
     if not name:
         raise KubelabError(
-            f"{source} has no current context; pass --context (one of: {', '.join(names)})"
+            _("{file} has no current context; pass --context (one of: {names})").format(
+                file=source, names=", ".join(names)
+            )
         )
     ctx = _entry(config, "contexts", name)
     if ctx is None:
         raise KubelabError(
-            f"no context {name!r} in {source} (it has: {', '.join(names) or 'none'})"
+            _("no context {name} in {file} (it has: {names})").format(
+                name=repr(name), file=source, names=", ".join(names) or _("none")
+            )
         )
     body = ctx.get("context") or {}
     cluster = _entry(config, "clusters", str(body.get("cluster")))
     user = _entry(config, "users", str(body.get("user")))
     if cluster is None:
         raise KubelabError(
-            f"context {name!r} in {source} names cluster {body.get('cluster')!r}, "
-            "which the file does not define"
+            _(
+                "context {name} in {file} names cluster {cluster}, which the file does not define"
+            ).format(name=repr(name), file=source, cluster=repr(body.get("cluster")))
         )
     base = source.resolve().parent
     copy: dict[str, Any] = {

@@ -46,7 +46,11 @@ def parse(tag: str) -> str:
     """Return the language `tag` names, or stop with one line listing the choices."""
     lang = normalise(tag)
     if lang is None:
-        raise KubelabError(f"language {tag!r} is not offered; choose one of {', '.join(LANGUAGES)}")
+        raise KubelabError(
+            _("language {tag} is not offered; choose one of {choices}").format(
+                tag=repr(tag), choices=", ".join(LANGUAGES)
+            )
+        )
     return lang
 
 

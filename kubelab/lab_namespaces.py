@@ -17,6 +17,7 @@ import yaml
 from kubelab import api, apply, wait
 from kubelab.errors import KubelabError
 from kubelab.fence import cleanup, namespace_fence, records
+from kubelab.i18n import _
 from kubelab.labs import Lab
 from kubelab.progress import status
 
@@ -93,7 +94,11 @@ def ensure(
         client.create(api.NAMESPACES, body)
     except api.ApiError as err:
         if err.status != 409:  # created meanwhile by someone else: fine
-            raise KubelabError(f"cannot create namespace {namespace}: {err}") from err
+            raise KubelabError(
+                _("cannot create namespace {namespace}: {error}").format(
+                    namespace=namespace, error=err
+                )
+            ) from err
     records.record(client, namespace, lab.id)
     if lab.cluster_setup is not None:
         install_cluster_setup(client, lab, namespace)
@@ -101,8 +106,10 @@ def ensure(
         namespace_fence.apply(client, namespace, lab)
     except api.ApiError as err:
         raise KubelabError(
-            f"cannot fence namespace {namespace} (its ResourceQuota and LimitRange): {err}; "
-            f"ask whoever runs the cluster to run `kubelab reset {lab.id}`"
+            _(
+                "cannot fence namespace {namespace} (its ResourceQuota and LimitRange): {error};"
+                " ask whoever runs the cluster to run `kubelab reset {lab}`"
+            ).format(namespace=namespace, error=err, lab=lab.id)
         ) from err
     if lab.setup is not None:
         apply.apply(lab.setup, namespace=namespace, client=client)
@@ -117,8 +124,10 @@ def install_cluster_setup(client: api.Api, lab: Lab, namespace: str) -> None:
         apply.apply(lab.cluster_setup, namespace=namespace, client=client)
     except KubelabError as err:
         raise KubelabError(
-            f"{lab.id} needs cluster-wide set-up ({lab.cluster_setup.name}) that these credentials "
-            f"cannot install: {err}; ask whoever runs the cluster to run `kubelab reset {lab.id}`"
+            _(
+                "{lab} needs cluster-wide set-up ({setup}) that these credentials cannot install:"
+                " {error}; ask whoever runs the cluster to run `kubelab reset {lab}`"
+            ).format(lab=lab.id, setup=lab.cluster_setup.name, error=err)
         ) from err
     crds = [
         doc["metadata"]["name"]
@@ -142,19 +151,25 @@ def install_cluster_setup(client: api.Api, lab: Lab, namespace: str) -> None:
                 what=f"CustomResourceDefinition {name} to be served",
             )
         except wait.Timeout as err:
-            raise KubelabError(f"CustomResourceDefinition {name} is not served after 30s") from err
+            raise KubelabError(
+                _("CustomResourceDefinition {name} is not served after 30s").format(name=name)
+            ) from err
 
 
 def _refuse_unless_ours(client: api.Api, obj: api.Json, namespace: str) -> None:
     if namespace in _SYSTEM or namespace.startswith("kube-"):
-        raise KubelabError(f"refusing to reset {namespace}: it is a system namespace")
+        raise KubelabError(
+            _("refusing to reset {namespace}: it is a system namespace").format(namespace=namespace)
+        )
     if records.made_by_kubelab(client, namespace):
         return  # the record outlives whatever was done to the namespace's labels
     labels = obj.get("metadata", {}).get("labels") or {}
     if labels.get(MANAGED_BY) != "kubelab":
         raise KubelabError(
-            f"refusing to reset namespace {namespace}: kubelab did not create it "
-            f"(no {MANAGED_BY}=kubelab label); delete it yourself if you are sure"
+            _(
+                "refusing to reset namespace {namespace}: kubelab did not create it"
+                " (no {label}=kubelab label); delete it yourself if you are sure"
+            ).format(namespace=namespace, label=MANAGED_BY)
         )
 
 
@@ -167,13 +182,15 @@ def reset(
     current = client.get(api.NAMESPACES, ns)
     if current is not None:
         _refuse_unless_ours(client, current, ns)
-        with status(f"deleting namespace {ns}", stream=out) as s:
+        with status(_("deleting namespace {namespace}").format(namespace=ns), stream=out) as s:
             try:
                 cleanup.delete_namespace(
                     client, ns, timeout=DELETE_TIMEOUT, on_wait=lambda t: s.update(f"{t:.0f}s")
                 )
             except cleanup.StillThere as err:
                 raise KubelabError(str(err)) from err
-    with status(f"creating namespace {ns} for {lab.id}", stream=out):
+    with status(
+        _("creating namespace {namespace} for {lab}").format(namespace=ns, lab=lab.id), stream=out
+    ):
         ensure(client, lab, ns)
     return ns

@@ -25,6 +25,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from kubelab import api, live
+from kubelab.i18n import _
 
 Json = Mapping[str, Any]
 
@@ -243,7 +244,7 @@ def watch_node_failure(
         while True:
             found = client.get(api.NODES, node)
             if found is None:
-                print(f"no node {node}")
+                print(_("no node {name}").format(name=node))
                 return samples
             pods = client.list(api.PODS, namespace, labels=selector)
             s = sample(time.monotonic() - start, found, pods)

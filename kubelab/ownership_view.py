@@ -30,6 +30,7 @@ from kubernetes import client, watch
 from kubelab import live
 from kubelab.api import default_kubeconfig
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 from kubelab.kube import REQUEST_TIMEOUT, api_client
 from kubelab.objects import controller_uid
 from kubelab.views import ReplicaSetState, as_json, replica_set_state, revision_of, rollout_complete
@@ -177,8 +178,8 @@ def _age(seconds: float) -> str:
 
 def _state_word(tree: OwnershipTree) -> str:
     if tree.settled:
-        return "settled"
-    return "complete, pods settling" if tree.complete else "converging"
+        return _("settled")
+    return _("complete, pods settling") if tree.complete else _("converging")
 
 
 def render_html(tree: OwnershipTree, note: str = "") -> str:
@@ -194,14 +195,22 @@ def render_html(tree: OwnershipTree, note: str = "") -> str:
             f"{html.escape(p.phase)} · {_age(p.age)}</li>"
             for p in rs.pods
         )
-        none = '<li style="color:#888">no pods</li>' if not rs.pods else ""
+        none = f'<li style="color:#888">{_("no pods")}</li>' if not rs.pods else ""
         items.append(
             f'<li style="color:{colour};margin-top:4px">'
-            f"<b>ReplicaSet</b> <code>{html.escape(s.name)}</code> · revision {s.revision}"
-            f"{' (current)' if rs.current else ' (old)'} · image <code>"
-            f"{html.escape(s.image_tag)}</code> · desired {s.desired}, pods {s.replicas}, "
-            f"ready {s.ready}"
-            f'<ul style="list-style:none;margin:2px 0 0 0;padding-left:22px">{pods}{none}</ul>'
+            f"<b>ReplicaSet</b> <code>{html.escape(s.name)}</code> · "
+            + _(
+                "revision {revision} {role} · image {image} · desired {desired}, pods {pods},"
+                " ready {ready}"
+            ).format(
+                revision=s.revision,
+                role=_("(current)") if rs.current else _("(old)"),
+                image=f"<code>{html.escape(s.image_tag)}</code>",
+                desired=s.desired,
+                pods=s.replicas,
+                ready=s.ready,
+            )
+            + f'<ul style="list-style:none;margin:2px 0 0 0;padding-left:22px">{pods}{none}</ul>'
             "</li>"
         )
     extra = f" · {html.escape(note)}" if note else ""
@@ -209,11 +218,20 @@ def render_html(tree: OwnershipTree, note: str = "") -> str:
     badge = "#2e7d32" if tree.settled else "#ef6c00"
     return (
         '<div class="kubelab-ownership" style="font-family:sans-serif;line-height:1.4">'
-        f"<b>Deployment</b> <code>{html.escape(tree.deployment)}</code> · desired "
-        f"{tree.desired}, updated {tree.updated}, ready {tree.ready}, available "
-        f'{tree.available} · <span style="color:{badge}">{state}</span> at '
-        f"{tree.elapsed:.1f}s{extra}"
-        f'<ul style="list-style:none;margin:2px 0 0 0;padding-left:22px">{"".join(items)}</ul>'
+        f"<b>Deployment</b> <code>{html.escape(tree.deployment)}</code> · "
+        + _(
+            "desired {desired}, updated {updated}, ready {ready}, available {available}"
+            " · {state} at {seconds}s"
+        ).format(
+            desired=tree.desired,
+            updated=tree.updated,
+            ready=tree.ready,
+            available=tree.available,
+            state=f'<span style="color:{badge}">{state}</span>',
+            seconds=f"{tree.elapsed:.1f}",
+        )
+        + extra
+        + f'<ul style="list-style:none;margin:2px 0 0 0;padding-left:22px">{"".join(items)}</ul>'
         "</div>"
     )
 
@@ -221,14 +239,18 @@ def render_html(tree: OwnershipTree, note: str = "") -> str:
 def render_line(tree: OwnershipTree) -> str:
     """Return the tree as one terminal line: counts, then per ReplicaSet its pods' readiness."""
     parts = [
-        f"{'current' if rs.current else 'old'} rev {rs.state.revision} ({rs.state.image_tag})"
-        f" wants {rs.state.desired}: {''.join('✓' if p.ready else '✗' for p in rs.pods) or '-'}"
+        _("{role} rev {revision} ({tag}) wants {desired}: {pods}").format(
+            role=_("current") if rs.current else _("old"),
+            revision=rs.state.revision,
+            tag=rs.state.image_tag,
+            desired=rs.state.desired,
+            pods="".join("✓" if p.ready else "✗" for p in rs.pods) or "-",
+        )
         for rs in tree.replica_sets
     ]
-    head = (
-        f"{tree.elapsed:5.1f}s  {tree.deployment} desired {tree.desired} updated {tree.updated}"
-        f" ready {tree.ready}"
-    )
+    head = f"{tree.elapsed:5.1f}s  {tree.deployment} " + _(
+        "desired {desired} updated {updated} ready {ready}"
+    ).format(desired=tree.desired, updated=tree.updated, ready=tree.ready)
     return " | ".join([head, *parts]) + (f" | {_state_word(tree)}" if tree.complete else "")
 
 
@@ -258,14 +280,16 @@ def watch_ownership(
     try:
         api = api_client(Path(kubeconfig or default_kubeconfig()).expanduser())
     except Exception as err:  # a missing or unreadable kubeconfig
-        raise KubelabError(f"cannot load the kubeconfig: {err}") from err
+        raise KubelabError(_("cannot load the kubeconfig: {error}").format(error=err)) from err
     try:
         return _watch(api, namespace, deployment, timeout, until)
     except (client.ApiException, urllib3.exceptions.HTTPError, OSError) as err:
         reason = getattr(err, "reason", None) or type(err).__name__
         raise KubelabError(
-            f"the cluster did not answer while watching {deployment} ({str(reason)[:120]}):"
-            " is it up? (`kubelab cluster up`)"
+            _(
+                "the cluster did not answer while watching {name} ({reason}):"
+                " is it up? (`kubelab cluster up`)"
+            ).format(name=deployment, reason=str(reason)[:120])
         ) from None
     finally:
         api.close()  # type: ignore[no-untyped-call]
@@ -289,7 +313,11 @@ def _watch(
     except client.ApiException as err:
         if err.status != 404:
             raise
-        print(f"no Deployment {name} in namespace {namespace}")
+        print(
+            _("no Deployment {name} in namespace {namespace}").format(
+                name=name, namespace=namespace
+            )
+        )
         return []
     uid = str(dep["metadata"]["uid"])
     labels = selector_of(dep)
@@ -344,7 +372,12 @@ def _watch(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 if until is not None:
-                    record(f"not there after {timeout:g}s: see `kubectl get rs,pods`", force=True)
+                    record(
+                        _("not there after {seconds}s: see `kubectl get rs,pods`").format(
+                            seconds=f"{timeout:g}"
+                        ),
+                        force=True,
+                    )
                 break
             try:
                 item = events.get(timeout=min(remaining, 1.0))

@@ -22,6 +22,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from kubelab import api, live
+from kubelab.i18n import _
 
 Json = Mapping[str, Any]
 
@@ -144,25 +145,42 @@ def render_line(s: ScaleSample) -> str:
     util = f"{s.utilization}%" if s.utilization is not None else "?"
     note = f"  ({s.note})" if s.note else ""
     return (
-        f"{s.elapsed:5.1f}s  cpu {util:>5} / {s.target}%  desired {s.desired:2d}  "
-        f"ready {s.ready:2d}/{s.replicas:<2d}{note}"
+        f"{s.elapsed:5.1f}s  "
+        + _("cpu {util} / {target}%  desired {desired}  ready {ready}/{replicas}").format(
+            util=f"{util:>5}",
+            target=s.target,
+            desired=f"{s.desired:2d}",
+            ready=f"{s.ready:2d}",
+            replicas=f"{s.replicas:<2d}",
+        )
+        + note
     )
 
 
 def summary(samples: Sequence[ScaleSample]) -> str:
     """Say in one line what the run showed: peak utilisation, replicas from first to most."""
     if not samples:
-        return "no samples"
+        return _("no samples")
     seen = [s for s in samples if s.utilization is not None]
     peak = max(seen, key=lambda s: s.utilization or 0) if seen else None
     most = max(samples, key=lambda s: s.desired)
     parts = [
-        f"{len(samples)} samples over {samples[-1].elapsed:.0f} s",
-        f"peak CPU {peak.utilization}% at {peak.elapsed:.0f} s" if peak else "no CPU reading",
-        f"replicas {samples[0].desired or samples[0].replicas} -> {most.desired} "
-        f"(at {most.elapsed:.0f} s) -> {samples[-1].desired}",
+        _("{n} samples over {seconds} s").format(
+            n=len(samples), seconds=f"{samples[-1].elapsed:.0f}"
+        ),
+        _("peak CPU {percent}% at {seconds} s").format(
+            percent=peak.utilization, seconds=f"{peak.elapsed:.0f}"
+        )
+        if peak
+        else _("no CPU reading"),
+        _("replicas {first} -> {most} (at {seconds} s) -> {last}").format(
+            first=samples[0].desired or samples[0].replicas,
+            most=most.desired,
+            seconds=f"{most.elapsed:.0f}",
+            last=samples[-1].desired,
+        ),
     ]
-    return "; ".join(parts)
+    return _("; ").join(parts)
 
 
 def watch_autoscaling(
@@ -195,7 +213,11 @@ def watch_autoscaling(
             note = on_tick(elapsed) if on_tick else ""
             found = client.get(api.HPAS, hpa, namespace)
             if found is None:
-                print(f"no HorizontalPodAutoscaler {hpa} in namespace {namespace}")
+                print(
+                    _("no HorizontalPodAutoscaler {name} in namespace {namespace}").format(
+                        name=hpa, namespace=namespace
+                    )
+                )
                 return samples
             ref = (found.get("spec") or {}).get("scaleTargetRef") or {}
             dep = client.get(api.DEPLOYMENTS, str(ref.get("name", "")), namespace) or {}

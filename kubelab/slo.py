@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 
 MINUTES_PER_DAY = 24 * 60
 
@@ -68,13 +69,25 @@ def write_plan(path: str | Path, values: Mapping[str, object]) -> None:
     try:
         text = file.read_text()
     except OSError as err:
-        raise KubelabError(f"cannot read the capacity plan {file}: {err.strerror}") from err
+        raise KubelabError(
+            _("cannot read the capacity plan {file}: {reason}").format(
+                file=file, reason=err.strerror
+            )
+        ) from err
     for key, value in values.items():
         line = re.compile(rf'^(\s*{re.escape(key)}:\s*)"[^"\n]*"', re.MULTILINE)
         written = plan_text(value)
         if '"' in written or "\n" in written or "\\" in written:
-            raise KubelabError(f"{key}: {written!r} is not a plain number or quantity")
+            raise KubelabError(
+                _("{key}: {value} is not a plain number or quantity").format(
+                    key=key, value=repr(written)
+                )
+            )
         text, found = line.subn(_quoted(written), text, count=1)
         if not found:
-            raise KubelabError(f'{file} has no line `{key}: "..."` to write {key} into')
+            raise KubelabError(
+                _('{file} has no line `{key}: "..."` to write {key} into').format(
+                    file=file, key=key
+                )
+            )
     file.write_text(text)

@@ -24,6 +24,7 @@ from kubernetes import client
 
 from kubelab import live
 from kubelab.api import default_kubeconfig
+from kubelab.i18n import _
 from kubelab.kube import REQUEST_TIMEOUT, api_client
 from kubelab.objects import owned_by
 from kubelab.views import as_json
@@ -162,6 +163,14 @@ def role(s: SetSample, pod: PodState) -> str:
     return ""
 
 
+def _role_note(s: SetSample, pod: PodState) -> str:
+    """Return " (new)" or " (old)" in the reader's language, or "" when no update is under way."""
+    which = role(s, pod)
+    if not which:
+        return ""
+    return _(" (new)") if which == "new" else _(" (old)")
+
+
 def render_html(name: str, s: SetSample, note: str = "") -> str:
     """Return an HTML table of one sample: one row per pod, by ordinal."""
     rows = []
@@ -170,19 +179,34 @@ def render_html(name: str, s: SetSample, note: str = "") -> str:
             str(p.ordinal),
             html.escape(p.name),
             html.escape(p.phase),
-            "yes" if p.ready else "no",
-            html.escape(short(p.revision)) + (f" ({role(s, p)})" if role(s, p) else ""),
+            _("yes") if p.ready else _("no"),
+            html.escape(short(p.revision)) + _role_note(s, p),
             html.escape(", ".join(p.claims)),
         ]
         tds = "".join(f"<td>{c}</td>" for c in cells)
         rows.append(f"<tr>{tds}</tr>")
     head = "".join(
-        f"<th>{h}</th>" for h in ("ordinal", "pod", "phase", "ready", "revision", "claims")
+        f"<th>{h}</th>"
+        for h in (
+            _("ordinal"),
+            _("pod"),
+            _("phase"),
+            _("ready"),
+            _("revision"),
+            _("claims"),
+        )
     )
-    state = "settled" if s.settled else "changing"
-    caption = (
-        f"StatefulSet {html.escape(name)}: {state} at {s.elapsed:.1f}s · "
-        f"{s.ready_replicas}/{s.replicas} ready · partition {s.partition}"
+    state = _("settled") if s.settled else _("changing")
+    caption = _(
+        "StatefulSet {name}: {state} at {seconds}s · {ready}/{replicas} ready · partition"
+        " {partition}"
+    ).format(
+        name=html.escape(name),
+        state=state,
+        seconds=f"{s.elapsed:.1f}",
+        ready=s.ready_replicas,
+        replicas=s.replicas,
+        partition=s.partition,
     )
     if note:
         caption += f" · {html.escape(note)}"
@@ -195,12 +219,14 @@ def render_html(name: str, s: SetSample, note: str = "") -> str:
 def render_line(s: SetSample) -> str:
     """Return one terminal line for a sample: elapsed seconds, then each pod's state."""
     parts = [
-        f"{p.name} {p.phase}{' Ready' if p.ready else ''} rev {short(p.revision)}"
-        + (f" ({role(s, p)})" if role(s, p) else "")
+        f"{p.name} {p.phase}{' Ready' if p.ready else ''} "
+        + _("rev {revision}").format(revision=short(p.revision))
+        + _role_note(s, p)
         for p in s.pods
     ]
-    tail = " | settled" if s.settled else ""
-    return f"{s.elapsed:5.1f}s  {s.ready_replicas}/{s.replicas} ready  " + " | ".join(parts) + tail
+    tail = " | " + _("settled") if s.settled else ""
+    ready = _("{ready}/{replicas} ready").format(ready=s.ready_replicas, replicas=s.replicas)
+    return f"{s.elapsed:5.1f}s  {ready}  " + " | ".join(parts) + tail
 
 
 def first_seen(samples: Sequence[SetSample]) -> dict[str, float]:
@@ -277,11 +303,20 @@ def watch_statefulset(
     try:
         current = take()
         if current is None:
-            print(f"no StatefulSet {name} in namespace {namespace}")
+            print(
+                _("no StatefulSet {name} in namespace {namespace}").format(
+                    name=name, namespace=namespace
+                )
+            )
             return samples
         while not current.settled:
             if time.monotonic() >= deadline:
-                show(current, f"not settled after {timeout:g}s: see `kubectl describe statefulset`")
+                show(
+                    current,
+                    _("not settled after {seconds}s: see `kubectl describe statefulset`").format(
+                        seconds=f"{timeout:g}"
+                    ),
+                )
                 break
             time.sleep(interval)
             current = take() or current

@@ -27,6 +27,7 @@ from kubernetes import client, watch
 from kubelab import live
 from kubelab.api import default_kubeconfig
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 from kubelab.kube import REQUEST_TIMEOUT, api_client
 from kubelab.objects import REVISION_ANNOTATION, image_tag, owned_by
 
@@ -146,11 +147,11 @@ def render_html(deployment: str, s: RolloutSample, note: str = "") -> str:
     """Return an HTML table of one sample: one row per ReplicaSet, the current one marked new."""
     rows = []
     for rs in s.replica_sets:
-        role = "new" if rs.revision == s.revision else "old"
-        weight = "bold" if role == "new" else "normal"
+        new = rs.revision == s.revision
+        weight = "bold" if new else "normal"
         cells = [
             str(rs.revision),
-            role,
+            _("new") if new else _("old"),
             html.escape(rs.name),
             html.escape(rs.image_tag),
             str(rs.desired),
@@ -162,10 +163,21 @@ def render_html(deployment: str, s: RolloutSample, note: str = "") -> str:
         rows.append(f'<tr style="font-weight:{weight}">{tds}</tr>')
     head = "".join(
         f"<th>{h}</th>"
-        for h in ("revision", "", "ReplicaSet", "image", "desired", "pods", "ready", "available")
+        for h in (
+            _("revision"),
+            "",
+            "ReplicaSet",
+            _("image"),
+            _("desired"),
+            _("pods"),
+            _("ready"),
+            _("available"),
+        )
     )
-    state = "complete" if s.complete else "rolling"
-    caption = f"Deployment {html.escape(deployment)}: {state} at {s.elapsed:.1f}s"
+    state = _("complete") if s.complete else _("rolling")
+    caption = _("Deployment {name}: {state} at {seconds}s").format(
+        name=html.escape(deployment), state=state, seconds=f"{s.elapsed:.1f}"
+    )
     if note:
         caption += f" · {html.escape(note)}"
     return (
@@ -177,11 +189,22 @@ def render_html(deployment: str, s: RolloutSample, note: str = "") -> str:
 def render_line(s: RolloutSample) -> str:
     """Return one terminal line for a sample: elapsed seconds, then the counts per revision."""
     parts = [
-        f"{'new' if rs.revision == s.revision else 'old'} rev {rs.revision} ({rs.image_tag}):"
-        f" desired {rs.desired} pods {rs.replicas} ready {rs.ready} available {rs.available}"
+        _(
+            "{role} rev {revision} ({tag}): desired {desired} pods {pods} ready {ready}"
+            " available {available}"
+        ).format(
+            role=_("new") if rs.revision == s.revision else _("old"),
+            revision=rs.revision,
+            tag=rs.image_tag,
+            desired=rs.desired,
+            pods=rs.replicas,
+            ready=rs.ready,
+            available=rs.available,
+        )
         for rs in s.replica_sets
     ]
-    return f"{s.elapsed:5.1f}s  " + " | ".join(parts) + (" | complete" if s.complete else "")
+    done = " | " + _("complete") if s.complete else ""
+    return f"{s.elapsed:5.1f}s  " + " | ".join(parts) + done
 
 
 def watch_rollout(
@@ -239,7 +262,11 @@ def watch_rollout(
         except client.ApiException as err:
             if err.status != 404:
                 raise
-            print(f"no Deployment {deployment} in namespace {namespace}")
+            print(
+                _("no Deployment {name} in namespace {namespace}").format(
+                    name=deployment, namespace=namespace
+                )
+            )
             return samples
         uid = str(dep["metadata"]["uid"])
         version = relist(uid)
@@ -247,7 +274,12 @@ def watch_rollout(
         while not current.complete:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                show(current, f"not complete after {timeout:g}s: see `kubectl rollout status`")
+                show(
+                    current,
+                    _("not complete after {seconds}s: see `kubectl rollout status`").format(
+                        seconds=f"{timeout:g}"
+                    ),
+                )
                 break
             window = max(1, min(WATCH_WINDOW, int(remaining)))
             watcher = watch.Watch()  # type: ignore[no-untyped-call]
@@ -286,8 +318,10 @@ def watch_rollout(
     except (client.ApiException, urllib3.exceptions.HTTPError, OSError) as err:
         reason = getattr(err, "reason", None) or err.__class__.__name__
         raise KubelabError(
-            f"lost the cluster while watching deployment/{deployment} ({reason}): "
-            "is it still up? (`kubelab cluster status`)"
+            _(
+                "lost the cluster while watching deployment/{name} ({reason}):"
+                " is it still up? (`kubelab cluster status`)"
+            ).format(name=deployment, reason=reason)
         ) from err
     finally:
         api.close()  # type: ignore[no-untyped-call]

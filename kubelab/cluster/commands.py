@@ -97,14 +97,17 @@ def _target(args: argparse.Namespace) -> Iterator[api.Api]:
         try:
             yield conn
         except api.ClusterUnreachable as err:
-            if str(err).startswith("no cluster answers"):
+            if err.no_answer:
                 raise api.ClusterUnreachable(
                     _(
                         "no cluster answers at {server} ({where}): is it running, and are the"
                         " kubeconfig and context the right ones?"
-                    ).format(server=conn.server, where=where)
+                    ).format(server=conn.server, where=where),
+                    no_answer=True,
                 ) from err
-            raise api.ClusterUnreachable(f"{err} ({where})") from err
+            raise api.ClusterUnreachable(
+                _("{problem} ({where})").format(problem=err, where=where)
+            ) from err
         finally:
             conn.close()
 

@@ -22,6 +22,7 @@ import uuid
 from kubelab import api, wait
 from kubelab.errors import KubelabError
 from kubelab.fence.namespace_fence import LIMITS, MANAGED, PSA, QUOTA
+from kubelab.i18n import _
 from kubelab.labs import POD_SECURITY_LEVELS
 
 NAME = "kubelab-fence"
@@ -305,8 +306,10 @@ def _wait_enforced(client: api.Api, timeout: float) -> None:
     try:
         if not wait.until(refused, bool, timeout=timeout, interval=0.2, raise_on_timeout=False):
             raise KubelabError(
-                f"the API server did not enforce kubelab's admission policies within {timeout:.0f}"
-                "s (is the ValidatingAdmissionPolicy API enabled?)"
+                _(
+                    "the API server did not enforce kubelab's admission policies within"
+                    " {seconds}s (is the ValidatingAdmissionPolicy API enabled?)"
+                ).format(seconds=f"{timeout:.0f}")
             )
     finally:
         client.delete(api.NAMESPACES, probe)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from kubelab import api
 from kubelab.errors import KubelabError
 from kubelab.fence import records
+from kubelab.i18n import _
 
 STUCK_AFTER = 3.0  # seconds of Terminating before finalizers are looked for
 _NO_FINALIZERS = {"metadata": {"finalizers": None}}
@@ -123,8 +124,8 @@ def _holding(namespace: str, ns: api.Json, timeout: float) -> str:
         for c in ns.get("status", {}).get("conditions") or []
         if c.get("status") == "True" and c.get("message")
     ]
-    why = "; ".join(reasons) or "no reason given by the namespace controller"
-    return (
-        f"namespace {namespace} is still terminating after {timeout:.0f}s ({why}); "
-        f"see `kubectl get namespace {namespace} -o yaml`"
-    )
+    why = "; ".join(reasons) or _("no reason given by the namespace controller")
+    return _(
+        "namespace {namespace} is still terminating after {seconds}s ({why});"
+        " see `kubectl get namespace {namespace} -o yaml`"
+    ).format(namespace=namespace, seconds=f"{timeout:.0f}", why=why)

@@ -20,6 +20,7 @@ from pathlib import Path
 from kubelab import paths
 from kubelab.errors import KubelabError
 from kubelab.grading.result import NOT_CONVERGED
+from kubelab.i18n import _
 
 FEEDBACK_DIR = "kubelab-feedback"
 GRADEBOOK = "gradebook.csv"
@@ -27,43 +28,45 @@ GRADEBOOK = "gradebook.csv"
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the `grade` command group to the `kubelab` parser."""
-    grade = sub.add_parser("grade", help="instructors: release, collect, autograde, report")
+    grade = sub.add_parser("grade", help=_("instructors: release, collect, autograde, report"))
     gsub = grade.add_subparsers(dest="action", required=True, parser_class=type(grade))
 
     def course_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--course", type=Path, default=None, help="nbgrader course folder")
+        p.add_argument("--course", type=Path, default=None, help=_("nbgrader course folder"))
 
-    release = gsub.add_parser("release", help="make the student version of labs (no solutions)")
-    release.add_argument("labs", nargs="+", help="lab ids or numbers")
+    release = gsub.add_parser("release", help=_("make the student version of labs (no solutions)"))
+    release.add_argument("labs", nargs="+", help=_("lab ids or numbers"))
     course_arg(release)
     release.set_defaults(handler=cmd_release)
 
-    collect = gsub.add_parser("collect", help="take in a folder of submissions or of zips")
+    collect = gsub.add_parser("collect", help=_("take in a folder of submissions or of zips"))
     collect.add_argument("lab", help="lab id or number")
-    collect.add_argument("folder", type=Path, help="<student>/ folders or <student>.zip files")
+    collect.add_argument("folder", type=Path, help=_("<student>/ folders or <student>.zip files"))
     course_arg(collect)
     collect.set_defaults(handler=cmd_collect)
 
-    auto = gsub.add_parser("autograde", help="grade every submission of a lab on the cluster")
+    auto = gsub.add_parser("autograde", help=_("grade every submission of a lab on the cluster"))
     auto.add_argument("lab", help="lab id or number")
-    auto.add_argument("--student", action="append", help="only this student (repeatable)")
+    auto.add_argument("--student", action="append", help=_("only this student (repeatable)"))
     auto.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="in parallel (default: cores)"
+        "--workers", type=int, default=os.cpu_count() or 1, help=_("in parallel (default: cores)")
     )
     auto.add_argument(
-        "--timeout", type=float, default=900, help="seconds per notebook (default 900)"
+        "--timeout", type=float, default=900, help=_("seconds per notebook (default 900)")
     )
     auto.add_argument(
         "--check-timeout",
         type=float,
         default=60,
-        help="seconds the grader waits for the cluster to settle (default 60)",
+        help=_("seconds the grader waits for the cluster to settle (default 60)"),
     )
-    auto.add_argument("--kubeconfig", help="instructor credentials (default: the course cluster)")
+    auto.add_argument(
+        "--kubeconfig", help=_("instructor credentials (default: the course cluster)")
+    )
     course_arg(auto)
     auto.set_defaults(handler=cmd_autograde)
 
-    report = gsub.add_parser("report", help="write gradebook.csv and feedback pages again")
+    report = gsub.add_parser("report", help=_("write gradebook.csv and feedback pages again"))
     course_arg(report)
     report.set_defaults(handler=cmd_report)
 
@@ -91,7 +94,10 @@ def nbgrader(course: Path, *args: str) -> str:
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:
         errors = [ln for ln in output.splitlines() if "ERROR" in ln or "Error" in ln]
-        raise KubelabError(f"nbgrader {args[0]} failed: {(errors or ['no output'])[-1].strip()}")
+        last = errors[-1].strip() if errors else _("no output")
+        raise KubelabError(
+            _("nbgrader {command} failed: {error}").format(command=args[0], error=last)
+        )
     return output
 
 
@@ -102,13 +108,17 @@ def cmd_release(args: argparse.Namespace) -> int:
 
     course = course_root(args.course)
     for lab in [labs.find(x) for x in args.labs]:
-        with status(f"releasing {lab.id} (nbgrader generate_assignment)"):
+        with status(_("releasing {lab} (nbgrader generate_assignment)").format(lab=lab.id)):
             nbgrader(course, "generate_assignment", lab.id, "--force")
         out = course / "release" / lab.id
         leaked = [p for p in out.rglob("*") if p.name == "solution"]
         if leaked:
-            raise KubelabError(f"release of {lab.id} contains {leaked[0]}: not handing it out")
-        print(f"released {lab.id} -> {out}")
+            raise KubelabError(
+                _("release of {lab} contains {path}: not handing it out").format(
+                    lab=lab.id, path=leaked[0]
+                )
+            )
+        print(_("released {lab} -> {path}").format(lab=lab.id, path=out))
     return 0
 
 
@@ -121,8 +131,12 @@ def cmd_collect(args: argparse.Namespace) -> int:
     lab = labs.find(args.lab)
     done = submissions.collect(course, lab, args.folder)
     for line in done.skipped:
-        print(f"skipped {line}")
-    print(f"collected {len(done.students)} submissions of {lab.id} into {course / 'submitted'}")
+        print(_("skipped {what}").format(what=line))
+    print(
+        _("collected {n} submissions of {lab} into {path}").format(
+            n=len(done.students), lab=lab.id, path=course / "submitted"
+        )
+    )
     return 0 if done.students else 1
 
 
@@ -138,15 +152,21 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     )
     if not students:
         raise KubelabError(
-            f"no submissions of {lab.id} in {course / 'submitted'}: `kubelab grade collect` first"
+            _("no submissions of {lab} in {path}: `kubelab grade collect` first").format(
+                lab=lab.id, path=course / "submitted"
+            )
         )
     missing = [s for s in students if not (course / "submitted" / s / lab.id).is_dir()]
     if missing:
-        raise KubelabError(f"no submission of {lab.id} from {', '.join(missing)}")
+        raise KubelabError(
+            _("no submission of {lab} from {students}").format(
+                lab=lab.id, students=", ".join(missing)
+            )
+        )
     if args.workers < 1:
-        raise KubelabError("--workers must be at least 1")
+        raise KubelabError(_("--workers must be at least 1"))
     if args.check_timeout <= 0:
-        raise KubelabError("--check-timeout must be more than 0 seconds")
+        raise KubelabError(_("--check-timeout must be more than 0 seconds"))
     settings = bulk.Settings(
         workers=args.workers, wall_seconds=args.timeout, check_timeout=args.check_timeout
     )
@@ -157,7 +177,10 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     write_reports(course)
     unsettled = [r.student for r in rows if r.status == NOT_CONVERGED]
     if unsettled:  # cannot grade: a busy cluster, twice; never a lower score
-        print(f"not converged twice, not graded: {', '.join(unsettled)}", file=sys.stderr)
+        print(
+            _("not converged twice, not graded: {students}").format(students=", ".join(unsettled)),
+            file=sys.stderr,
+        )
         return 2
     return 0
 
@@ -176,7 +199,11 @@ def write_reports(course: Path) -> None:
     csv_path = gradebook.write_csv(rows, course / GRADEBOOK)
     for row in rows:
         gradebook.write_feedback(row, course / FEEDBACK_DIR)
-    print(f"gradebook: {csv_path} ({len(rows)} rows); feedback: {course / FEEDBACK_DIR}/")
+    print(
+        _("gradebook: {path} ({n} rows); feedback: {folder}/").format(
+            path=csv_path, n=len(rows), folder=course / FEEDBACK_DIR
+        )
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:

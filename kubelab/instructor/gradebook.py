@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kubelab import i18n
 from kubelab.grading.render import html as report_html
 from kubelab.grading.result import NOT_CONVERGED, CheckResult, Report
+from kubelab.i18n import _
 from kubelab.instructor.nbgrader_log import LOG_FILE
 from kubelab.labs import Lab, Task
 
@@ -71,16 +73,29 @@ def log_path(lab: Lab, student: str) -> str:
 def _notes(data: dict[str, Any], status: str) -> tuple[str, ...]:
     found = [str(n) for n in (data.get("nbgrader") or {}).get("notes") or []]
     if found and status != REFUSED:
-        found[-1] += "; nbgrader put the released cells back, and the cluster's state was graded"
+        found[-1] += _("; nbgrader put the released cells back, and the cluster's state was graded")
     found += [
-        f"the notebook's grade cell `{task}` was deleted: it scores 0"
+        _("the notebook's grade cell `{task}` was deleted: it scores 0").format(task=task)
         for task in data.get("deleted_grade_cells") or []
     ]
     for cut in data.get("truncated") or []:
-        per = "cell" if cut.get("per") == "cell" else "notebook"
+        per_cell = cut.get("per") == "cell"
         found.append(
-            f"output truncated: cell {cut.get('cell')} printed {cut.get('printed', 0):,} bytes; "
-            f"kubelab keeps at most {cut.get('cap', 0):,} per {per}"
+            (
+                _(
+                    "output truncated: cell {cell} printed {printed} bytes; kubelab keeps at most"
+                    " {cap} per cell"
+                )
+                if per_cell
+                else _(
+                    "output truncated: cell {cell} printed {printed} bytes; kubelab keeps at most"
+                    " {cap} per notebook"
+                )
+            ).format(
+                cell=cut.get("cell"),
+                printed=f"{cut.get('printed', 0):,}",
+                cap=f"{cut.get('cap', 0):,}",
+            )
         )
     return tuple(found)
 
@@ -108,27 +123,35 @@ def row_from_result(lab: Lab, student: str, data: dict[str, Any]) -> Row:
     elif status == "finished" and unsettled:
         status = NOT_CONVERGED
         message = (
-            f"not converged: {', '.join(unsettled)} could not be judged (the cluster did not "
-            "settle before the deadline), so they score nothing; "
-            + (
-                "still so when graded again alone: grade them by hand or again later"
-                if retried
-                else "grade again"
+            _(
+                "not converged: {tasks} could not be judged (the cluster did not settle before"
+                " the deadline), so they score nothing; still so when graded again alone: grade"
+                " them by hand or again later"
             )
-        )
+            if retried
+            else _(
+                "not converged: {tasks} could not be judged (the cluster did not settle before"
+                " the deadline), so they score nothing; grade again"
+            )
+        ).format(tasks=", ".join(unsettled))
     elif status == "finished":
         status = "graded" if report else "grader-error"
     if retried and status != NOT_CONVERGED:
-        message = "; ".join(m for m in (message, "graded again alone after not converging") if m)
+        message = "; ".join(m for m in (message, _("graded again alone after not converging")) if m)
     found = {c.id: c for c in report.checks} if report else {}
     checks = []
     for task in lab.tasks:
         if task.id not in reached:
             checks.append(
-                _missing(task, f"not run: the notebook stopped before this cell ({status})")
+                _missing(
+                    task,
+                    _("not run: the notebook stopped before this cell ({status})").format(
+                        status=status
+                    ),
+                )
             )
         elif task.id not in found:
-            checks.append(_missing(task, f"not graded: {message or status}"))
+            checks.append(_missing(task, _("not graded: {why}").format(why=message or status)))
         else:
             checks.append(found[task.id])
     return Row(
@@ -150,7 +173,7 @@ def read_row(course: Path, lab: Lab, student: str) -> Row:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
-        data = {"error": f"no result ({err.__class__.__name__})"}
+        data = {"error": _("no result ({error})").format(error=err.__class__.__name__)}
     return row_from_result(lab, student, data)
 
 
@@ -203,7 +226,7 @@ def write_csv(rows: list[Row], path: Path) -> Path:
 
 
 _PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}
 td,th{{padding:.4rem;vertical-align:top}} .status{{padding:.6rem;border-radius:6px}}</style>
 </head><body><h1>{title}</h1>{body}</body></html>
@@ -212,24 +235,33 @@ td,th{{padding:.4rem;vertical-align:top}} .status{{padding:.6rem;border-radius:6
 
 def feedback_html(row: Row) -> str:
     """Render one student's feedback page for one lab: every check's message and hint."""
-    title = f"{row.lab.id} · {row.lab.title} · {row.student}"
-    parts = ["<p>Points come from the cluster's state after your notebook ran.</p>"]
+    title = f"{row.lab.id} · {_(row.lab.title)} · {row.student}"
+    parts = ["<p>" + _("Points come from the cluster's state after your notebook ran.") + "</p>"]
     if row.status == REFUSED:
         parts.append(
-            '<p class="status" style="background:#ffebee">Your notebook was not graded: '
-            f"{html.escape(row.message)}. Hand in the notebook as it was released, with only "
-            "your answers changed.</p>"
+            '<p class="status" style="background:#ffebee">'
+            + _(
+                "Your notebook was not graded: {message}. Hand in the notebook as it was"
+                " released, with only your answers changed."
+            ).format(message=html.escape(row.message))
+            + "</p>"
         )
     elif row.status == NOT_CONVERGED:
         parts.append(
-            '<p class="status" style="background:#e3f2fd">Not graded yet: '
-            f"{html.escape(row.message)}. This is not your fault and no points were taken.</p>"
+            '<p class="status" style="background:#e3f2fd">'
+            + _(
+                "Not graded yet: {message}. This is not your fault and no points were taken."
+            ).format(message=html.escape(row.message))
+            + "</p>"
         )
     elif row.status != "graded":
         parts.append(
-            '<p class="status" style="background:#fff3e0">Grading ended early: '
-            f"<b>{html.escape(row.status)}</b> {html.escape(row.message)}. A task whose cell "
-            "was never reached scores 0.</p>"
+            '<p class="status" style="background:#fff3e0">'
+            + _(
+                "Grading ended early: {status} {message}. A task whose cell was never reached"
+                " scores 0."
+            ).format(status=f"<b>{html.escape(row.status)}</b>", message=html.escape(row.message))
+            + "</p>"
         )
     elif row.retried:
         parts.append(f'<p class="status">{html.escape(row.message)}.</p>')
@@ -239,10 +271,13 @@ def feedback_html(row: Row) -> str:
     parts.append(report_html(Report(row.lab.id, row.lab.title, row.namespace, row.checks)))
     if row.log:
         parts.append(
-            f"<p><small>nbgrader's log of this grading: <code>{html.escape(row.log)}</code> "
-            "in your instructor's course folder.</small></p>"
+            "<p><small>"
+            + _(
+                "nbgrader's log of this grading: {path} in your instructor's course folder."
+            ).format(path=f"<code>{html.escape(row.log)}</code>")
+            + "</small></p>"
         )
-    return _PAGE.format(title=html.escape(title), body="\n".join(parts))
+    return _PAGE.format(lang=i18n.current(), title=html.escape(title), body="\n".join(parts))
 
 
 def write_feedback(row: Row, root: Path) -> Path:

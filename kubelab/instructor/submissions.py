@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 from kubelab.labs import Lab
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,62}$")
@@ -29,7 +30,9 @@ def check_student(student: str) -> str:
     """Return `student` if it is a usable id, else raise a one-line error."""
     if not STUDENT_ID.match(student):
         raise KubelabError(
-            f"bad student id {student!r}: use letters, digits and . _ @ + - (at most 63)"
+            _("bad student id {id}: use letters, digits and . _ @ + - (at most 63)").format(
+                id=repr(student)
+            )
         )
     return student
 
@@ -78,7 +81,7 @@ def _zip_root(names: list[str]) -> PurePosixPath:
         (PurePosixPath(n) for n in names if n.endswith(".ipynb")), key=lambda p: len(p.parts)
     )
     if not notebooks:
-        raise KubelabError("no notebook (.ipynb) in it")
+        raise KubelabError(_("no notebook (.ipynb) in it"))
     return notebooks[0].parent
 
 
@@ -86,14 +89,18 @@ def _unzip(archive: Path, target: Path) -> None:
     with zipfile.ZipFile(archive) as zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
         if len(infos) > MAX_FILES or sum(i.file_size for i in infos) > MAX_BYTES:
-            raise KubelabError(f"too large (over {MAX_FILES} files or {MAX_BYTES >> 20} MiB)")
+            raise KubelabError(
+                _("too large (over {files} files or {mib} MiB)").format(
+                    files=MAX_FILES, mib=MAX_BYTES >> 20
+                )
+            )
         root = _zip_root([i.filename for i in infos])
         for info in infos:
             name = PurePosixPath(info.filename)
             if name.is_absolute() or ".." in name.parts or "\\" in info.filename:
-                raise KubelabError(f"unsafe path {info.filename!r}")
+                raise KubelabError(_("unsafe path {path}").format(path=repr(info.filename)))
             if stat.S_ISLNK(info.external_attr >> 16):
-                raise KubelabError(f"symlink {info.filename!r}")
+                raise KubelabError(_("symlink {path}").format(path=repr(info.filename)))
             if root.parts and name.parts[: len(root.parts)] != root.parts:
                 continue  # beside the notebook's folder: not part of the submission
             out = target.joinpath(*name.parts[len(root.parts) :])
@@ -109,14 +116,14 @@ def collect(course: Path, lab: Lab, source: Path) -> Collected:
     or ``<student>.zip`` files; anything else is reported as skipped.
     """
     if not source.is_dir():
-        raise KubelabError(f"no folder {source}")
+        raise KubelabError(_("no folder {path}").format(path=source))
     done = Collected()
     for item in sorted(source.iterdir()):
         student = item.stem if item.suffix == ".zip" else item.name
         if item.name.startswith("."):
             continue
         if not STUDENT_ID.match(student):
-            done.skipped.append(f"{item.name}: not a student id")
+            done.skipped.append(_("{item}: not a student id").format(item=item.name))
             continue
         target = course / "submitted" / student / lab.id
         staging = target.with_name(f".{lab.id}.incoming")
@@ -127,12 +134,16 @@ def collect(course: Path, lab: Lab, source: Path) -> Collected:
             elif item.is_dir() and not item.is_symlink():
                 inner = item / lab.id if (item / lab.id).is_dir() else item
                 for left in _copy_regular(inner, staging):
-                    done.skipped.append(f"{student}: left out {left} (not a regular file)")
+                    done.skipped.append(
+                        _("{student}: left out {path} (not a regular file)").format(
+                            student=student, path=left
+                        )
+                    )
             else:
-                done.skipped.append(f"{item.name}: not a folder or a .zip")
+                done.skipped.append(_("{item}: not a folder or a .zip").format(item=item.name))
                 continue
             if not any(staging.glob("*.ipynb")):
-                raise KubelabError("no notebook (.ipynb) at its top level")
+                raise KubelabError(_("no notebook (.ipynb) at its top level"))
         except (KubelabError, zipfile.BadZipFile, OSError) as err:
             shutil.rmtree(staging, ignore_errors=True)
             done.skipped.append(f"{item.name}: {err}")

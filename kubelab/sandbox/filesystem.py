@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kubelab import paths, tools
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 from kubelab.sandbox.limits import Limits
 
 HOME = "/home/learner"
@@ -26,8 +27,10 @@ def _bwrap() -> str:
     found = shutil.which("bwrap")
     if found is None:
         raise KubelabError(
-            "grading runs submissions in bubblewrap, which is not installed: "
-            "install it with `apt install bubblewrap` (or your distribution's bubblewrap package)"
+            _(
+                "grading runs submissions in bubblewrap, which is not installed: install it with"
+                " `apt install bubblewrap` (or your distribution's bubblewrap package)"
+            )
         )
     return found
 

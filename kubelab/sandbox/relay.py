@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 from kubelab.sandbox.pump import pump
 
 SOCKET_DIR = "/run/kubelab"
@@ -43,8 +44,10 @@ def _api_address(server: str) -> tuple[str, int]:
         raise KubelabError(f"cannot read the API server address {server!r}: {err}") from err
     if parts.hostname not in ("127.0.0.1", "localhost"):
         raise KubelabError(
-            f"the grading sandbox can only reach an API server on 127.0.0.1, not {server}: "
-            "grade against the local sim cluster"
+            _(
+                "the grading sandbox can only reach an API server on 127.0.0.1, not {server}:"
+                " grade against the local sim cluster"
+            ).format(server=server)
         )
     return parts.hostname, port
 

@@ -15,6 +15,7 @@ from typing import IO
 
 from kubelab import tools
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 from kubelab.sandbox.cgroups import _CGROUP_PREFIX, _JOIN_CGROUPS, _JOIN_FAILED, _Cgroup
 from kubelab.sandbox.filesystem import HOME, WORK, _bwrap, _filesystem, _optional, _system_binds
 from kubelab.sandbox.limits import DEFAULT_LIMITS, Limits, Outcome
@@ -48,17 +49,22 @@ def check_available() -> None:
     )
     if probe.returncode != 0:
         raise KubelabError(
-            f"bubblewrap cannot create a sandbox here ({tools.last_line(probe.stderr)}): allow "
-            "unprivileged user namespaces (`sysctl kernel.unprivileged_userns_clone=1`; on Ubuntu "
-            ">= 23.10 install bubblewrap's AppArmor profile or set "
-            "`kernel.apparmor_restrict_unprivileged_userns=0`)"
+            _(
+                "bubblewrap cannot create a sandbox here ({reason}): allow unprivileged user"
+                " namespaces (`sysctl kernel.unprivileged_userns_clone=1`; on Ubuntu >= 23.10"
+                " install bubblewrap's AppArmor profile or set"
+                " `kernel.apparmor_restrict_unprivileged_userns=0`)"
+            ).format(reason=tools.last_line(probe.stderr))
         )
     if os.geteuid() == 0:
         group = _Cgroup.create(DEFAULT_LIMITS)
         if group is None:
             raise KubelabError(
-                "as root, grading needs a writable cgroup to cap a submission's processes (root "
-                "ignores RLIMIT_NPROC): run it as a normal user, or with /sys/fs/cgroup writable"
+                _(
+                    "as root, grading needs a writable cgroup to cap a submission's processes"
+                    " (root ignores RLIMIT_NPROC): run it as a normal user, or with"
+                    " /sys/fs/cgroup writable"
+                )
             )
         group.destroy()
     _available = True

@@ -14,7 +14,9 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from kubelab import api, labs
+from kubelab.cluster.findings import pad, width
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 from kubelab.lab_namespaces import LAB_LABEL, MANAGED_BY, PARTICIPANT
 from kubelab.workshop import scores
 
@@ -101,17 +103,19 @@ def _parse(stamp: str) -> datetime | None:
 def ago(stamp: str | None, now: datetime) -> str:
     """Say how long ago an ISO 8601 time was ("12s ago"), or "not checked" for None."""
     if not stamp:
-        return "not checked"
+        return _("not checked")
     when = _parse(stamp)
     if when is None:
         return stamp
     seconds = max(0, int((now - when).total_seconds()))
     if seconds < 60:
-        return f"{seconds}s ago"
+        return _("{seconds}s ago").format(seconds=seconds)
     if seconds < 3600:
-        return f"{seconds // 60}m ago"
+        return _("{minutes}m ago").format(minutes=seconds // 60)
     if seconds < 86400:
-        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m ago"
+        return _("{hours}h {minutes}m ago").format(
+            hours=seconds // 3600, minutes=f"{seconds % 3600 // 60:02d}"
+        )
     return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -122,8 +126,8 @@ def _points(score: float, max_score: float) -> str:
 def render(board: Board, now: datetime, *, color: bool = False) -> str:
     """Return the board as a text table: score/max per lab, a total, and the last check."""
     if not board.rows:
-        return "no workshop participants on this cluster (start with `kubelab workshop up`)"
-    header = ["participant", *(lab.number for lab in board.labs), "total", "last check"]
+        return _("no workshop participants on this cluster (start with `kubelab workshop up`)")
+    header = [_("participant"), *(lab.number for lab in board.labs), _("total"), _("last check")]
     table: list[list[tuple[str, bool]]] = []  # (text, full marks)
     for row in board.rows:
         line = [(row.participant, False)]
@@ -138,18 +142,23 @@ def render(board: Board, now: datetime, *, color: bool = False) -> str:
         line.append((_points(row.score, row.max_score), row.score >= row.max_score > 0))
         line.append((ago(row.last_checked, now), False))
         table.append(line)
-    widths = [max(len(header[i]), *(len(line[i][0]) for line in table)) for i in range(len(header))]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    widths = [
+        max(width(header[i]), *(width(line[i][0]) for line in table)) for i in range(len(header))
+    ]
+    out = ["  ".join(pad(h, w) for h, w in zip(header, widths, strict=True)).rstrip()]
     for line in table:
         cells = []
-        for (text, full), width in zip(line, widths, strict=True):
-            padded = text.ljust(width)
+        for (text, full), columns in zip(line, widths, strict=True):
+            padded = pad(text, columns)
             cells.append(f"\033[32m{padded}\033[0m" if color and full else padded)
         out.append("  ".join(cells).rstrip())
     done = sum(1 for row in board.rows if row.max_score and row.score >= row.max_score)
     out.append(
-        f"\n{len(board.rows)} participants, {done} with full marks; {NOT_CHECKED} = not checked"
-        " yet; scores are what participants' own checks reported"
+        "\n"
+        + _(
+            "{n} participants, {done} with full marks; {mark} = not checked yet; scores are what"
+            " participants' own checks reported"
+        ).format(n=len(board.rows), done=done, mark=NOT_CHECKED)
     )
     return "\n".join(out)
 
@@ -191,10 +200,14 @@ def watch(client: api.Api, *, interval: float, stream: TextIO | None = None) -> 
         now = datetime.now(timezone.utc)
         try:
             shown = render(read(client), now, color=tty)
-            note = f"updated {now.astimezone().strftime('%H:%M:%S')}"
+            note = _("updated {time}").format(time=now.astimezone().strftime("%H:%M:%S"))
         except KubelabError as err:
-            note = f"refresh failed at {now.astimezone().strftime('%H:%M:%S')}: {err}"
-        footer = f"{note} · every {interval:g}s · Ctrl-C to stop"
+            note = _("refresh failed at {time}: {error}").format(
+                time=now.astimezone().strftime("%H:%M:%S"), error=err
+            )
+        footer = _("{note} · every {seconds}s · Ctrl-C to stop").format(
+            note=note, seconds=f"{interval:g}"
+        )
         if tty:
             out.write("\033[H\033[2J" + shown + "\n\n" + footer + "\n")
         else:

@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from kubelab import api, wait
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 
 CSRS = api.Resource(
     "certificates.k8s.io/v1",
@@ -128,14 +129,19 @@ def mint(
         )
     except wait.Timeout as err:
         raise KubelabError(
-            f"the cluster did not sign certificate request {name} within {SIGN_TIMEOUT:.0f}s: "
-            "kube-controller-manager needs the cluster CA (--cluster-signing-cert-file); a sim "
-            "cluster started by an older kubelab lacks it: `kubelab cluster down`, then `up`"
+            _(
+                "the cluster did not sign certificate request {name} within {seconds}s:"
+                " kube-controller-manager needs the cluster CA (--cluster-signing-cert-file); a"
+                " sim cluster started by an older kubelab lacks it: `kubelab cluster down`, then"
+                " `up`"
+            ).format(name=name, seconds=f"{SIGN_TIMEOUT:.0f}")
         ) from err
     status = (signed or {}).get("status") or {}
     if not status.get("certificate"):
         why = [c.get("message") or c.get("reason") for c in status.get("conditions") or []]
         raise KubelabError(
-            f"certificate request {name} was not signed: {'; '.join(map(str, why)) or 'deleted'}"
+            _("certificate request {name} was not signed: {why}").format(
+                name=name, why="; ".join(map(str, why)) or _("deleted")
+            )
         )
     return Credential(base64.b64decode(status["certificate"]), key)

@@ -14,48 +14,52 @@ from pathlib import Path
 from typing import Any
 
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 
 
 def register(sub: Any) -> None:
     """Add the `workshop` command group to the `kubelab` subparsers `sub`."""
     workshop = sub.add_parser(
-        "workshop", help="run a workshop on one cluster: participants, live board, clean-up"
+        "workshop", help=_("run a workshop on one cluster: participants, live board, clean-up")
     )
     actions = workshop.add_subparsers(dest="action", required=True, parser_class=type(workshop))
 
     up = actions.add_parser(
-        "up", help="make each participant's lab namespaces and a kubeconfig that reaches only them"
+        "up",
+        help=_("make each participant's lab namespaces and a kubeconfig that reaches only them"),
     )
     who = up.add_mutually_exclusive_group(required=True)
     who.add_argument(
-        "--participants", type=int, metavar="N", help="N participants named p01, p02, ..."
+        "--participants", type=int, metavar="N", help=_("N participants named p01, p02, ...")
     )
     who.add_argument(
         "--participants-file",
         type=Path,
         metavar="FILE",
-        help="participant names, one a line (# starts a comment)",
+        help=_("participant names, one a line (# starts a comment)"),
     )
-    up.add_argument("--labs", help="lab numbers or ids, comma-separated (default: every lab)")
-    _add_out(up, "folder for the kubeconfigs (default: ./workshop-kubeconfigs)")
+    up.add_argument("--labs", help=_("lab numbers or ids, comma-separated (default: every lab)"))
+    _add_out(up, _("folder for the kubeconfigs (default: ./workshop-kubeconfigs)"))
     up.add_argument(
         "--server",
-        help="API server URL written into the kubeconfigs (default: the one in your kubeconfig)",
+        help=_("API server URL written into the kubeconfigs (default: the one in your kubeconfig)"),
     )
     up.set_defaults(handler=cmd_up)
 
-    status = actions.add_parser("status", help="live board: participants x labs, scores")
-    status.add_argument("--once", action="store_true", help="print the board once and exit")
-    status.add_argument("--json", action="store_true", help="print the board as JSON and exit")
+    status = actions.add_parser("status", help=_("live board: participants x labs, scores"))
+    status.add_argument("--once", action="store_true", help=_("print the board once and exit"))
+    status.add_argument("--json", action="store_true", help=_("print the board as JSON and exit"))
     status.add_argument(
-        "--interval", type=float, default=5.0, help="seconds between refreshes (default 5)"
+        "--interval", type=float, default=5.0, help=_("seconds between refreshes (default 5)")
     )
     status.set_defaults(handler=cmd_status)
 
     down = actions.add_parser(
-        "down", help="remove the participants' namespaces, grants and certificate requests"
+        "down", help=_("remove the participants' namespaces, grants and certificate requests")
     )
-    _add_out(down, "also delete the kubeconfigs `up` wrote in this folder (and it, if then empty)")
+    _add_out(
+        down, _("also delete the kubeconfigs `up` wrote in this folder (and it, if then empty)")
+    )
     down.set_defaults(handler=cmd_down)
 
 
@@ -70,8 +74,10 @@ def _leader_client() -> Any:
     who = lab_namespaces.participant()
     if who:
         raise KubelabError(
-            f"KUBECONFIG is participant {who}'s; workshop commands need the cluster admin's "
-            "kubeconfig (unset KUBECONFIG, or `kubelab cluster env`)"
+            _(
+                "KUBECONFIG is participant {name}'s; workshop commands need the cluster admin's"
+                " kubeconfig (unset KUBECONFIG, or `kubelab cluster env`)"
+            ).format(name=who)
         )
     return api.Api()
 
@@ -88,7 +94,7 @@ def _chosen_labs(text: str | None) -> list[Any]:
             if lab not in chosen:
                 chosen.append(lab)
     if not chosen:
-        raise KubelabError("--labs names no lab; e.g. --labs 02,03")
+        raise KubelabError(_("--labs names no lab; e.g. --labs 02,03"))
     return chosen
 
 
@@ -108,12 +114,27 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         client.close()
     print(
-        f"{len(names)} participants ready ({len(result.new)} new kubeconfigs, "
-        f"{len(result.kept)} kept; {result.namespaces} namespaces created) for "
-        + ", ".join(lab.id for lab in chosen)
+        _(
+            "{n} participants ready ({new} new kubeconfigs, {kept} kept;"
+            " {namespaces} namespaces created) for {labs}"
+        ).format(
+            n=len(names),
+            new=len(result.new),
+            kept=len(result.kept),
+            namespaces=result.namespaces,
+            labs=", ".join(lab.id for lab in chosen),
+        )
     )
-    print(f"kubeconfigs: {out}/NAME.kubeconfig; hand each person only their own ({out}/README.txt)")
-    print(f"board: `kubelab workshop status`; clean-up: `kubelab workshop down --out {out}`")
+    print(
+        _(
+            "kubeconfigs: {out}/NAME.kubeconfig; hand each person only their own ({out}/README.txt)"
+        ).format(out=out)
+    )
+    print(
+        _("board: `kubelab workshop status`; clean-up: `kubelab workshop down --out {out}`").format(
+            out=out
+        )
+    )
     return 0
 
 
@@ -124,7 +145,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     from kubelab.workshop import board
 
     if args.interval < 1:
-        raise KubelabError(f"--interval must be at least 1 second, got {args.interval:g}")
+        raise KubelabError(
+            _("--interval must be at least 1 second, got {value}").format(
+                value=f"{args.interval:g}"
+            )
+        )
     client = _leader_client()
     try:
         current = board.read(client)  # a dead cluster is one line here, not a board of errors
@@ -154,14 +179,28 @@ def cmd_down(args: argparse.Namespace) -> int:
         client.close()
     if result.participants:
         print(
-            f"removed {len(result.participants)} participants: {result.namespaces} namespaces, "
-            f"{result.requests} certificate requests, and their cluster-wide grants"
+            _(
+                "removed {n} participants: {namespaces} namespaces, {requests} certificate"
+                " requests, and their cluster-wide grants"
+            ).format(
+                n=len(result.participants),
+                namespaces=result.namespaces,
+                requests=result.requests,
+            )
         )
     else:
-        print("no workshop participants on this cluster: nothing to remove there")
+        print(_("no workshop participants on this cluster: nothing to remove there"))
     if out is not None:
-        where = f"kept {out}: it holds other files" if result.kept_folder else f"removed {out}"
-        print(f"deleted {result.files} files written by `workshop up`; {where}")
+        where = (
+            _("kept {folder}: it holds other files")
+            if result.kept_folder
+            else _("removed {folder}")
+        ).format(folder=out)
+        print(
+            _("deleted {n} files written by `workshop up`; {where}").format(
+                n=result.files, where=where
+            )
+        )
     else:
-        print("kubeconfig files were left alone (pass --out DIR to delete them)")
+        print(_("kubeconfig files were left alone (pass --out DIR to delete them)"))
     return 0

@@ -26,6 +26,7 @@ import yaml
 from kubelab import access, api, lab_namespaces, labs
 from kubelab.errors import KubelabError
 from kubelab.fence import admission, cleanup
+from kubelab.i18n import _
 from kubelab.lab_namespaces import MANAGED_BY, PARTICIPANT
 from kubelab.progress import status
 from kubelab.workshop import certs, participants
@@ -73,8 +74,10 @@ def _claim(client: api.Api, namespace: str, name: str) -> None:
     labels = current.get("metadata", {}).get("labels") or {}
     if labels.get(MANAGED_BY) != "kubelab":
         raise KubelabError(
-            f"namespace {namespace} exists and kubelab did not create it: delete it or choose "
-            "another participant name"
+            _(
+                "namespace {namespace} exists and kubelab did not create it: delete it or choose"
+                " another participant name"
+            ).format(namespace=namespace)
         )
     if labels.get(PARTICIPANT) != name:
         client.patch(api.NAMESPACES, namespace, {"metadata": {"labels": {PARTICIPANT: name}}})
@@ -188,9 +191,9 @@ def up(
 ) -> UpResult:
     """Set every participant up (idempotent); kubeconfigs go to `out` (created 0700)."""
     if not chosen:
-        raise KubelabError("no labs chosen")
+        raise KubelabError(_("no labs chosen"))
     if out.exists() and not out.is_dir():
-        raise KubelabError(f"--out {out} is a file, not a folder")
+        raise KubelabError(_("--out {folder} is a file, not a folder").format(folder=out))
     chosen = sorted(chosen, key=lambda lab: lab.id)  # course order: the first is the default
     setup = _Setup(client, chosen, out, server)  # first API call: a dead cluster stops here
     admission.install(client)  # before any participant holds credentials
@@ -199,14 +202,20 @@ def up(
         out.chmod(0o700)  # whatever the umask: it holds everyone's credentials
     result = UpResult(out)
     lock = threading.Lock()
-    with status(f"Setting up {len(names)} participants", stream=stream or sys.stderr) as s:
+    with status(
+        _("Setting up {n} participants").format(n=len(names)), stream=stream or sys.stderr
+    ) as s:
 
         def one(name: str) -> None:
             new, made = setup.participant(name)
             with lock:
                 (result.new if new else result.kept).append(name)
                 result.namespaces += made
-                s.update(f"{len(result.new) + len(result.kept)}/{len(names)} ready")
+                s.update(
+                    _("{done}/{total} ready").format(
+                        done=len(result.new) + len(result.kept), total=len(names)
+                    )
+                )
 
         # The first one alone: it installs what labs need cluster-wide (CRDs) before the rest
         # apply the same objects at once.
@@ -233,9 +242,13 @@ def _each(names: list[str], fn: Callable[[str], None], *, workers: int) -> None:
         name, err = min(failures, key=lambda f: f[0])
         if isinstance(err, KubelabError):
             more = (
-                f" (and {len(failures) - 1} more participants failed)" if len(failures) > 1 else ""
+                _(" (and {n} more participants failed)").format(n=len(failures) - 1)
+                if len(failures) > 1
+                else ""
             )
-            raise KubelabError(f"participant {name}: {err}{more}") from err
+            raise KubelabError(
+                _("participant {name}: {error}").format(name=name, error=err) + more
+            ) from err
         raise err
 
 
@@ -248,7 +261,9 @@ def down(client: api.Api, *, out: Path | None = None, stream: TextIO | None = No
         {str(o["metadata"]["labels"][PARTICIPANT]) for o in [*namespaces, *requests]}
         | _kubeconfig_names(out)
     )
-    with status(f"Removing {len(names)} participants", stream=stream or sys.stderr) as s:
+    with status(
+        _("Removing {n} participants").format(n=len(names)), stream=stream or sys.stderr
+    ) as s:
         for name in names:
             access.release(client, participants.grant(name))
         for csr in requests:
@@ -263,7 +278,11 @@ def down(client: api.Api, *, out: Path | None = None, stream: TextIO | None = No
                     raise
         stuck: list[str] = []
         for i, ns in enumerate(left):
-            s.update(f"{len(left) - i} namespaces terminating, {time.monotonic() - start:.0f}s")
+            s.update(
+                _("{n} namespaces terminating, {seconds}s").format(
+                    n=len(left) - i, seconds=f"{time.monotonic() - start:.0f}"
+                )
+            )
             budget = max(10.0, DELETE_TIMEOUT - (time.monotonic() - start))
             try:
                 cleanup.delete_namespace(client, ns, timeout=budget)
@@ -272,7 +291,7 @@ def down(client: api.Api, *, out: Path | None = None, stream: TextIO | None = No
         # The fence policy stays: it guards every namespace kubelab makes (bulk grading may be
         # running on the same cluster), and `workshop up` or `grade` would install it again.
         if stuck:
-            more = f" (and {len(stuck) - 1} more)" if len(stuck) > 1 else ""
+            more = _(" (and {n} more)").format(n=len(stuck) - 1) if len(stuck) > 1 else ""
             raise KubelabError(stuck[0] + more)
     result = DownResult(names, len(namespaces), len(requests))
     if out is not None:

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from kubelab.errors import KubelabError
+from kubelab.i18n import _
 from kubelab.labs import Lab
 
 MAX_NAME = 40  # leaves room for "-lab-NN" and prefixes within Kubernetes' 63-character names
@@ -38,21 +39,23 @@ def problem(name: str) -> str | None:
     if not name:
         return "a participant name is empty"
     if len(name) > MAX_NAME:
-        return f"{name!r} is longer than {MAX_NAME} characters"
+        return _("{name} is longer than {max} characters").format(name=repr(name), max=MAX_NAME)
     if not _NAME.match(name):
-        return (
-            f"{name!r} is not a valid participant name: use lowercase letters, digits and '-',"
+        return _(
+            "{name} is not a valid participant name: use lowercase letters, digits and '-',"
             " starting and ending with a letter or digit"
-        )
+        ).format(name=repr(name))
     if name == "kube" or name.startswith("kube-"):
-        return f"{name!r} would give namespaces starting with 'kube-', which Kubernetes reserves"
+        return _(
+            "{name} would give namespaces starting with 'kube-', which Kubernetes reserves"
+        ).format(name=repr(name))
     return None
 
 
 def generated(count: int) -> list[str]:
     """Return `count` names p01, p02, ... (wider numbers past 99)."""
     if count < 1:
-        raise KubelabError(f"--participants must be at least 1, got {count}")
+        raise KubelabError(_("--participants must be at least 1, got {n}").format(n=count))
     width = max(2, len(str(count)))
     return [f"p{i:0{width}d}" for i in range(1, count + 1)]
 
@@ -67,16 +70,23 @@ def parse(text: str, source: str) -> list[str]:
             continue
         wrong = problem(name)
         if wrong:
-            raise KubelabError(f"{source} line {number}: {wrong}")
+            raise KubelabError(
+                _("{source} line {number}: {problem}").format(
+                    source=source, number=number, problem=wrong
+                )
+            )
         if name in first_seen:
             raise KubelabError(
-                f"{source} line {number}: {name!r} is listed twice (first on line "
-                f"{first_seen[name]})"
+                _("{source} line {number}: {name} is listed twice (first on line {first})").format(
+                    source=source, number=number, name=repr(name), first=first_seen[name]
+                )
             )
         first_seen[name] = number
         names.append(name)
     if not names:
-        raise KubelabError(f"{source} lists no participants (one name a line)")
+        raise KubelabError(
+            _("{source} lists no participants (one name a line)").format(source=source)
+        )
     return names
 
 
@@ -85,6 +95,8 @@ def from_file(path: Path) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
-        raise KubelabError(f"cannot read names file {path}: {reason}") from err
+        reason = err.strerror if isinstance(err, OSError) else _("not UTF-8 text")
+        raise KubelabError(
+            _("cannot read names file {path}: {reason}").format(path=path, reason=reason)
+        ) from err
     return parse(text, str(path))
