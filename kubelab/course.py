@@ -2,17 +2,19 @@
 
 `nbgrader_config.py` at the repository root calls `configure_nbgrader`; tests call it with a
 temporary course root, so the settings that make the round trip work live in one place.
+
+Those settings run notebooks in-process, as nbgrader does, for an instructor's own trusted runs.
+kubelab's bulk grader runs `nbgrader autograde` once per submission with `sandboxed_autograde`'s
+settings on the command line, which traitlets ranks above every config file: the sandboxed steps
+in place of `Execute`, and the submission's spec for them. Nothing travels in the environment.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from kubelab import paths
-
-SPEC_ENV = "KUBELAB_GRADE_SPEC"  # set by kubelab's bulk grader for each nbgrader run
 
 
 def starter_files(labs_dir: Path) -> dict[str, list[str]]:
@@ -52,50 +54,43 @@ def configure_nbgrader(c: Any, *, root: Path, labs_dir: Path = paths.LABS_DIR) -
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
     # Grade cells wait for rollouts: give every cell room, but not forever.
     c.Execute.timeout = 300
-    # kubelab's own preprocessors are named, not imported: nbconvert imports a named one when it
-    # registers it, and this module stays below the instructor code that defines them.
-    if os.environ.get(SPEC_ENV):
-        # `kubelab grade autograde` is running this nbgrader: execute in the sandbox instead.
-        _execute_in_the_sandbox(c)
-    else:
-        _cap_outputs_in_bytes(c)
+    # nbgrader's own autograde steps, with outputs capped in bytes right after execution (its
+    # LimitOutput counts lines only).
+    c.Autograde.autograde_preprocessors = _in_place_of_execute([EXECUTE, LIMIT_OUTPUT_BYTES])
 
 
-SANDBOXED_EXECUTE = "kubelab.instructor.sandboxed_execute.SandboxedExecute"
+# kubelab's own preprocessors are named, not imported: nbconvert imports a named one when it
+# registers it, and this module stays below the instructor code that defines them.
+_STEPS = "kubelab.instructor.sandboxed_execute"
+EXECUTE = "nbgrader.preprocessors.Execute"
+GRADING_STEP = f"{_STEPS}.GradingStep"  # the sandboxed steps' base: its `spec` reaches them all
+SANDBOXED_EXECUTE = f"{_STEPS}.SandboxedExecute"
+GRADE_FROM_CLUSTER = f"{_STEPS}.GradeFromCluster"
 LIMIT_OUTPUT_BYTES = "kubelab.instructor.output_caps.LimitOutputBytes"
+WRITE_GRADING_RESULT = f"{_STEPS}.WriteGradingResult"
+# In place of Execute, one preprocessor per job: run, score from the cluster, cap, record.
+SANDBOXED_STEPS = [SANDBOXED_EXECUTE, GRADE_FROM_CLUSTER, LIMIT_OUTPUT_BYTES, WRITE_GRADING_RESULT]
 
 
-def _execute_in_the_sandbox(c: Any) -> None:
-    """nbgrader's autograde steps with SandboxedExecute in place of Execute (the rest unchanged)."""
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (
-        AssignLatePenalties,
-        CheckCellMetadata,
-        IgnorePattern,
-        LimitOutput,
-        SaveAutoGrades,
-    )
-
-    c.Autograde.autograde_preprocessors = [
-        SANDBOXED_EXECUTE,
-        IgnorePattern,
-        ClearMetadataPreprocessor,
-        LimitOutput,
-        SaveAutoGrades,
-        AssignLatePenalties,
-        CheckCellMetadata,
-    ]
-
-
-def _cap_outputs_in_bytes(c: Any) -> None:
-    """nbgrader's own autograde steps, with outputs capped in bytes right after execution (its
-    LimitOutput counts lines only)."""
+def _in_place_of_execute(steps: list[str]) -> list[str]:
+    """Return nbgrader's autograde preprocessors by name, with `steps` in place of Execute."""
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
 
-    steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
-    at = steps.index(Execute) + 1
-    c.Autograde.autograde_preprocessors = [*steps[:at], LIMIT_OUTPUT_BYTES, *steps[at:]]
+    names: list[str] = []
+    for step in Autograde.class_traits()["autograde_preprocessors"].default():
+        names += steps if step is Execute else [f"{step.__module__}.{step.__qualname__}"]
+    return names
+
+
+def sandboxed_autograde(spec: Path) -> list[str]:
+    """Return the command-line settings of one `nbgrader autograde` run by kubelab's bulk grader:
+    the sandboxed steps in place of nbgrader's Execute, configured with the submission's `spec`."""
+    steps = _in_place_of_execute(SANDBOXED_STEPS)
+    return [
+        *(f"--Autograde.autograde_preprocessors={step}" for step in steps),
+        f"--{GRADING_STEP.rpartition('.')[2]}.spec={spec}",
+    ]
 
 
 def write_course_config(root: Path, labs_dir: Path = paths.LABS_DIR) -> Path:

@@ -116,20 +116,30 @@ def test_an_upward_import_is_named_in_one_line(
     assert all(f"{module}:{line} imports {bad_import} (" in b for b in breaks)
 
 
-def test_the_course_names_preprocessors_that_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_course_names_preprocessors_that_exist() -> None:
     # course.py names kubelab's nbgrader preprocessors as strings (it sits below the instructor
     # code): each name must import, as nbconvert will when it registers them.
+    from nbconvert.preprocessors import Preprocessor
     from nbgrader.preprocessors import NbGraderPreprocessor
     from traitlets.config import Config
     from traitlets.utils.importstring import import_item
 
     from kubelab import course
 
-    for spec in ("", "/nonexistent/spec.json"):
-        monkeypatch.setenv(course.SPEC_ENV, spec)
-        config = Config()
-        course.configure_nbgrader(config, root=paths.REPO_ROOT)
-        named = [s for s in config.Autograde.autograde_preprocessors if isinstance(s, str)]
-        expected = course.SANDBOXED_EXECUTE if spec else course.LIMIT_OUTPUT_BYTES
-        assert named == [expected]
-        assert issubclass(import_item(expected), NbGraderPreprocessor)
+    config = Config()
+    course.configure_nbgrader(config, root=paths.REPO_ROOT)
+    bulk = [
+        arg.partition("=")[2]
+        for arg in course.sandboxed_autograde(Path("/nonexistent/spec.json"))
+        if arg.startswith("--Autograde.autograde_preprocessors=")
+    ]
+    for named, expected in (
+        (config.Autograde.autograde_preprocessors, [course.LIMIT_OUTPUT_BYTES]),
+        (bulk, course.SANDBOXED_STEPS),
+    ):
+        ours = [s for s in named if s.startswith("kubelab.")]
+        assert ours == expected
+        for name in named:
+            base = NbGraderPreprocessor if name in ours else Preprocessor
+            assert issubclass(import_item(name), base), name
+    assert issubclass(import_item(course.GRADING_STEP), NbGraderPreprocessor)

@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from kubelab import access, api, cluster_record, lab_namespaces, sandbox
-from kubelab.course import SPEC_ENV
+from kubelab.course import sandboxed_autograde
 from kubelab.errors import KubelabError
 from kubelab.fence import admission, cleanup
 from kubelab.instructor import gradebook, nbgrader_log, submissions
@@ -84,12 +84,14 @@ def _text(out: str | bytes | None) -> str:
 
 
 def _nbgrader(course: Path, lab: Lab, student: str, spec_path: Path, timeout: float) -> NbgraderRun:
-    """Run `nbgrader autograde` for one submission."""
+    """Run `nbgrader autograde` for one submission, in kubelab's sandboxed steps."""
     bin_dir = Path(sys.executable).parent  # nbgrader runs alembic from PATH: this venv's
-    env = dict(os.environ, **{SPEC_ENV: str(spec_path)})
+    env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
     argv = [str(bin_dir / "nbgrader"), "autograde", lab.id, "--student", student, "--force"]
     argv.append("--Autograde.create_student=True")
+    # The steps and the submission's spec, on the command line: above the course's config files.
+    argv += sandboxed_autograde(spec_path)
     # Workers write one gradebook at once: wait for its lock instead of failing after 5 s.
     argv.append(f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}?timeout=120")
     try:

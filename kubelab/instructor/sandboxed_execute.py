@@ -1,27 +1,30 @@
 """nbgrader's execute step, replaced: run the submission in the sandbox, then grade the cluster.
 
-`kubelab grade autograde` runs `nbgrader autograde` once per submission with this preprocessor in
-place of nbgrader's `Execute` (see `kubelab.course`). For one submission it:
+`kubelab grade autograde` runs `nbgrader autograde` once per submission with these preprocessors
+in place of nbgrader's `Execute`, one per job, in this order (kubelab/course.py names them):
 
-1. copies the submission to a throwaway work folder and runs it, cell by cell, inside the sandbox
-   (kubelab/sandbox/), as the submission's confined ServiceAccount;
-2. runs a fresh `kubelab check --json` in a second sandbox: scores come from the cluster's state,
-   never from what the learner's kernel printed (a kernel can redefine `grader.require`);
-3. rewrites every grade cell's output from that report, so nbgrader records those points and the
-   feedback shows each check's message and hint; a grade cell the run never reached (time limit,
-   dead kernel) gets an error output and 0, as nbgrader would give it;
-4. caps every other cell's outputs in bytes (kubelab/instructor/output_caps.py);
-5. writes the outcome to the submission's result file, which the gradebook reads: with what was
-   cut, and which grade cells the notebook no longer has.
+1. `SandboxedExecute` copies the submission to a throwaway work folder and runs it, cell by cell,
+   inside the sandbox (kubelab/sandbox/), as the submission's confined ServiceAccount; the
+   notebook keeps the outputs (and which cells ran), `resources` how the run ended;
+2. `GradeFromCluster` runs a fresh `kubelab check --json` in a second sandbox, in that work folder:
+   scores come from the cluster's state, never from what the learner's kernel printed (a kernel
+   can redefine `grader.require`). It rewrites every grade cell's output from that report, so
+   nbgrader records those points and the feedback shows each check's message and hint; a grade
+   cell the run never reached (time limit, dead kernel) gets an error output and 0, as nbgrader
+   would give it;
+3. `LimitOutputBytes` (kubelab/instructor/output_caps.py) caps every other cell's outputs in bytes;
+4. `WriteGradingResult` writes the outcome to the submission's result file, which the gradebook
+   reads: with what was cut, and which grade cells the notebook no longer has.
 
-What it needs arrives in a JSON file named by $KUBELAB_GRADE_SPEC (written by kubelab/instructor/
-bulk.py), because nbgrader constructs preprocessors itself.
+They share what one step learns with the next through nbgrader's `resources` dict (the keys
+below). What they need arrives as traitlets configuration, as for any nbgrader preprocessor:
+`GradingStep.spec`, the path of a JSON file written by kubelab/instructor/bulk.py, set on
+nbgrader's command line for that one run (`--GradingStep.spec=...`), which also names the pipeline.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -33,21 +36,22 @@ from typing import Any
 import nbformat
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Unicode
 
 from kubelab import labs, sandbox
-from kubelab.course import SPEC_ENV
 from kubelab.grading.result import Report
 from kubelab.instructor.notebook_runner import STATUS_KEY
-from kubelab.instructor.output_caps import (
-    CELL_BYTES,
-    NOTEBOOK_BYTES,
-    LimitOutputBytes,
-    cap_outputs,
-    is_grade_cell,
-)
+from kubelab.instructor.output_caps import RESOURCE_KEY as TRUNCATED_KEY
+from kubelab.instructor.output_caps import is_grade_cell
 
 _IN, _OUT = ".kubelab-submitted.ipynb", ".kubelab-executed.ipynb"
 MAX_NOTEBOOK_BYTES = 64 * 2**20  # an executed lab notebook is well under 1 MiB
+
+# resources[...]: what one step hands to the next (all JSON-ready but the work folder)
+WORK_KEY = "kubelab_work"  # tempfile.TemporaryDirectory: the submission's copy, as the run left it
+RUN_KEY = "kubelab_run"  # how the run ended: {"status", "message"?, "seconds", ...}
+REPORT_KEY = "kubelab_report"  # the cluster's report, as `Report.to_dict()`, or None
+GRADER_ERROR_KEY = "kubelab_grader_error"  # why there is no report ("" when there is one)
 
 
 @dataclass(frozen=True)
@@ -224,64 +228,113 @@ def _grade_ids(nb: NotebookNode) -> list[str]:
     ]
 
 
-def grade(
+def grading_result(
     spec: Spec,
     nb: NotebookNode,
-    submission: Path,
-    *,
-    per_cell: int = CELL_BYTES,
-    per_notebook: int = NOTEBOOK_BYTES,
-) -> NotebookNode:
-    """Run and grade one submitted notebook; write the outcome file; return the graded notebook."""
-    with tempfile.TemporaryDirectory(prefix="kubelab-grade-") as tmp:
-        work = Path(tmp) / "work"
-        # symlinks=True: a link in a submission must never pull an instructor's file in.
-        shutil.copytree(submission, work, symlinks=True)
-        executed, outcome = _execute(spec, nb, work)
-        report, why = _check(spec, work)
-    _apply_report(executed, outcome, report, why)
-    # After the grade cells hold kubelab's scorecards, which the caps leave whole.
-    cuts = cap_outputs(executed, per_cell=per_cell, per_notebook=per_notebook, skip=is_grade_cell)
-    present = _grade_ids(executed)
-    Path(spec.result).write_text(
-        json.dumps(
-            {
-                "student": spec.student,
-                "lab": spec.lab,
-                "namespace": spec.namespace,
-                "run": outcome,
-                "grader_error": why,
-                "report": report.to_dict() if report else None,
-                "reached": [
-                    c.metadata["nbgrader"]["grade_id"]
-                    for c in executed.cells
-                    if is_grade_cell(c)
-                    and c.metadata["nbgrader"].get("grade_id")
-                    and not (c.outputs and c.outputs[0].get("ename") == "NotRun")
-                ],
-                "deleted_grade_cells": [
-                    t.id for t in labs.find(spec.lab).tasks if t.id not in present
-                ],
-                "truncated": [c.to_dict() for c in cuts],
-            },
-            indent=2,
-        )
-    )
-    return executed
+    outcome: dict[str, Any],
+    report: dict[str, Any] | None,
+    why: str,
+    truncated: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Return the result file's content for a graded notebook (`report` as `Report.to_dict()`)."""
+    present = _grade_ids(nb)
+    return {
+        "student": spec.student,
+        "lab": spec.lab,
+        "namespace": spec.namespace,
+        "run": outcome,
+        "grader_error": why,
+        "report": report,
+        "reached": [
+            c.metadata["nbgrader"]["grade_id"]
+            for c in nb.cells
+            if is_grade_cell(c)
+            and c.metadata["nbgrader"].get("grade_id")
+            and not (c.outputs and c.outputs[0].get("ename") == "NotRun")
+        ],
+        "deleted_grade_cells": [t.id for t in labs.find(spec.lab).tasks if t.id not in present],
+        "truncated": truncated,
+    }
 
 
-class SandboxedExecute(NbGraderPreprocessor):  # type: ignore[misc]
-    """nbgrader preprocessor: `grade` the notebook instead of executing it in-process."""
+class GradingStep(NbGraderPreprocessor):  # type: ignore[misc]
+    """Base of kubelab's sandboxed autograde steps: the submission they grade, as configuration.
+
+    Set once for all of them: ``--GradingStep.spec=<path>`` (traitlets applies a class's
+    settings to its subclasses).
+    """
+
+    spec = Unicode(
+        "", help="Path of the submission's grading spec (JSON), written by kubelab's bulk grader"
+    ).tag(config=True)
+
+    def read_spec(self) -> Spec:
+        """Load the configured spec; fail in one line when there is none."""
+        if not self.spec:
+            raise ValueError(
+                f"{type(self).__name__} needs GradingStep.spec: run it through "
+                "`kubelab grade autograde`, not plain `nbgrader autograde`"
+            )
+        return Spec.read(self.spec)
+
+
+def _handed(resources: Any, key: str, by: str) -> Any:
+    """Return what an earlier step left in `resources` (nbconvert's resources answer '' for a
+    missing key: say which step did not run instead)."""
+    if key not in resources:
+        raise ValueError(f"resources[{key!r}] is missing: {by} must run before this step")
+    return resources[key]
+
+
+class SandboxedExecute(GradingStep):
+    """nbgrader preprocessor: run the notebook in the sandbox instead of in-process."""
 
     def preprocess(self, nb: NotebookNode, resources: Any) -> tuple[NotebookNode, Any]:
-        """Called by nbgrader autograde for each submitted notebook."""
-        spec = Spec.read(os.environ[SPEC_ENV])
-        caps = LimitOutputBytes(parent=self)  # its caps, as configured for nbgrader
-        graded = grade(
+        """Run a work copy of the submission; keep its outputs, and the work folder for the next
+        step, in `resources`."""
+        spec = self.read_spec()
+        tmp = tempfile.TemporaryDirectory(prefix="kubelab-grade-")
+        try:
+            work = Path(tmp.name) / "work"
+            # symlinks=True: a link in a submission must never pull an instructor's file in.
+            shutil.copytree(Path(resources["metadata"]["path"]), work, symlinks=True)
+            executed, outcome = _execute(spec, nb, work)
+        except BaseException:
+            tmp.cleanup()
+            raise
+        resources[WORK_KEY] = tmp
+        resources[RUN_KEY] = outcome
+        return executed, resources
+
+
+class GradeFromCluster(GradingStep):
+    """nbgrader preprocessor: score the namespace afresh and write the scores into grade cells."""
+
+    def preprocess(self, nb: NotebookNode, resources: Any) -> tuple[NotebookNode, Any]:
+        """Check the cluster from the work folder `SandboxedExecute` left, then remove it."""
+        spec = self.read_spec()
+        with _handed(resources, WORK_KEY, "SandboxedExecute") as tmp:
+            report, why = _check(spec, Path(tmp) / "work")
+        del resources[WORK_KEY]
+        _apply_report(nb, _handed(resources, RUN_KEY, "SandboxedExecute"), report, why)
+        resources[REPORT_KEY] = report.to_dict() if report else None
+        resources[GRADER_ERROR_KEY] = why
+        return nb, resources
+
+
+class WriteGradingResult(GradingStep):
+    """nbgrader preprocessor: write the submission's result file, which the gradebook reads."""
+
+    def preprocess(self, nb: NotebookNode, resources: Any) -> tuple[NotebookNode, Any]:
+        """Write what the steps before found (run, report, cuts) and which grade cells are gone."""
+        spec = self.read_spec()
+        result = grading_result(
             spec,
             nb,
-            Path(resources["metadata"]["path"]),
-            per_cell=caps.max_cell_bytes,
-            per_notebook=caps.max_notebook_bytes,
+            _handed(resources, RUN_KEY, "SandboxedExecute"),
+            _handed(resources, REPORT_KEY, "GradeFromCluster"),
+            _handed(resources, GRADER_ERROR_KEY, "GradeFromCluster"),
+            resources.get(TRUNCATED_KEY, []),  # none when LimitOutputBytes is switched off
         )
-        return graded, resources
+        Path(spec.result).write_text(json.dumps(result, indent=2))
+        return nb, resources
