@@ -3,6 +3,7 @@ never a solution, made again without overwriting the learner's files."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -138,17 +140,17 @@ def _get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
-@pytest.mark.parametrize("learner", [True, False], ids=["learner", "instructor"])
-def test_the_learners_jupyterlab_has_no_nbgrader_instructor_tools(
-    made: Path, tmp_path: Path, learner: bool
-) -> None:
+@contextlib.contextmanager
+def _jupyterlab(
+    root: Path, tmp_path: Path, *, learner: bool
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """Run `kubelab start`'s JupyterLab on `root` (no token); yield its URL and environment."""
     port = _free_port()
     jupyter = Path(sys.executable).parent / "jupyter"
     argv, env = lab_server.command(
-        jupyter, made, port=port, kubeconfig=None, learner=learner, browser=False
+        jupyter, root, port=port, kubeconfig=None, learner=learner, browser=False
     )
     env.update(JUPYTER_RUNTIME_DIR=str(tmp_path), JUPYTER_TOKEN="")
-    assert env["PATH"].split(os.pathsep)[0] == str(jupyter.parent)  # its kubectl and kubelab first
     proc = subprocess.Popen(
         [*argv, "--IdentityProvider.token="],
         env=env,
@@ -159,11 +161,21 @@ def test_the_learners_jupyterlab_has_no_nbgrader_instructor_tools(
     base = f"http://127.0.0.1:{port}"
     try:
         until(lambda: _get(f"{base}/api")[0], lambda c: c == 200, timeout=90, what="/api")
-        formgrader, _ = _get(f"{base}/formgrader")
-        _, page = _get(f"{base}/lab")
+        yield base, env
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("learner", [True, False], ids=["learner", "instructor"])
+def test_the_learners_jupyterlab_has_no_nbgrader_instructor_tools(
+    made: Path, tmp_path: Path, learner: bool
+) -> None:
+    with _jupyterlab(made, tmp_path, learner=learner) as (base, env):
+        # its kubectl and kubelab first
+        assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+        formgrader, _ = _get(f"{base}/formgrader")
+        _, page = _get(f"{base}/lab")
     match = re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page, re.S)
     assert match, page[:500]
     disabled = json.loads(match.group(1)).get("disabledExtensions", [])
@@ -181,29 +193,11 @@ def test_a_zh_cn_workspaces_jupyterlab_speaks_chinese(tmp_path: Path, lang: str)
     and the workspace's settings choose it); an English workspace keeps JupyterLab's default."""
     root = tmp_path / "ws"
     workspace.init(root, lang)
-    port = _free_port()
-    jupyter = Path(sys.executable).parent / "jupyter"
-    argv, env = lab_server.command(
-        jupyter, root, port=port, kubeconfig=None, learner=True, browser=False
-    )
-    env.update(JUPYTER_RUNTIME_DIR=str(tmp_path), JUPYTER_TOKEN="")
-    assert env["JUPYTERLAB_SETTINGS_DIR"] == str(workspace.jupyterlab_settings_dir(root))
-    proc = subprocess.Popen(
-        [*argv, "--IdentityProvider.token="],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        until(lambda: _get(f"{base}/api")[0], lambda c: c == 200, timeout=90, what="/api")
+    with _jupyterlab(root, tmp_path, learner=True) as (base, env):
+        assert env["JUPYTERLAB_SETTINGS_DIR"] == str(workspace.jupyterlab_settings_dir(root))
         _, setting = _get(f"{base}/lab/api/settings/@jupyterlab/translation-extension:plugin")
         _, packs = _get(f"{base}/lab/api/translations/")
         _, chinese = _get(f"{base}/lab/api/translations/zh_CN")
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
     assert "zh_CN" in json.loads(packs)["data"]  # the language pack is installed
     menus = json.loads(chinese)["data"]["jupyterlab"]
     assert menus["Settings"] == ["设置"] and menus["Save"] == ["保存"], menus.get("Settings")
